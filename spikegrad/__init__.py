@@ -1,0 +1,39 @@
+"""spikegrad: one reference for spiking surrogate gradients across frameworks.
+
+Each surrogate's primitive ``g`` and derivative ``g'`` is written once against the
+Python array API; adapters bind it to torch, jax and cupy, and the conformance suite
+checks every adapter against high-precision golden values.
+
+Importing spikegrad imports no array framework (only numpy and array-api-compat).
+
+Examples
+--------
+>>> import numpy as np, spikegrad
+>>> s = spikegrad.get("atan", alpha=2.0)
+>>> s.spike(np.array([-0.5, 0.0, 0.5]))
+array([0., 1., 1.])
+>>> s.derivative(np.array([0.0]))
+array([1.])
+"""
+
+from __future__ import annotations
+
+from ._registry import aliases, all_entries, entry, get, names
+from ._spec import Bound, Domain, Entry, Formula, Param, UnknownSurrogateError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bound",
+    "Domain",
+    "Entry",
+    "Formula",
+    "Param",
+    "UnknownSurrogateError",
+    "aliases",
+    "all_entries",
+    "entry",
+    "get",
+    "names",
+    "__version__",
+]

@@ -1,0 +1,208 @@
+"""Evaluation of bound surrogates on arrays of any array-API namespace.
+
+This is the one place that turns a formula into values: namespace detection, input
+validation, the compute-dtype policy (float16/bfloat16 computed in float32 and rounded
+once), the entry's output scale, NaN propagation and the forward conventions.  Every
+adapter evaluates through these functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from . import special
+
+if TYPE_CHECKING:
+    from ._spec import Bound
+
+Array = Any
+
+__all__ = [
+    "namespace_of",
+    "check_real_float",
+    "compute_dtype_for",
+    "spike",
+    "derivative",
+    "primitive",
+    "quiet",
+]
+
+
+def namespace_of(*arrays: Array) -> Any:
+    """Array-API namespace shared by ``arrays``.
+
+    Raises
+    ------
+    TypeError
+        For Python scalars, lists, unsupported objects, or arrays of different
+        frameworks mixed in one call.
+    """
+    import array_api_compat
+
+    for a in arrays:
+        if isinstance(a, (int, float, complex, bool, list, tuple)):
+            raise TypeError(
+                f"expected an array, got {type(a).__name__}; wrap it first, e.g. "
+                "numpy.asarray(x, dtype=numpy.float64)"
+            )
+    try:
+        return array_api_compat.array_namespace(*arrays)
+    except TypeError as exc:
+        kinds = sorted({type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in arrays})
+        if len(kinds) > 1:
+            raise TypeError(
+                f"arrays from different frameworks in one call ({', '.join(kinds)}); "
+                "convert them to one framework first (e.g. torch.from_dlpack / numpy.asarray)"
+            ) from exc
+        raise TypeError(f"unsupported array type {kinds[0]}: {exc}") from exc
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).rsplit(".", 1)[-1].lower()
+
+
+def _is_bfloat16(dtype: Any) -> bool:
+    return "bfloat16" in _dtype_name(dtype)
+
+
+def check_real_float(x: Array, xp: Any, what: str = "x") -> None:
+    """Raise ``TypeError`` unless ``x`` has a real floating dtype (16, 32 or 64 bit)."""
+    dtype = x.dtype
+    if _is_bfloat16(dtype):
+        return
+    try:
+        ok = xp.isdtype(dtype, "real floating")
+    except (TypeError, ValueError):
+        ok = False
+    if ok:
+        return
+    name = _dtype_name(dtype)
+    if "bool" in name:
+        kind = "a boolean"
+    elif "complex" in name:
+        kind = "a complex"
+    elif "int" in name:
+        kind = "an integer"
+    else:
+        kind = f"a {name}"
+    raise TypeError(
+        f"{what} has {kind} dtype ({dtype}); surrogate gradients need real floating input: "
+        f"cast it first, e.g. {what}.astype(float32) / {what}.to(torch.float32)"
+    )
+
+
+def _bits(xp: Any, dtype: Any) -> int:
+    if _is_bfloat16(dtype):
+        return 16
+    return int(xp.finfo(dtype).bits)
+
+
+def compute_dtype_for(xp: Any, dtype: Any, requested: Any = None) -> Any:
+    """Dtype a computation runs in: ``requested``, else ``dtype`` with 16-bit floats
+    promoted to float32."""
+    if requested is not None:
+        return requested
+    if _bits(xp, dtype) == 16:
+        return xp.float32
+    return dtype
+
+
+def _astype(x: Array, dtype: Any, xp: Any) -> Array:
+    if x.dtype == dtype:
+        return x
+    if _is_bfloat16(dtype) or _is_bfloat16(x.dtype):
+        return x.astype(dtype)  # ml_dtypes through plain numpy
+    return xp.astype(x, dtype)
+
+
+@contextlib.contextmanager
+def quiet(xp: Any) -> Iterator[None]:
+    """Silence numpy's floating-point warnings: overflow to inf and inf arithmetic are
+    intended in the formulas and handled by selection."""
+    if special.namespace_name(xp) in ("numpy", "array_api_strict"):
+        import numpy as np
+
+        with np.errstate(all="ignore"):
+            yield
+    else:
+        yield
+
+
+def _prepare(bound: Bound, x: Array, compute_dtype: Any) -> tuple[Any, Array]:
+    xp = namespace_of(x)
+    check_real_float(x, xp)
+    cd = compute_dtype_for(xp, x.dtype, compute_dtype)
+    return xp, _astype(x, cd, xp)
+
+
+def _nan_guard(xc: Array, values: Array, xp: Any) -> Array:
+    return xp.where(xp.isnan(xc), xc, values)
+
+
+def derivative_compute(bound: Bound, xc: Array, xp: Any, key: Any = None) -> Array:
+    """``g'(xc)`` in ``xc``'s dtype (already the compute dtype); NaN in gives NaN."""
+    formula = bound.formula
+    kwargs = bound.formula_params
+    if formula.stochastic_backward:
+        kwargs["noise"] = special.uniform(key, xc, xc.dtype, xp)
+    with quiet(xp):
+        d = formula.derivative(xc, xp=xp, **kwargs)
+        if bound.scale != 1.0:
+            d = d * bound.scale
+        return _nan_guard(xc, d, xp)
+
+
+def primitive_compute(bound: Bound, xc: Array, xp: Any) -> Array:
+    """``g(xc)`` in ``xc``'s dtype; raises ``NotImplementedError`` without a primitive."""
+    formula = bound.formula
+    if formula.primitive is None:
+        raise NotImplementedError(
+            f"{bound.name} has no primitive g (only its derivative is defined); "
+            "see `spikegrad show` for which surrogates have one"
+        )
+    with quiet(xp):
+        g = formula.primitive(xc, xp=xp, **bound.formula_params)
+        if bound.scale != 1.0:
+            g = g * bound.scale
+        return _nan_guard(xc, g, xp)
+
+
+def derivative(bound: Bound, x: Array, *, compute_dtype: Any = None, key: Any = None) -> Array:
+    xp, xc = _prepare(bound, x, compute_dtype)
+    return _astype(derivative_compute(bound, xc, xp, key), x.dtype, xp)
+
+
+def primitive(bound: Bound, x: Array, *, compute_dtype: Any = None) -> Array:
+    xp, xc = _prepare(bound, x, compute_dtype)
+    return _astype(primitive_compute(bound, xc, xp), x.dtype, xp)
+
+
+def spike(bound: Bound, x: Array, *, key: Any = None) -> Array:
+    """Forward output in ``x``'s dtype and on its device.
+
+    ``ge``: ``1[x >= 0]``; ``gt``: ``1[x > 0]`` (NaN gives 0 in both);
+    ``bernoulli_input``: ``1[u < x]``; ``bernoulli_primitive``: ``1[u < g(x)]`` with
+    ``u`` uniform from ``key``; ``formula``: the formula's own forward.
+    """
+    xp = namespace_of(x)
+    check_real_float(x, xp)
+    kind = bound.forward_kind
+    if kind == "ge":
+        return _astype(x >= 0, x.dtype, xp)
+    if kind == "gt":
+        return _astype(x > 0, x.dtype, xp)
+    cd = compute_dtype_for(xp, x.dtype)
+    xc = _astype(x, cd, xp)
+    if kind == "bernoulli_input":
+        u = special.uniform(key, xc, cd, xp)
+        return _astype(u < xc, x.dtype, xp)
+    if kind == "bernoulli_primitive":
+        u = special.uniform(key, xc, cd, xp)
+        return _astype(u < primitive_compute(bound, xc, xp), x.dtype, xp)
+    formula = bound.formula
+    assert formula.forward is not None, f"{bound.name}: forward kind 'formula' without forward"
+    with quiet(xp):
+        out = formula.forward(xc, xp=xp, **bound.formula_params)
+    return _astype(out, x.dtype, xp)

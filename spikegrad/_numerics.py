@@ -1,0 +1,151 @@
+"""Error-free transformations and compensated kernels over the array API.
+
+The array API has no fused multiply-add, so products are split exactly with Veltkamp's
+method (Dekker's ``two_prod``).  Surrogates whose value is ill-conditioned in a scaled
+argument (``exp(-a|x|)``, ``exp(-(a x)^2)``, ``1 - a|x|`` near a support edge) form that
+argument as an unevaluated sum ``hi + lo`` so the only rounding left is the kernel's own.
+
+All functions take the array namespace ``xp`` explicitly and work for float32 and
+float64 arrays; Python-float constants are split in double precision on the host.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+Array = Any
+
+__all__ = [
+    "two_prod",
+    "two_prod_arrays",
+    "scaled_abs",
+    "scaled",
+    "exp_neg",
+    "exp_neg_square",
+    "one_minus",
+]
+
+
+def _mantissa_bits(xp: Any, dtype: Any) -> int:
+    eps = float(xp.finfo(dtype).eps)
+    return 1 - round(math.log2(eps))
+
+
+def _split_array(a: Array, xp: Any) -> tuple[Array, Array, Array]:
+    """Veltkamp split ``a = hi + lo`` with half-width mantissas; also returns a mask of
+    elements small enough for the split not to overflow."""
+    bits = _mantissa_bits(xp, a.dtype)
+    s = (bits + 1) // 2
+    c = float(2**s + 1)
+    fmax = float(xp.finfo(a.dtype).max)
+    ok = xp.abs(a) < fmax / c / 2
+    safe = xp.where(ok, a, xp.zeros_like(a))
+    t = safe * c
+    hi = t - (t - safe)
+    lo = safe - hi
+    return hi, lo, ok
+
+
+def _split_scalar(b: float, bits: int) -> tuple[float, float]:
+    # split a host float to `bits`-wide halves; exact in double precision
+    s = (bits + 1) // 2
+    if b == 0.0 or not math.isfinite(b):
+        return b, 0.0
+    m, e = math.frexp(b)  # b = m * 2**e, 0.5 <= |m| < 1
+    hi = math.ldexp(round(m * 2**s) / 2**s, e)
+    return hi, b - hi
+
+
+def _round_to(b: float, xp: Any, dtype: Any) -> float:
+    """Value of host float ``b`` after rounding to ``dtype``."""
+    return float(xp.asarray(b, dtype=dtype))
+
+
+def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:
+    """Exact product of array ``a`` and constant ``b``: ``a*b = p + e`` elementwise.
+
+    ``b`` is first rounded to ``a``'s dtype, so the pair is exact for the constant the
+    array arithmetic actually uses; the rounding of ``b`` itself is returned folded into
+    ``e`` as ``a*(b - fl(b))``, so ``p + e`` approximates ``a*b`` for the exact host value.
+    Non-finite or overflowing products get ``e = 0``.
+    """
+    dtype = a.dtype
+    bits = _mantissa_bits(xp, dtype)
+    b_r = _round_to(b, xp, dtype)
+    b_err = b - b_r
+    p = a * b_r
+    ah, al, ok = _split_array(a, xp)
+    bh, bl = _split_scalar(b_r, bits)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    if b_err != 0.0:
+        e = e + a * b_err
+    good = ok & xp.isfinite(p) & xp.isfinite(e)
+    return p, xp.where(good, e, xp.zeros_like(e))
+
+
+def two_prod_arrays(a: Array, b: Array, xp: Any) -> tuple[Array, Array]:
+    """Exact product of two arrays: ``a*b = p + e`` (``e = 0`` where not finite)."""
+    p = a * b
+    ah, al, ok_a = _split_array(a, xp)
+    bh, bl, ok_b = _split_array(b, xp)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    good = ok_a & ok_b & xp.isfinite(p) & xp.isfinite(e)
+    return p, xp.where(good, e, xp.zeros_like(e))
+
+
+def _div_pair(hi: Array, lo: Array, d: float, xp: Any) -> tuple[Array, Array]:
+    """``(hi + lo) / d`` as a pair, for a positive host constant ``d``."""
+    d_r = _round_to(d, xp, hi.dtype)
+    q = hi / d_r
+    p, e = two_prod(q, d_r, xp)
+    r = ((hi - p) - e) + lo
+    r = xp.where(xp.isfinite(r), r, xp.zeros_like(r))
+    q_lo = r / d_r
+    if d_r != d:  # correct for the rounding of d itself, to first order
+        q_lo = q_lo - q * ((d - d_r) / d_r)
+    return q, q_lo
+
+
+def scaled(x: Array, mul: float, div: float, xp: Any, shift: float = 0.0) -> tuple[Array, Array]:
+    """``(x - shift) * mul / div`` as an unevaluated pair ``hi + lo``."""
+    if shift != 0.0:
+        s_r = _round_to(shift, xp, x.dtype)
+        hi = x - s_r
+        # two_sum error term of x + (-s_r)
+        bb = hi - x
+        lo = (x - (hi - bb)) + (-s_r - bb)
+        lo = xp.where(xp.isfinite(lo), lo, xp.zeros_like(lo))
+        if s_r != shift:
+            lo = lo - (shift - s_r)
+    else:
+        hi, lo = x, xp.zeros_like(x)
+    if mul != 1.0:
+        p, e = two_prod(hi, mul, xp)
+        hi, lo = p, e + lo * mul
+    if div != 1.0:
+        hi, lo = _div_pair(hi, lo, div, xp)
+    return hi, lo
+
+
+def scaled_abs(x: Array, mul: float, div: float, xp: Any) -> tuple[Array, Array]:
+    """``|x| * mul / div`` (``mul, div > 0``) as an unevaluated pair ``hi + lo``."""
+    return scaled(xp.abs(x), mul, div, xp)
+
+
+def exp_neg(hi: Array, lo: Array, xp: Any) -> Array:
+    """``exp(-(hi + lo))`` with the low part applied to first order."""
+    return xp.exp(-hi) * (1.0 - lo)
+
+
+def exp_neg_square(hi: Array, lo: Array, c: float, xp: Any) -> Array:
+    """``exp(-c (hi + lo)^2)`` for ``c`` a power of two, with an exact square."""
+    s, se = two_prod_arrays(hi, hi, xp)
+    tail = se + 2.0 * hi * lo
+    tail = xp.where(xp.isfinite(tail), tail, xp.zeros_like(tail))
+    return exp_neg(c * s, c * tail, xp)
+
+
+def one_minus(hi: Array, lo: Array) -> Array:
+    """``1 - (hi + lo)``, exact in the subtraction wherever ``hi`` is in [1/2, 2]."""
+    return (1.0 - hi) - lo

@@ -1,0 +1,80 @@
+"""Helpers that declare formulas, canonical entries and aliases, and register them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .._registry import entry as _lookup
+from .._registry import register
+from .._spec import Domain, Entry, Formula, Param
+
+__all__ = ["Domain", "Formula", "P", "canonical", "alias", "pos", "nonneg", "real"]
+
+pos = Domain.positive
+nonneg = Domain.nonnegative
+real = Domain.real
+
+
+def P(name: str, default: Any, domain: Domain, doc: str) -> Param:
+    """Shorthand for :class:`~spikegrad._spec.Param`."""
+    return Param(name, default, domain, doc)
+
+
+def canonical(name: str, formula: Formula, params: tuple[Param, ...], **fields: Any) -> Entry:
+    """Register the canonical entry ``name`` over ``formula``."""
+    return register(Entry(name=name, canonical=name, params=params, formula=formula, **fields))
+
+
+def alias(
+    library: str,
+    library_name: str,
+    canonical_name: str,
+    params: tuple[Param, ...],
+    *,
+    to: Callable[[dict[str, Any]], tuple[dict[str, Any], float]] | None = None,
+    formula: Formula | None = None,
+    **fields: Any,
+) -> Entry:
+    """Register ``library:library_name`` as an alias of ``canonical_name``.
+
+    ``to(params) -> (canonical_params, scale)`` maps the library's parameters onto the
+    canonical surrogate (omitted canonical parameters keep their defaults); the result
+    is composed with the canonical entry's own mapping.  Where the library computes a
+    function that is not a rescaling of the canonical one, pass ``formula`` and a
+    formula-level ``mapping`` instead.
+    """
+    base = _lookup(canonical_name)
+    if to is not None:
+        if formula is not None or "mapping" in fields:
+            raise ValueError("give either `to` or `formula` + `mapping`, not both")
+        fields["mapping"] = _compose(base, to)
+    elif formula is None or "mapping" not in fields:
+        raise ValueError(f"{library}:{library_name}: needs `to`, or `formula` and `mapping`")
+    fields.setdefault("summary", base.summary)
+    for inherit in ("references", "monotone", "sign_changing", "limits"):
+        fields.setdefault(inherit, getattr(base, inherit))
+    return register(
+        Entry(
+            name=f"{library}:{library_name}",
+            canonical=base.canonical,
+            params=params,
+            formula=formula if formula is not None else base.formula,
+            library=library,
+            library_name=library_name,
+            **fields,
+        )
+    )
+
+
+def _compose(
+    base: Entry, to: Callable[[dict[str, Any]], tuple[dict[str, Any], float]]
+) -> Callable[[Mapping[str, Any]], tuple[dict[str, Any], float]]:
+    def mapping(p: Mapping[str, Any]) -> tuple[dict[str, Any], float]:
+        cparams, outer = to(dict(p))
+        full = base.defaults()
+        full.update(cparams)
+        fparams, inner = base.mapping(full)
+        return fparams, outer * inner
+
+    return mapping

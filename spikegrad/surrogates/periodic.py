@@ -1,0 +1,93 @@
+"""Periodic surrogates: Fourier square wave and periodic exponential.
+
+Periodic arguments are reduced with the array API's exact ``remainder`` before any
+trigonometric or exponential function, so values stay right for large ``|x|``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .._numerics import exp_neg, scaled, scaled_abs
+from ._define import Domain, Formula, P, canonical, pos
+
+Array = Any
+
+
+def _turns(x: Array, xp: Any, multiple: int, period: float) -> Array:
+    """Fraction of a period ``(multiple * x / period) mod 1`` in [0, 1), reduced exactly."""
+    r = xp.remainder(x, period)  # exact, in [0, period)
+    return xp.remainder(multiple * r, period) / period
+
+
+def squarewave_derivative(x: Array, /, *, xp: Any, n_terms: int, t_period: float) -> Array:
+    """``(4/T) sum_{i=1}^{N} cos((2i-1) 2 pi x / T)``."""
+    total = xp.zeros_like(x)
+    for i in range(1, n_terms + 1):
+        total = total + xp.cos((2.0 * math.pi) * _turns(x, xp, 2 * i - 1, t_period))
+    return (4.0 / t_period) * total
+
+
+def squarewave_primitive(x: Array, /, *, xp: Any, n_terms: int, t_period: float) -> Array:
+    """``1/2 + (2/pi) sum_{i=1}^{N} sin((2i-1) 2 pi x / T) / (2i-1)``."""
+    total = xp.zeros_like(x)
+    for i in range(1, n_terms + 1):
+        m = 2 * i - 1
+        total = total + xp.sin((2.0 * math.pi) * _turns(x, xp, m, t_period)) / m
+    return 0.5 + (2.0 / math.pi) * total
+
+
+canonical(
+    "squarewave_fourier_series",
+    Formula("squarewave_fourier_series", squarewave_derivative, squarewave_primitive),
+    (P("n_terms", 1, Domain.integer(1), "Number N of odd harmonics summed."),
+     P("t_period", 8.0, pos(), "Period T of the square wave.")),
+    summary="Fourier partial sum of a square wave of period T (N odd harmonics).",
+    latex_primitive=r"g(x) = \frac12 + \frac2\pi\sum_{i=1}^{N}\frac{\sin((2i-1)\omega x)}{2i-1},"
+    r"\quad \omega = \frac{2\pi}{T}",
+    latex_derivative=r"g'(x) = \frac4T\sum_{i=1}^{N}\cos((2i-1)\omega x)",
+    notes="n_terms = N is the number of harmonics: spikingjelly's and brainstate's "
+    "SquarewaveFourierSeries(n) sum n-1 terms, braintools' sums n.",
+    monotone=False,
+    sign_changing=True,
+    limits="periodic: no limit at ±inf (NaN)",
+    x_scale=lambda p: 2.0 * math.pi * (2 * p["n_terms"] - 1) / p["t_period"],
+    peak_at=lambda p: (0.0,),
+    extra={"row": 18},
+)
+
+
+def periodic_exp_derivative(x: Array, /, *, xp: Any, width: float, period: float,
+                            right_factor: float) -> Array:
+    """``exp(-|x|/width)`` for ``x < 0``; ``exp(-right_factor d/width)`` for ``x >= 0``
+    with ``d`` the distance from ``x`` to the nearest multiple of ``period``."""
+    left = exp_neg(*scaled_abs(x, 1.0, width, xp), xp)
+    r = xp.remainder(x, period)
+    dist = xp.minimum(r, period - r)
+    right = exp_neg(*scaled(dist, right_factor, width, xp), xp)
+    return xp.where(x < 0, left, right)
+
+
+PERIODIC_EXP = Formula("_periodic_exp", periodic_exp_derivative)
+
+canonical(
+    "periodic_exponential", PERIODIC_EXP,
+    (P("width", 0.5, pos(), "Decay length of each peak."),
+     P("scale", 1.0, pos(), "Peak value."),
+     P("period", 1.0, pos(), "Spacing of the peaks above threshold (the threshold itself).")),
+    summary="Exponential peak at every multiple of the period above threshold (multi-spike).",
+    latex_derivative=r"g'(x) = s\begin{cases}e^{-|x|/w} & x < 0\\ e^{-2 d(x)/w} & x \ge 0"
+    r"\end{cases},\ d(x) = \operatorname{dist}(x, \theta\mathbb Z)",
+    mapping=lambda p: ({"width": p["width"], "period": p["period"], "right_factor": 2.0},
+                       p["scale"]),
+    notes="Follows sinabs' PeriodicExponential; rockpool's differs (distance not doubled, "
+    "divided by the threshold) and is the alias 'rockpool:PeriodicExponential'.",
+    references=("Weidel2021",),
+    monotone=True,
+    limits="g' → 0 at -inf; periodic (NaN) at +inf",
+    x_scale=lambda p: 1.0 / p["width"],
+    boundaries=lambda p: (0.0, 0.5 * p["period"], p["period"]),
+    area_fn=lambda p: math.inf,
+    extra={"row": 31},
+)
