@@ -171,12 +171,16 @@ def primitive_compute(bound: Bound, xc: Array, xp: Any) -> Array:
 
 def derivative(bound: Bound, x: Array, *, compute_dtype: Any = None, key: Any = None) -> Array:
     xp, xc = _prepare(bound, x, compute_dtype)
-    return _astype(derivative_compute(bound, xc, xp, key), x.dtype, xp)
+    d = derivative_compute(bound, xc, xp, key)
+    with quiet(xp):
+        return _astype(d, x.dtype, xp)
 
 
 def primitive(bound: Bound, x: Array, *, compute_dtype: Any = None) -> Array:
     xp, xc = _prepare(bound, x, compute_dtype)
-    return _astype(primitive_compute(bound, xc, xp), x.dtype, xp)
+    g = primitive_compute(bound, xc, xp)
+    with quiet(xp):
+        return _astype(g, x.dtype, xp)
 
 
 def spike(bound: Bound, x: Array, *, key: Any = None) -> Array:

@@ -56,7 +56,7 @@ _both("PiecewiseLeakyRelu", "piecewise_leaky_relu",
       (P("c", 0.01, real(), "Outer slope."), P("w", 1.0, pos(), "Half-width.")),
       formula=PIECEWISE_LEAKY,
       mapping=lambda p: ({"w": p["w"], "c": p["c"], "inside": 0.5 / p["w"],
-                          "inclusive": True}, 1.0),
+                          "inclusive": True, "offset": 0.0}, 1.0),
       mapping_doc="piecewise_leaky_relu(w, c) with |x| = w inside the window",
       notes="Positional order is (c, w), reversed from spikingjelly. braintools counts "
       "|x| = w as inside (value 1/(2w)); spikingjelly as outside (c).")

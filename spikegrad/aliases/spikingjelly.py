@@ -53,7 +53,7 @@ alias("spikingjelly_legacy", "PiecewiseLeakyReLU", "piecewise_leaky_relu",
       (P("w", 1.0, pos(), "Half-width."), P("c", 0.01, real(), "Outer slope.")),
       formula=PIECEWISE_LEAKY,
       mapping=lambda p: ({"w": p["w"], "c": p["c"], "inside": 1.0 / p["w"],
-                          "inclusive": False}, 1.0),
+                          "inclusive": False, "offset": -0.5}, 1.0),
       mapping_doc="inside value 1/w (not 1/(2w)), outer slope c, strict window",
       notes="spikingjelly up to 2023-08-24 (including clock_driven.surrogate) and its CuPy "
       "kernels use the inside value 1/w, twice dg/dx of the documented primitive. The "

@@ -156,7 +156,7 @@ canonical(
 
 # -- piecewise linear (leaky) -------------------------------------------------------------
 def piecewise_leaky_derivative(x: Array, /, *, xp: Any, w: float, c: float, inside: float,
-                               inclusive: bool) -> Array:
+                               inclusive: bool, offset: float) -> Array:
     """``inside`` on ``|x| < w`` (``<=`` if inclusive), ``c`` outside."""
     a = xp.abs(x)
     mask = (a <= w) if inclusive else (a < w)
@@ -164,12 +164,13 @@ def piecewise_leaky_derivative(x: Array, /, *, xp: Any, w: float, c: float, insi
 
 
 def piecewise_leaky_primitive(x: Array, /, *, xp: Any, w: float, c: float, inside: float,
-                              inclusive: bool) -> Array:
-    """Continuous primitive through ``g(0) = 1/2``: slope ``inside`` on ``|x| <= w``,
-    slope ``c`` outside."""
-    centre = inside * x + 0.5
-    right = _scaled_mul(c, x - w, xp) + (inside * w + 0.5)
-    left = _scaled_mul(c, x + w, xp) + (0.5 - inside * w)
+                              inclusive: bool, offset: float) -> Array:
+    """Continuous primitive with ``g(-w) = offset``: slope ``inside`` on ``|x| <= w``,
+    slope ``c`` outside (``offset = 1/2 - inside w``, passed exactly by the mapping)."""
+    top = offset + 2.0 * inside * w
+    centre = xp.where(x < 0, inside * (x + w) + offset, top - inside * (w - x))
+    right = _scaled_mul(c, x - w, xp) + top
+    left = _scaled_mul(c, x + w, xp) + offset
     return xp.where(x > w, right, xp.where(x < -w, left, centre))
 
 
@@ -185,7 +186,7 @@ canonical(
     r"\\ cx - cw + 1 & x > w\end{cases}",
     latex_derivative=r"g'(x) = \begin{cases}\frac{1}{2w} & |x| < w\\ c & |x| \ge w\end{cases}",
     mapping=lambda p: ({"w": p["w"], "c": p["c"], "inside": 0.5 / p["w"],
-                        "inclusive": False}, 1.0),
+                        "inclusive": False, "offset": 0.0}, 1.0),
     boundary="|x| = w takes the outer slope c (strict window, spikingjelly's rule).",
     notes="The inside value 1/(2w) is dg/dx; spikingjelly before August 2023 and brainstate "
     "used 1/w (alias 'spikingjelly_legacy:PiecewiseLeakyReLU').",

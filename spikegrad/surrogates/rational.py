@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,8 @@ def fast_sigmoid_derivative(x: Array, /, *, xp: Any, k: float) -> Array:
 def fast_sigmoid_primitive(x: Array, /, *, xp: Any, k: float) -> Array:
     """Left tail ``1 / (k (1 + k|x|))``; ``g(+inf) = 2/k``."""
     q = _one_plus(x, xp, k)
-    tail = 1.0 / (k * q)
+    # where k|x| overflows, 1/(k q) = 1/(k^2 |x|) to within 1/(k|x|)
+    tail = xp.where(xp.isfinite(q), (1.0 / k) / q, (1.0 / (k * k)) / xp.abs(x))
     return xp.where(x < 0, tail, 2.0 / k - tail)
 
 
@@ -112,25 +114,40 @@ canonical(
 
 
 # -- power law (q-PseudoSpike family) ------------------------------------------------------
+def _base(x: Array, xp: Any, length: float) -> Array:
+    hi, lo = scaled_abs(x, 1.0, length, xp)
+    return (1.0 + hi) + lo
+
+
+def _base_pow(x: Array, base: Array, q: float, xp: Any, length: float) -> Array:
+    """``base^q``; where ``|x|/length`` overflows, ``exp(q (log|x| - log length))``."""
+    direct = xp.pow(base, q)
+    far = xp.exp(q * (xp.log(xp.abs(x)) - math.log(length)))
+    return xp.where(xp.isfinite(base), direct, far)
+
+
+def _log_base(x: Array, base: Array, xp: Any, length: float) -> Array:
+    return xp.where(xp.isfinite(base), xp.log(base), xp.log(xp.abs(x)) - math.log(length))
+
+
 def power_law_derivative(x: Array, /, *, xp: Any, length: float, power: float) -> Array:
     """``(1 + |x|/length)^(-power)``."""
-    hi, lo = scaled_abs(x, 1.0, length, xp)
-    return xp.pow((1.0 + hi) + lo, -power)
+    return _base_pow(x, _base(x, xp, length), -power, xp, length)
 
 
 def power_law_primitive(x: Array, /, *, xp: Any, length: float, power: float) -> Array:
     """For ``power > 1``: left tail ``length/(power-1) (1 + |x|/length)^(1-power)``
     (anchored at ``g(-inf) = 0``).  Otherwise the odd integral from 0 (``g(0) = 0``)."""
-    hi, lo = scaled_abs(x, 1.0, length, xp)
-    base = (1.0 + hi) + lo
+    base = _base(x, xp, length)
     if power > 1.0:
         c = length / (power - 1.0)
-        tail = c * xp.pow(base, 1.0 - power)
+        tail = c * _base_pow(x, base, 1.0 - power, xp, length)
         return xp.where(x < 0, tail, 2.0 * c - tail)
+    log_base = _log_base(x, base, xp, length)
     if power == 1.0:
-        half = length * xp.log(base)
+        half = length * log_base
     else:
-        half = length * xp.expm1((1.0 - power) * xp.log(base)) / (1.0 - power)
+        half = length * xp.expm1((1.0 - power) * log_base) / (1.0 - power)
     return xp.where(x < 0, -half, half)
 
 
@@ -164,7 +181,9 @@ def nonzero_sign_log_abs_derivative(x: Array, /, *, xp: Any, alpha: float) -> Ar
 def nonzero_sign_log_abs_primitive(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """``NonzeroSign(x) log(1 + alpha |x|)`` (``NonzeroSign(0) = +1``)."""
     hi, lo = scaled_abs(x, alpha, 1.0, xp)
-    mag = xp.log1p(hi) + lo / (1.0 + hi)
+    near = xp.log1p(hi) + lo / (1.0 + hi)
+    far = xp.log(xp.abs(x)) + math.log(alpha)  # alpha |x| overflows: log1p ~ log
+    mag = xp.where(xp.isfinite(hi), near, far)
     return xp.where(x < 0, -mag, mag)
 
 

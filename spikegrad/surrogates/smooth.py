@@ -8,15 +8,19 @@ Each primitive is written through its left tail ``T(|x|) = g(-|x|)`` so that val
 from __future__ import annotations
 
 import math
+from decimal import Context, Decimal
 from typing import Any
 
 from .. import special
-from .._numerics import exp_neg, exp_neg_square, scaled, scaled_abs
+from .._numerics import exp_neg, exp_neg_square, scaled, scaled_abs, two_prod
 from ._define import Domain, Formula, P, canonical, pos
 
 Array = Any
 _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
+# sqrt(1/2) as an unevaluated pair hi + lo (hi the nearest double)
+_SQRT_HALF = math.sqrt(0.5)
+_SQRT_HALF_LO = float(Decimal(0.5).sqrt(Context(prec=40)) - Decimal(_SQRT_HALF))
 
 
 def _mirror(x: Array, tail: Array, total: float, xp: Any) -> Array:
@@ -109,10 +113,18 @@ def gauss_derivative(x: Array, /, *, xp: Any, mu: float, mul: float, div: float,
 
 def gauss_primitive(x: Array, /, *, xp: Any, mu: float, mul: float, div: float,
                     c: float) -> Array:
-    """``(div/mul) sqrt(pi/c) erfc(-sqrt(c) z) / 2``: the integral of the derivative."""
+    """``(div/mul) sqrt(pi/c) erfc(-w) / 2`` with ``w = sqrt(c) z``: the integral of the
+    derivative.  ``w = w_hi + w_lo`` is formed exactly and the low part applied to first
+    order, ``erfc(-w) = erfc(-w_hi) + (2/sqrt(pi)) exp(-w_hi^2) w_lo``."""
     hi, lo = scaled(x, mul, div, xp, shift=mu)
-    return (0.5 * (div / mul) * math.sqrt(math.pi / c)) * special.erfc(
-        -math.sqrt(c) * (hi + lo), xp)
+    if c == 0.5:  # w = z sqrt(1/2) with sqrt(1/2) as a pair
+        p, e = two_prod(hi, _SQRT_HALF, xp)
+        hi, lo = p, e + hi * _SQRT_HALF_LO + lo * _SQRT_HALF
+    elif c != 1.0:
+        raise ValueError(f"gauss kernel supports c = 1 or 1/2, got {c}")
+    lo = xp.where(xp.isfinite(lo), lo, xp.zeros_like(lo))
+    cdf = 0.5 * special.erfc(-hi, xp) + (xp.exp(-hi * hi) / _SQRT_PI) * lo
+    return ((div / mul) * math.sqrt(math.pi / c)) * cdf
 
 
 GAUSS = Formula("_gauss", gauss_derivative, gauss_primitive)
