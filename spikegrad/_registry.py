@@ -35,7 +35,10 @@ def _ensure_loaded() -> None:
     global _LOADED
     if not _LOADED:
         _LOADED = True
-        from . import aliases, surrogates  # noqa: F401  (registration side effects)
+        import importlib
+
+        for module in ("surrogates", "_aliases"):  # registration side effects
+            importlib.import_module(f"{__package__}.{module}")
 
 
 def entry(name: str) -> Entry:

@@ -328,7 +328,7 @@ class Bound:
         from ._registry import entry as _lookup
 
         e = self.entry
-        base = e if not e.is_alias else _lookup(e.canonical)
+        base = e if (not e.is_alias or e.latex_derivative) else _lookup(e.canonical)
         return {"g": base.latex_primitive, "dg": base.latex_derivative, "mapping": e.mapping_doc}
 
     @property

@@ -83,6 +83,9 @@ _both("QPseudoSpike", "q_pseudo_spike", (P("alpha", 2.0, pos(), "Tail exponent."
       mapping=lambda p: ({"length": 0.5 * (p["alpha"] + 1.0), "power": p["alpha"]}, 1.0),
       mapping_doc="power law (1 + 2|x|/(alpha+1))^(-alpha): a different function from "
       "q_pseudo_spike",
+      summary="braintools' q-PseudoSpike variant: power law with (alpha+1), not normalised.",
+      latex_derivative=r"g'(x) = \left(1 + \frac{2|x|}{\alpha + 1}\right)^{-\alpha}",
+      latex_primitive=r"g(x) = \int_{-\infty}^x g'(t)\,dt\ (\alpha > 1)",
       notes="braintools' form has (alpha+1) where the paper and spikingjelly have (alpha-1): "
       "area (alpha+1)/(alpha-1), finite for every alpha > 0. Its primitive is anchored at "
       "g(-inf) = 0 for alpha > 1 (braintools anchors g(0) = 1/2).")

@@ -55,6 +55,10 @@ alias("spikingjelly_legacy", "PiecewiseLeakyReLU", "piecewise_leaky_relu",
       mapping=lambda p: ({"w": p["w"], "c": p["c"], "inside": 1.0 / p["w"],
                           "inclusive": False, "offset": -0.5}, 1.0),
       mapping_doc="inside value 1/w (not 1/(2w)), outer slope c, strict window",
+      summary="Legacy piecewise leaky ReLU gradient: 1/w inside |x| < w, c outside.",
+      latex_primitive=r"g(x) = -\tfrac12 + \int_{-w}^x g'(t)\,dt",
+      latex_derivative=r"g'(x) = \begin{cases}\frac{1}{w} & |x| < w\\ c & |x| \ge w"
+      r"\end{cases}",
       notes="spikingjelly up to 2023-08-24 (including clock_driven.surrogate) and its CuPy "
       "kernels use the inside value 1/w, twice dg/dx of the documented primitive. The "
       "primitive here is the continuous integral of this derivative.")
