@@ -49,13 +49,13 @@ def entry(name: str) -> Entry:
     key = _norm(name)
     if key in _ENTRIES:
         return _ENTRIES[key]
-    # case-insensitive exact match for canonical names only (aliases keep library spelling)
-    lowered = {k.lower(): k for k in _ENTRIES}
-    if key.lower() in lowered and ":" not in key:
-        return _ENTRIES[lowered[key.lower()]]
-    close = difflib.get_close_matches(key, list(_ENTRIES), n=3, cutoff=0.6)
-    if not close:
-        close = [k for k in _ENTRIES if k.lower().endswith(":" + key.lower())][:3]
+    # names are exact: a peer's spelling ("ERF") must not silently pick the canonical
+    # entry, whose defaults may differ; suggest instead
+    close = [k for k in _ENTRIES if k.lower() == key.lower()
+             or k.lower().endswith(":" + key.lower())]
+    close += [k for k in difflib.get_close_matches(key, list(_ENTRIES), n=3, cutoff=0.6)
+              if k not in close]
+    close = close[:4]
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownSurrogateError(
         f"unknown surrogate {key!r}{hint} (spikegrad.names() lists canonical names, "

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 __all__ = [
     "Domain",
     "Param",
@@ -129,7 +131,9 @@ class Param:
             ):
                 raise ValueError(f"{where} must be {self.domain.text}, got {value!r}")
             return (low, high)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{where} must be a Python number, got bool")
+        if not isinstance(value, (int, float)):
             # numpy scalars are accepted through __float__ below; arrays/tensors are not
             if not (hasattr(value, "__float__") and getattr(value, "ndim", 0) == 0):
                 raise TypeError(

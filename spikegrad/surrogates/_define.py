@@ -49,6 +49,7 @@ def alias(
         if formula is not None or "mapping" in fields:
             raise ValueError("give either `to` or `formula` + `mapping`, not both")
         fields["mapping"] = _compose(base, to)
+        _inherit_placement(base, to, fields)
     elif formula is None or "mapping" not in fields:
         raise ValueError(f"{library}:{library_name}: needs `to`, or `formula` and `mapping`")
     fields.setdefault("summary", base.summary)
@@ -65,6 +66,31 @@ def alias(
             **fields,
         )
     )
+
+
+def _inherit_placement(
+    base: Entry, to: Callable[[dict[str, Any]], tuple[dict[str, Any], float]],
+    fields: dict[str, Any],
+) -> None:
+    """Peak location, boundary points, core scale and area of a rescaling alias follow
+    from the canonical entry's, through the parameter map."""
+
+    def canon(p: Mapping[str, Any]) -> dict[str, Any]:
+        full = base.defaults()
+        full.update(to(dict(p))[0])
+        return full
+
+    fields.setdefault("peak_at", lambda p: base.peak_at(canon(p)))
+    fields.setdefault("boundaries", lambda p: base.boundaries(canon(p)))
+    fields.setdefault("x_scale", lambda p: base.x_scale(canon(p)))
+    if base.area_fn is not None and "area_fn" not in fields:
+        area_fn = base.area_fn
+
+        def area(p: Mapping[str, Any]) -> float | None:
+            a = area_fn(canon(p))
+            return None if a is None else a * abs(to(dict(p))[1])
+
+        fields["area_fn"] = area
 
 
 def _compose(

@@ -1,0 +1,139 @@
+"""Bad input gets a clear error, never a silent fallback or a NaN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import spikegrad
+from spikegrad.adapters import numpy as reference
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "pattern"),
+    [
+        ("atan", {"alpha": 0.0}, r"atan: alpha must be > 0, got 0"),
+        ("atan", {"alpha": -1.0}, r"atan: alpha must be > 0, got -1"),
+        ("sigmoid", {"alpha": float("nan")}, r"sigmoid: alpha must be > 0, got nan"),
+        ("sigmoid", {"alpha": float("inf")}, r"sigmoid: alpha must be > 0"),
+        ("q_pseudo_spike", {"alpha": 1.0}, r"q_pseudo_spike: alpha must be > 1, got 1"),
+        ("spikingjelly:QPseudoSpike", {"alpha": 0.5}, r"alpha must be > 1, got 0.5"),
+        ("squarewave_fourier_series", {"n_terms": 0}, r"n_terms must be integer >= 1"),
+        ("squarewave_fourier_series", {"n_terms": 1.5}, r"n_terms must be integer >= 1"),
+        ("spikingjelly:SquarewaveFourierSeries", {"n": 1}, r"n must be integer >= 2, got 1"),
+        ("triangle", {"half_width": 0.0}, r"triangle: half_width must be > 0"),
+        ("multi_level_spike_count", {"grad_window": (2.0, 1.0)}, r"grad_window must be"),
+        ("dspike", {"alpha": 2000.0}, r"dspike: alpha must be 0 < alpha <= 1000"),
+        ("gaussian", {"sigma": -0.5}, r"gaussian: sigma must be > 0, got -0.5"),
+        ("stochastic_spike_operator", {"variance": -1.0}, r"variance must be >= 0"),
+    ],
+)
+def test_invalid_parameter_value(name: str, params: dict, pattern: str) -> None:
+    with pytest.raises(ValueError, match=pattern):
+        spikegrad.get(name, **params)
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "pattern"),
+    [
+        ("atan", {"slope": 2.0}, r"atan: unexpected parameter 'slope'; its parameters are: alpha"),
+        ("atan", {"alpha": "2"}, r"atan: alpha must be a Python number, got str"),
+        ("atan", {"alpha": np.array([1.0, 2.0])}, r"must be a Python number"),
+        ("atan", {"alpha": True}, r"must be a Python number, got bool"),
+        ("heaviside_window", {"inclusive": 1}, r"inclusive must be True or False"),
+        ("multi_level_spike_count", {"grad_window": 3.0}, r"must be None or a pair"),
+    ],
+)
+def test_invalid_parameter_type(name: str, params: dict, pattern: str) -> None:
+    with pytest.raises(TypeError, match=pattern):
+        spikegrad.get(name, **params)
+
+
+def test_numpy_scalar_parameter_is_accepted() -> None:
+    assert spikegrad.get("atan", alpha=np.float32(2.0)) == spikegrad.get("atan", alpha=2.0)
+
+
+@pytest.mark.parametrize(
+    ("name", "suggestion"),
+    [("atn", "atan"), ("sigmod", "sigmoid"), ("snntorch:fastsigmoid", "snntorch:fast_sigmoid"),
+     ("ATan", "spikingjelly:ATan"), ("ERF", "braintools:ERF"), ("Erf", "erf")],
+)
+def test_unknown_name_suggests(name: str, suggestion: str) -> None:
+    with pytest.raises(spikegrad.UnknownSurrogateError, match=f"did you mean.*'{suggestion}'"):
+        spikegrad.get(name)
+
+
+def test_unknown_name_without_close_match() -> None:
+    with pytest.raises(KeyError, match="unknown surrogate 'zzzz'"):
+        spikegrad.get("zzzz")
+    with pytest.raises(TypeError, match="must be a string"):
+        spikegrad.get(3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("dtype", "kind"),
+    [(np.int32, "integer"), (np.int64, "integer"), (np.uint8, "integer"), (np.bool_, "boolean"),
+     (np.complex64, "complex"), (np.complex128, "complex")],
+)
+@pytest.mark.parametrize("method", ["spike", "derivative", "primitive"])
+def test_non_float_arrays_raise(dtype: type, kind: str, method: str) -> None:
+    s = spikegrad.get("atan")
+    x = np.zeros(3, dtype=dtype)
+    with pytest.raises(TypeError, match=f"{kind} dtype.*cast it first"):
+        getattr(s, method)(x)
+
+
+@pytest.mark.parametrize("value", [0.5, 1, [0.1, 0.2], (0.1,)])
+def test_non_arrays_raise(value: object) -> None:
+    with pytest.raises(TypeError, match="expected an array"):
+        spikegrad.get("atan").derivative(value)
+
+
+def test_unsupported_array_type_raises() -> None:
+    with pytest.raises(TypeError, match="unsupported array type"):
+        spikegrad.get("atan").derivative(object())
+
+
+def test_mixed_namespaces_raise() -> None:
+    xs = pytest.importorskip("array_api_strict")
+    s = spikegrad.get("atan")
+    x = xs.asarray([0.1, 0.2], dtype=xs.float64)
+    with pytest.raises(TypeError, match="different frameworks"):
+        reference.backward(s, x, np.ones(2))
+
+
+def test_backward_grad_dtype_and_shape_must_match() -> None:
+    s = spikegrad.get("atan")
+    x = np.zeros(3, dtype=np.float32)
+    with pytest.raises(TypeError, match="grad dtype float64 differs"):
+        reference.backward(s, x, np.ones(3))
+    with pytest.raises(TypeError, match="grad shape"):
+        reference.backward(s, x, np.ones(4, dtype=np.float32))
+    with pytest.raises(TypeError, match="integer dtype"):
+        reference.backward(s, x, np.ones(3, dtype=np.int32))
+
+
+def test_stochastic_without_key_raises() -> None:
+    x = np.linspace(-1, 1, 5)
+    with pytest.raises(TypeError, match="stochastic: pass key="):
+        spikegrad.get("stochastic_spike_operator").derivative(x)
+    with pytest.raises(TypeError, match="stochastic: pass key="):
+        spikegrad.get("poisson_pass").spike(x)
+    with pytest.raises(TypeError, match="numpy.random.Generator"):
+        spikegrad.get("poisson_pass").spike(x, key=42)
+
+
+def test_missing_primitive_raises() -> None:
+    with pytest.raises(NotImplementedError, match="fake_numerical_gradient has no primitive"):
+        spikegrad.get("fake_numerical_gradient").primitive(np.zeros(2))
+
+
+def test_bound_is_frozen() -> None:
+    s = spikegrad.get("atan")
+    with pytest.raises(AttributeError):
+        s.name = "sigmoid"  # type: ignore[misc]
+
+
+def test_backward_rejects_unknown_surrogate_object() -> None:
+    with pytest.raises(TypeError, match="expected a bound surrogate"):
+        reference.forward(3.0, np.zeros(2))  # type: ignore[arg-type]
