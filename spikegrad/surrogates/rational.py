@@ -87,7 +87,8 @@ def sparse_fast_sigmoid_derivative(x: Array, /, *, xp: Any, k: float, B: float) 
 
 def _sfs_area(p: dict[str, Any]) -> float:
     xs = np.asarray([p["B"], np.inf])
-    lo, hi = fast_sigmoid_primitive(xs, xp=np, k=p["slope"])
+    with np.errstate(divide="ignore"):
+        lo, hi = fast_sigmoid_primitive(xs, xp=np, k=p["slope"])
     return float(hi - lo)
 
 
