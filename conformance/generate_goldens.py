@@ -27,9 +27,9 @@ import mpmath as mp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from oracles import NO_LIMIT, ORACLES, PARAM_SETS  # noqa: E402
+from oracles import NO_LIMIT, ORACLES, PARAM_SETS
 
-import spikegrad  # noqa: E402
+import spikegrad
 
 OUT = Path(__file__).resolve().parents[1] / "spikegrad" / "conformance" / "data"
 DTYPES = {"float16": np.float16, "float32": np.float32, "float64": np.float64}

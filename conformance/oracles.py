@@ -12,8 +12,9 @@ Each oracle is ``fn(x, p) -> mpf`` where ``x`` is an ``mpf`` (finite) and ``p`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
-from typing import Any, Callable
+from typing import Any
 
 import mpmath as mp
 

@@ -30,10 +30,10 @@ __all__ = [
     "Formula",
     "Param",
     "UnknownSurrogateError",
+    "__version__",
     "aliases",
     "all_entries",
     "entry",
     "get",
     "names",
-    "__version__",
 ]

@@ -20,13 +20,13 @@ if TYPE_CHECKING:
 Array = Any
 
 __all__ = [
-    "namespace_of",
     "check_real_float",
     "compute_dtype_for",
-    "spike",
     "derivative",
+    "namespace_of",
     "primitive",
     "quiet",
+    "spike",
 ]
 
 

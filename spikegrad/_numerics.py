@@ -17,13 +17,13 @@ from typing import Any
 Array = Any
 
 __all__ = [
-    "two_prod",
-    "two_prod_arrays",
-    "scaled_abs",
-    "scaled",
     "exp_neg",
     "exp_neg_square",
     "one_minus",
+    "scaled",
+    "scaled_abs",
+    "two_prod",
+    "two_prod_arrays",
 ]
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ._spec import Bound, Entry, UnknownSurrogateError
 
-__all__ = ["register", "get", "entry", "names", "aliases", "all_entries"]
+__all__ = ["aliases", "all_entries", "entry", "get", "names", "register"]
 
 _ENTRIES: dict[str, Entry] = {}
 _LOADED = False

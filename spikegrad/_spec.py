@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "Domain",
-    "Param",
-    "Formula",
-    "Entry",
-    "Bound",
-    "UnknownSurrogateError",
     "FORWARD_KINDS",
+    "Bound",
+    "Domain",
+    "Entry",
+    "Formula",
+    "Param",
+    "UnknownSurrogateError",
 ]
 
 #: Forward conventions: Heaviside at ``x >= 0`` / ``x > 0``; Bernoulli draws with

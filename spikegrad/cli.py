@@ -7,7 +7,7 @@ import math
 import sys
 from collections.abc import Sequence
 
-from ._registry import aliases, all_entries, entry, get, names
+from ._registry import aliases, entry, get, names
 from ._spec import Entry, UnknownSurrogateError
 
 __all__ = ["main"]

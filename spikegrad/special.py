@@ -15,7 +15,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["erfc", "uniform", "namespace_name"]
+__all__ = ["erfc", "namespace_name", "uniform"]
 
 Array = Any
 

@@ -90,13 +90,15 @@ _both("QPseudoSpike", "q_pseudo_spike", (P("alpha", 2.0, pos(), "Tail exponent."
       "area (alpha+1)/(alpha-1), finite for every alpha > 0. Its primitive is anchored at "
       "g(-inf) = 0 for alpha > 1 (braintools anchors g(0) = 1/2).")
 _both("LeakyRelu", "leaky_k_relu",
-      (P("alpha", 0.1, real(), "Slope below 0 (leak)."), P("beta", 1.0, real(), "Slope at/above 0 (k).")),
+      (P("alpha", 0.1, real(), "Slope below 0 (leak)."),
+       P("beta", 1.0, real(), "Slope at/above 0 (k).")),
       to=lambda p: ({"leak": p["alpha"], "k": p["beta"]}, 1.0),
       mapping_doc="leaky_k_relu(leak = alpha, k = beta)")
 _both("LogTailedRelu", "log_tailed_relu", (P("alpha", 0.0, real(), "Slope below 0."),),
       to=_alpha, mapping_doc="log_tailed_relu(alpha)")
 _both("ReluGrad", "triangle",
-      (P("alpha", 0.3, pos(), "Slope of the triangle's sides."), P("width", 1.0, pos(), "Half-width.")),
+      (P("alpha", 0.3, pos(), "Slope of the triangle's sides."),
+       P("width", 1.0, pos(), "Half-width.")),
       to=lambda p: ({"height": p["alpha"] * p["width"], "half_width": p["width"]}, 1.0),
       mapping_doc="triangle(height = alpha * width, half_width = width)")
 _both("GaussianGrad", "gaussian",
@@ -104,7 +106,8 @@ _both("GaussianGrad", "gaussian",
       to=lambda p: ({"sigma": p["sigma"], "scale": p["alpha"]}, 1.0),
       mapping_doc="gaussian(sigma, scale = alpha)")
 _both("MultiGaussianGrad", "multi_gaussian",
-      (P("h", 0.15, Domain.nonnegative(), "Side-lobe weight."), P("s", 6.0, pos(), "Side-lobe width ratio."),
+      (P("h", 0.15, Domain.nonnegative(), "Side-lobe weight."),
+       P("s", 6.0, pos(), "Side-lobe width ratio."),
        P("sigma", 0.5, pos(), "Central width."), P("scale", 0.5, pos(), "Scale.")),
       to=lambda p: (dict(p), 1.0), mapping_doc="multi_gaussian(h, s, sigma, scale)")
 _both("InvSquareGrad", "fast_sigmoid", (P("alpha", 100.0, pos(), "Slope k."),),

@@ -23,15 +23,15 @@ from typing import Any
 
 from .._evaluate import (
     _astype,
-    quiet,
     check_real_float,
     derivative_compute,
     namespace_of,
     primitive_compute,
+    quiet,
 )
 from .._spec import Bound
 
-__all__ = ["forward", "backward", "spike_and_vjp", "derivative_values", "primitive_values"]
+__all__ = ["backward", "derivative_values", "forward", "primitive_values", "spike_and_vjp"]
 
 Array = Any
 

@@ -17,7 +17,7 @@ from .._registry import get
 from ..adapters import numpy as reference
 from .goldens import DTYPES, Case, Metrics, cases, compare, names
 
-__all__ = ["Row", "evaluate", "accuracy_table", "format_table", "LIMITS_CORE_ULP"]
+__all__ = ["LIMITS_CORE_ULP", "Row", "accuracy_table", "evaluate", "format_table"]
 
 #: The reference engine's guarantee for g' in the core range (ULPs, per input dtype).
 LIMITS_CORE_ULP = {"float64": 16.0, "float32": 4.0, "float16": 1.0}

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Case", "cases", "ulp_error", "Metrics", "compare"]
+__all__ = ["Case", "Metrics", "cases", "compare", "ulp_error"]
 
 DTYPES = ("float16", "float32", "float64")
 _BITS = {"float16": (11, -14), "float32": (24, -126), "float64": (53, -1022)}

@@ -9,7 +9,7 @@ from .._registry import entry as _lookup
 from .._registry import register
 from .._spec import Domain, Entry, Formula, Param
 
-__all__ = ["Domain", "Formula", "P", "canonical", "alias", "pos", "nonneg", "real"]
+__all__ = ["Domain", "Formula", "P", "alias", "canonical", "nonneg", "pos", "real"]
 
 pos = Domain.positive
 nonneg = Domain.nonnegative

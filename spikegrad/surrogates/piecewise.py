@@ -11,8 +11,8 @@ import math
 from typing import Any
 
 from .._numerics import exp_neg, one_minus, scaled_abs, two_prod
-from .smooth import sigmoid_derivative, sigmoid_primitive
 from ._define import Domain, Formula, P, canonical, nonneg, pos, real
+from .smooth import sigmoid_derivative, sigmoid_primitive
 
 Array = Any
 _INF = math.inf

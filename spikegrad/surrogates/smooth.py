@@ -20,7 +20,7 @@ _SQRT_PI = math.sqrt(math.pi)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
 # sqrt(1/2) as an unevaluated pair hi + lo (hi the nearest double)
 _SQRT_HALF = math.sqrt(0.5)
-_SQRT_HALF_LO = float(Decimal(0.5).sqrt(Context(prec=40)) - Decimal(_SQRT_HALF))
+_SQRT_HALF_LO = float(Decimal("0.5").sqrt(Context(prec=40)) - Decimal(_SQRT_HALF))
 
 
 def _mirror(x: Array, tail: Array, total: float, xp: Any) -> Array:
@@ -150,7 +150,8 @@ canonical(
      P("scale", 1.0, pos(), "Area under g' (1 = normalised)."),
      P("mu", 0.0, Domain.real(), "Centre of the bell, relative to the threshold.")),
     summary="Gaussian density N(x; μ, σ) times scale; g = scale·Φ((x − μ)/σ).",
-    latex_primitive=r"g(x) = \frac{s}{2}\operatorname{erfc}\!\left(-\frac{x-\mu}{\sigma\sqrt2}\right)",
+    latex_primitive=r"g(x) = \frac{s}{2}\operatorname{erfc}\!\left(-\frac{x-\mu}"
+    r"{\sigma\sqrt2}\right)",
     latex_derivative=r"g'(x) = \frac{s}{\sigma\sqrt{2\pi}}\,e^{-(x-\mu)^2/(2\sigma^2)}",
     mapping=lambda p: ({"mu": p["mu"], "mul": 1.0, "div": p["sigma"], "c": 0.5},
                        p["scale"] / (p["sigma"] * _SQRT_2PI)),
