@@ -43,7 +43,8 @@ def grid(entry: spikegrad.Entry, params: dict, dtype: type) -> np.ndarray:
     core = np.linspace(-10.0 / scale, 10.0 / scale, N_CORE)
     lo_exp = math.log10(10.0 / scale)
     hi_exp = math.log10(float(fi.max))
-    tail = np.logspace(lo_exp, hi_exp, N_TAIL)
+    with np.errstate(over="ignore"):
+        tail = np.logspace(lo_exp, hi_exp, N_TAIL)
     pts = [core, tail, -tail]
     for b in entry.boundaries(params):
         bd = np.asarray(b, dtype=dtype)
