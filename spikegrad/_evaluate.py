@@ -112,8 +112,8 @@ def compute_dtype_for(xp: Any, dtype: Any, requested: Any = None) -> Any:
 def _astype(x: Array, dtype: Any, xp: Any) -> Array:
     if x.dtype == dtype:
         return x
-    if _is_bfloat16(dtype) or _is_bfloat16(x.dtype):
-        return x.astype(dtype)  # ml_dtypes through plain numpy
+    if (_is_bfloat16(dtype) or _is_bfloat16(x.dtype)) and hasattr(x, "astype"):
+        return x.astype(dtype)  # numpy with ml_dtypes' bfloat16
     return xp.astype(x, dtype)
 
 
@@ -141,17 +141,24 @@ def _nan_guard(xc: Array, values: Array, xp: Any) -> Array:
     return xp.where(xp.isnan(xc), xc, values)
 
 
+def evaluate_formula(fn: Any, xc: Array, xp: Any, params: dict[str, Any],
+                     scale: float) -> Array:
+    """``scale * fn(xc, **params)`` with NaN propagated from ``xc``: the one place that
+    applies an entry's output scale and the NaN rule to a formula."""
+    with quiet(xp):
+        out = fn(xc, xp=xp, **params)
+        if scale != 1.0:
+            out = out * scale
+        return _nan_guard(xc, out, xp)
+
+
 def derivative_compute(bound: Bound, xc: Array, xp: Any, key: Any = None) -> Array:
     """``g'(xc)`` in ``xc``'s dtype (already the compute dtype); NaN in gives NaN."""
     formula = bound.formula
     kwargs = bound.formula_params
     if formula.stochastic_backward:
         kwargs["noise"] = special.uniform(key, xc, xc.dtype, xp)
-    with quiet(xp):
-        d = formula.derivative(xc, xp=xp, **kwargs)
-        if bound.scale != 1.0:
-            d = d * bound.scale
-        return _nan_guard(xc, d, xp)
+    return evaluate_formula(formula.derivative, xc, xp, kwargs, bound.scale)
 
 
 def primitive_compute(bound: Bound, xc: Array, xp: Any) -> Array:
@@ -162,11 +169,7 @@ def primitive_compute(bound: Bound, xc: Array, xp: Any) -> Array:
             f"{bound.name} has no primitive g (only its derivative is defined); "
             "see `spikegrad show` for which surrogates have one"
         )
-    with quiet(xp):
-        g = formula.primitive(xc, xp=xp, **bound.formula_params)
-        if bound.scale != 1.0:
-            g = g * bound.scale
-        return _nan_guard(xc, g, xp)
+    return evaluate_formula(formula.primitive, xc, xp, bound.formula_params, bound.scale)
 
 
 def derivative(bound: Bound, x: Array, *, compute_dtype: Any = None, key: Any = None) -> Array:
