@@ -12,8 +12,8 @@ from spikegrad.conformance import goldens
 
 pytest.importorskip("mpmath")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
-import generate_goldens as gen  # noqa: E402
-from oracles import ORACLES  # noqa: E402
+import generate_goldens as gen
+from oracles import ORACLES
 
 
 @pytest.mark.parametrize("name", ["sigmoid", "erf", "squarewave_fourier_series",

@@ -26,7 +26,7 @@ from .._evaluate import derivative_compute, evaluate_formula, primitive_compute
 from .._registry import get
 from .._spec import Bound
 
-__all__ = ["function_for", "spike", "derivative", "primitive", "check_tensor"]
+__all__ = ["check_tensor", "derivative", "function_for", "primitive", "spike"]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
