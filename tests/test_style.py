@@ -15,6 +15,6 @@ def test_ruff_clean() -> None:
     ruff = shutil.which("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
-    out = subprocess.run([ruff, "check", "spikegrad", "tests", "conformance"], cwd=ROOT,
-                         capture_output=True, text=True)
+    paths = ["spikegrad", "tests", "conformance", "benchmarks"]
+    out = subprocess.run([ruff, "check", *paths], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

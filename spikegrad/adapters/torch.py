@@ -17,6 +17,8 @@ float32 internally and rounded once).
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Any
 
 import torch
@@ -132,6 +134,52 @@ class _SurrogateFunction(torch.autograd.Function):
         return (u < p).to(x.dtype)
 
 
+_FUSED_DTYPES = {torch.float32: "float32", torch.float64: "float64",
+                 torch.float16: "float32", torch.bfloat16: "float32"}
+_fused_state = {"enabled": os.environ.get("SPIKEGRAD_FUSED", "1") != "0", "warned": False}
+
+
+def _fused_backward(cls: Any, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor | None:
+    """``grad * g'(x)`` in one generated C loop, for plain CPU tensors in eager mode.
+
+    Returns ``None`` where the fused kernel does not apply (GPU, tensor subclasses,
+    functorch transforms, ``torch.compile``, ``create_graph=True``, stochastic
+    backward); the caller then evaluates the same formula with torch ops.
+    """
+    if not _fused_state["enabled"] or cls.stochastic_backward:
+        return None
+    if (type(x) is not torch.Tensor or type(grad) is not torch.Tensor
+            or x.device.type != "cpu" or grad.device.type != "cpu"
+            or grad.dtype != x.dtype or torch.is_grad_enabled()
+            or torch.compiler.is_compiling()
+            or torch._C._are_functorch_transforms_active()):
+        return None
+    kdtype = _FUSED_DTYPES.get(x.dtype)
+    if kdtype is None or x.shape != grad.shape:
+        return None
+    try:
+        kern = cls.__dict__.get("_kernels_" + kdtype)
+        if kern is None:
+            from ..codegen import cpu
+
+            kern = cpu.kernels(cls.bound, kdtype)
+            setattr(cls, "_kernels_" + kdtype, kern)
+    except (RuntimeError, OSError) as exc:  # no C compiler: the torch-ops path is exact too
+        _fused_state["enabled"] = False
+        if not _fused_state["warned"]:
+            _fused_state["warned"] = True
+            warnings.warn(f"spikegrad: fused CPU kernels unavailable ({exc}); using torch "
+                          "ops for the backward (same values, slower)", RuntimeWarning,
+                          stacklevel=3)
+        return None
+    half = x.dtype in (torch.float16, torch.bfloat16)
+    xc = (x.float() if half else x).contiguous()
+    gc = (grad.float() if half else grad).contiguous()
+    out = torch.empty_like(xc, memory_format=torch.contiguous_format)
+    kern.backward(xc.data_ptr(), gc.data_ptr(), out.data_ptr(), xc.numel())
+    return out.to(x.dtype) if half else out  # same strides as grad: contiguous
+
+
 def _setup_context_with_jvp(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
     x, key = inputs
     ctx.save_for_backward(x)
@@ -161,6 +209,9 @@ def _make_function(bound: Bound, with_jvp: bool) -> type[torch.autograd.Function
 
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None]:
         (x,) = ctx.saved_tensors
+        fused = _fused_backward(cls, x, grad)
+        if fused is not None:
+            return fused, None
         return grad * cls._grad_factor(x, ctx.key), None
 
     def jvp(ctx: Any, x_t: torch.Tensor, key_t: Any = None) -> torch.Tensor:

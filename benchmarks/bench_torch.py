@@ -1,0 +1,196 @@
+"""Side-by-side benchmark of surrogate spike functions in torch (CPU or CUDA).
+
+Contenders: spikegrad.torch (atan, sigmoid, fast_sigmoid) against snntorch 1.0
+(atan, fast_sigmoid, sigmoid) and spikingjelly 2.0 (ATan, Sigmoid) when installed, plus
+the memory floor (``copy_`` into an existing buffer and ``clone``).  Modes:
+
+* ``fwd``  training forward (requires-grad input, graph built)      8 B/element must move
+* ``bwd``  ``autograd.grad`` through a retained graph                12 B/element
+* ``fb``   forward then backward                                     20 B/element
+
+Each time is the median over repeats of a calibrated inner loop (>= 20 ms per repeat).
+Printed: per-call time, the speed-up over the faster peer of the same surrogate, and the
+fraction of the streaming ceiling (must-move bytes at the ``copy_`` bandwidth measured in
+the same run).  Also printed: bytes saved for backward per element
+(``torch.autograd.graph.saved_tensors_hooks``).
+
+Usage::
+
+    python benchmarks/bench_torch.py                       # 2^10 ... 2^24, all contenders
+    python benchmarks/bench_torch.py --sizes 10 18 --json out.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+MUST_MOVE = {"fwd": 8, "bwd": 12, "fb": 20}  # bytes per float32 element
+
+
+def contenders() -> dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
+    """name -> (surrogate family, spike function)."""
+    import spikegrad.torch as sgt
+
+    out: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = {
+        "spikegrad.atan": ("atan", sgt.Surrogate("atan", alpha=2.0)),
+        "spikegrad.sigmoid": ("sigmoid", sgt.Surrogate("sigmoid", alpha=4.0)),
+        "spikegrad.fast_sigmoid": ("fast_sigmoid", sgt.Surrogate("fast_sigmoid", k=25.0)),
+    }
+    try:
+        from snntorch import surrogate as st
+
+        out["snntorch.atan"] = ("atan", st.atan(alpha=2.0))
+        out["snntorch.fast_sigmoid"] = ("fast_sigmoid", st.fast_sigmoid(slope=25))
+        out["snntorch.sigmoid"] = ("sigmoid", st.sigmoid(slope=4))
+    except ImportError as exc:
+        print(f"# snntorch not installed: {exc}")
+    try:
+        from spikingjelly.activation_based import surrogate as sj
+
+        out["spikingjelly.ATan"] = ("atan", sj.ATan(alpha=2.0))
+        out["spikingjelly.Sigmoid"] = ("sigmoid", sj.Sigmoid(alpha=4.0))
+    except ImportError as exc:
+        print(f"# spikingjelly not installed: {exc}")
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timeit(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
+    """Median seconds per call of ``fn``."""
+    fn()
+    _sync(device)
+    number = 1
+    while True:  # calibrate the inner loop to >= 20 ms
+        t0 = time.perf_counter()
+        for _ in range(number):
+            fn()
+        _sync(device)
+        dt = time.perf_counter() - t0
+        if dt >= 0.02:
+            break
+        number *= 2
+    samples = []
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            _sync(device)
+            samples.append((time.perf_counter() - t0) / number)
+    finally:
+        gc.enable()
+    return statistics.median(samples)
+
+
+def saved_bytes_per_element(spike: Callable[[torch.Tensor], torch.Tensor], n: int,
+                            device: torch.device) -> float:
+    x = torch.linspace(-2, 2, n, device=device, requires_grad=True)
+    seen: list[torch.Tensor] = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: seen.append(t) or t, lambda t: t):
+        spike(x)
+    new = sum(t.numel() * t.element_size() for t in seen if t.data_ptr() != x.data_ptr())
+    total = sum(t.numel() * t.element_size() for t in seen)
+    return total / n, new / n
+
+
+def run(sizes: list[int], device: torch.device, repeats: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"device": str(device), "threads": torch.get_num_threads(),
+                               "torch": torch.__version__, "cells": []}
+    cands = contenders()
+    for p in sizes:
+        n = 2**p
+        x0 = torch.randn(n, device=device)
+        buf = torch.empty_like(x0)
+        copy_t = timeit(lambda: buf.copy_(x0), device, repeats)
+        clone_t = timeit(lambda: x0.clone(), device, repeats)
+        ceiling = 8 * n / copy_t  # bytes/s of a 2-stream copy
+        results["cells"].append({"n": n, "contender": "floor.copy_", "fwd": copy_t})
+        results["cells"].append({"n": n, "contender": "floor.clone", "fwd": clone_t})
+        for name, (family, spike) in cands.items():
+            x = x0.clone().requires_grad_(True)
+            y = spike(x)
+            g = torch.ones_like(y)
+
+            def fwd() -> None:
+                spike(x)
+
+            def bwd() -> None:
+                torch.autograd.grad(y, x, g, retain_graph=True)
+
+            def fb() -> None:
+                out = spike(x)
+                torch.autograd.grad(out, x, g)
+
+            cell = {"n": n, "contender": name, "family": family,
+                    "fwd": timeit(fwd, device, repeats), "bwd": timeit(bwd, device, repeats),
+                    "fb": timeit(fb, device, repeats), "ceiling_Bps": ceiling}
+            cell["saved_B_per_elt"], cell["new_saved_B_per_elt"] = saved_bytes_per_element(
+                spike, min(n, 4096), device)
+            results["cells"].append(cell)
+    return results
+
+
+def report(results: dict[str, Any]) -> str:
+    lines = [f"# device {results['device']}, torch {results['torch']}, "
+             f"{results['threads']} threads"]
+    cells = [c for c in results["cells"] if "family" in c]
+    for mode in ("fwd", "bwd", "fb"):
+        lines.append(f"\n## {mode}: per-call time, [speed-up vs faster peer, "
+                     f"fraction of streaming ceiling at {MUST_MOVE[mode]} B/elt]")
+        sizes = sorted({c["n"] for c in cells})
+        head = f"{'contender':26s}" + "".join(f"{'2^' + str(n.bit_length() - 1):>24s}"
+                                              for n in sizes)
+        lines.append(head)
+        for name in dict.fromkeys(c["contender"] for c in cells):
+            row = f"{name:26s}"
+            for n in sizes:
+                c = next(c for c in cells if c["contender"] == name and c["n"] == n)
+                t = c[mode]
+                peers = [d[mode] for d in cells if d["n"] == n and d["family"] == c["family"]
+                         and not d["contender"].startswith("spikegrad")]
+                frac = MUST_MOVE[mode] * n / t / c["ceiling_Bps"]
+                extra = f"{min(peers) / t:4.1f}x" if name.startswith("spikegrad") and peers \
+                    else "     "
+                row += f"{_fmt_t(t):>10s} [{extra} {frac:4.2f}]"
+            lines.append(row)
+    lines.append("\n## saved for backward, bytes per element (new bytes beyond the input)")
+    for name in dict.fromkeys(c["contender"] for c in cells):
+        c = next(c for c in cells if c["contender"] == name)
+        lines.append(f"{name:26s} {c['saved_B_per_elt']:.1f} ({c['new_saved_B_per_elt']:.1f} new)")
+    return "\n".join(lines)
+
+
+def _fmt_t(t: float) -> str:
+    return f"{t * 1e6:.1f}us" if t < 1e-3 else f"{t * 1e3:.2f}ms"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 14, 18, 22, 24],
+                    help="log2 of the element counts")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--json", help="write the raw results here")
+    args = ap.parse_args()
+    results = run(args.sizes, torch.device(args.device), args.repeats)
+    print(report(results))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(results, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""Emit portable C from a traced expression graph.
+
+The generated code is one straight-line expression per element: branches of the formula
+are already ``where`` selects in the graph, so they become ternaries (never mask
+products), and both sides are computed from safe inputs exactly as in the array-API code.
+The same emitter serves the CPU kernels (compiled with the system C compiler and loaded
+with ctypes) and, with another prelude, GPU kernels.
+
+Floating-point contraction is disabled when compiling (``-ffp-contract=off``) so the
+error-free products of :mod:`spikegrad._numerics` stay exact.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .trace import Node, UnsupportedTrace
+
+__all__ = ["C_PRELUDE", "emit_expression"]
+
+_CTYPE = {"float32": "float", "float64": "double", "bool": "int"}
+_SUFFIX = {"float32": "f", "float64": ""}
+_LIBM = {"exp": "exp", "log": "log", "log1p": "log1p", "expm1": "expm1", "sqrt": "sqrt",
+         "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "sin": "sin", "cos": "cos",
+         "atan": "atan", "abs": "fabs", "round": "nearbyint", "erfc": "erfc"}
+_BINOP = {"add": "+", "sub": "-", "mul": "*", "div": "/", "lt": "<", "le": "<=", "gt": ">",
+          "ge": ">=", "eq": "==", "ne": "!=", "and": "&", "or": "|"}
+
+#: Helpers with array-API semantics (NaN propagation, Python-style remainder).
+C_PRELUDE = r"""
+#include <math.h>
+#include <stdint.h>
+static inline float sg_clip_minf(float v, float lo) { return isnan(v) ? v : (v < lo ? lo : v); }
+static inline float sg_clip_maxf(float v, float hi) { return isnan(v) ? v : (v > hi ? hi : v); }
+static inline double sg_clip_min(double v, double lo) { return isnan(v) ? v : (v < lo ? lo : v); }
+static inline double sg_clip_max(double v, double hi) { return isnan(v) ? v : (v > hi ? hi : v); }
+static inline float sg_minimumf(float a, float b) {
+    return isnan(a) ? a : (isnan(b) ? b : (a < b ? a : b)); }
+static inline double sg_minimum(double a, double b) {
+    return isnan(a) ? a : (isnan(b) ? b : (a < b ? a : b)); }
+static inline float sg_maximumf(float a, float b) {
+    return isnan(a) ? a : (isnan(b) ? b : (a > b ? a : b)); }
+static inline double sg_maximum(double a, double b) {
+    return isnan(a) ? a : (isnan(b) ? b : (a > b ? a : b)); }
+static inline float sg_remainderf(float a, float b) {
+    float r = fmodf(a, b); return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r; }
+static inline double sg_remainder(double a, double b) {
+    double r = fmod(a, b); return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r; }
+"""
+
+
+def _const(v: float, dtype: str) -> str:
+    if math.isnan(v):
+        return "NAN" if dtype == "float32" else "(double)NAN"
+    if math.isinf(v):
+        s = "INFINITY" if v > 0 else "(-INFINITY)"
+        return s if dtype == "float32" else f"(double){s}"
+    text = repr(float(v))
+    if "e" not in text and "." not in text and "inf" not in text:
+        text += ".0"
+    return f"{text}f" if dtype == "float32" else f"({text})"
+
+
+def emit_expression(out: Node, inputs: dict[str, str]) -> tuple[list[str], str]:
+    """Statements computing ``out`` and the name of its variable.
+
+    ``inputs`` maps the graph's input names to C expressions (e.g. ``{"x": "x[i]"}``).
+    """
+    lines: list[str] = []
+    names: dict[int, str] = {}
+    if out.dtype == "bool":
+        raise UnsupportedTrace("the traced output is boolean; kernels return floats")
+
+    def ref(a: Any, dtype: str) -> str:
+        if isinstance(a, Node):
+            return visit(a)
+        if isinstance(a, bool):
+            return "1" if a else "0"
+        return _const(float(a), dtype if dtype != "bool" else "float64")
+
+    def visit(node: Node) -> str:
+        key = id(node)
+        if key in names:
+            return names[key]
+        op, args, dt = node.op, node.args, node.dtype
+        # the dtype constants adopt: that of a node operand, else the result's
+        odt = next((a.dtype for a in args if isinstance(a, Node) and a.dtype != "bool"), dt)
+        sfx = _SUFFIX.get(odt, "")
+        if op == "input":
+            expr = inputs[args[0]]
+        elif op == "const":
+            expr = _const(args[0], dt)
+        elif op == "cast":
+            expr = f"({_CTYPE[dt]}){ref(args[0], dt)}"
+        elif op == "neg":
+            expr = f"-{ref(args[0], dt)}"
+        elif op == "not":
+            expr = f"!{ref(args[0], dt)}"
+        elif op in _BINOP:
+            expr = f"{ref(args[0], odt)} {_BINOP[op]} {ref(args[1], odt)}"
+        elif op in _LIBM:
+            expr = f"{_LIBM[op]}{sfx}({ref(args[0], odt)})"
+        elif op in ("pow", "atan2"):
+            expr = f"{op}{sfx}({ref(args[0], odt)}, {ref(args[1], odt)})"
+        elif op in ("clip_min", "clip_max", "minimum", "maximum", "remainder"):
+            expr = f"sg_{op}{sfx}({ref(args[0], odt)}, {ref(args[1], odt)})"
+        elif op == "isnan":
+            expr = f"isnan({ref(args[0], odt)})"
+        elif op == "isfinite":
+            expr = f"isfinite({ref(args[0], odt)})"
+        elif op == "where":
+            cond = ref(args[0], "bool")
+            expr = f"{cond} ? {ref(args[1], dt)} : {ref(args[2], dt)}"
+        else:
+            raise UnsupportedTrace(f"no C emission for op {op!r}")
+        if dt == "bool":
+            # conditions stay inline expressions: compilers if-convert (and vectorise)
+            # selects on direct comparisons, not on materialised integer flags
+            names[key] = f"({expr})"
+            return names[key]
+        name = f"v{len(names)}"
+        names[key] = name
+        lines.append(f"const {_CTYPE[dt]} {name} = {expr};")
+        return name
+
+    return lines, visit(out)

@@ -1,0 +1,246 @@
+"""Trace array-API formulas into an expression graph.
+
+:class:`TraceNamespace` is an array namespace whose "arrays" are :class:`Node` objects:
+evaluating a formula on ``x = ns.input()`` records every operation instead of computing
+it.  The recorded graph (hash-consed, so common subexpressions are shared) is what the
+kernel generators turn into fused elementwise code.  Formulas need no change: they only
+see another namespace.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Node", "TraceNamespace", "UnsupportedTrace", "trace_formula"]
+
+
+class UnsupportedTrace(TypeError):
+    """A formula used an operation the tracer does not model."""
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    """One operation of the graph: ``op`` applied to ``args`` (nodes or Python scalars)."""
+
+    op: str
+    args: tuple[Any, ...]
+    dtype: str  # "float32", "float64" or "bool"
+    ns: TraceNamespace = field(repr=False, compare=False)
+
+    # array attributes the formulas read
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return ()
+
+    # arithmetic
+    def _bin(self, op: str, other: Any, reverse: bool = False) -> Node:
+        a, b = (other, self) if reverse else (self, other)
+        return self.ns._node(op, (a, b))
+
+    def __add__(self, o: Any) -> Node:
+        return self._bin("add", o)
+
+    def __radd__(self, o: Any) -> Node:
+        return self._bin("add", o, True)
+
+    def __sub__(self, o: Any) -> Node:
+        return self._bin("sub", o)
+
+    def __rsub__(self, o: Any) -> Node:
+        return self._bin("sub", o, True)
+
+    def __mul__(self, o: Any) -> Node:
+        return self._bin("mul", o)
+
+    def __rmul__(self, o: Any) -> Node:
+        return self._bin("mul", o, True)
+
+    def __truediv__(self, o: Any) -> Node:
+        return self._bin("div", o)
+
+    def __rtruediv__(self, o: Any) -> Node:
+        return self._bin("div", o, True)
+
+    def __pow__(self, o: Any) -> Node:
+        return self._bin("pow", o)
+
+    def __neg__(self) -> Node:
+        return self.ns._node("neg", (self,))
+
+    def __abs__(self) -> Node:
+        return self.ns._node("abs", (self,))
+
+    def __lt__(self, o: Any) -> Node:  # type: ignore[override]
+        return self._bin("lt", o)
+
+    def __le__(self, o: Any) -> Node:  # type: ignore[override]
+        return self._bin("le", o)
+
+    def __gt__(self, o: Any) -> Node:  # type: ignore[override]
+        return self._bin("gt", o)
+
+    def __ge__(self, o: Any) -> Node:  # type: ignore[override]
+        return self._bin("ge", o)
+
+    def __eq__(self, o: Any) -> Node:  # type: ignore[override]
+        return self._bin("eq", o)
+
+    def __ne__(self, o: Any) -> Node:  # type: ignore[override]
+        return self._bin("ne", o)
+
+    def __and__(self, o: Any) -> Node:
+        return self._bin("and", o)
+
+    def __or__(self, o: Any) -> Node:
+        return self._bin("or", o)
+
+    def __invert__(self) -> Node:
+        return self.ns._node("not", (self,))
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    def __bool__(self) -> bool:
+        raise UnsupportedTrace("a formula branched in Python on array values; use where()")
+
+    def __float__(self) -> float:
+        raise UnsupportedTrace("a formula converted an array to a Python float")
+
+
+_UNARY_FLOAT = ("exp", "log", "log1p", "expm1", "sqrt", "sinh", "cosh", "tanh", "sin", "cos",
+                "atan", "abs", "round", "erfc")
+_COMPARE = ("lt", "le", "gt", "ge", "eq", "ne")
+
+
+class TraceNamespace:
+    """An array namespace that records operations (one element, symbolically)."""
+
+    __name__ = "spikegrad_trace"
+
+    def __init__(self, dtype: str = "float64") -> None:
+        if dtype not in ("float32", "float64"):
+            raise ValueError(f"trace dtype must be float32 or float64, got {dtype}")
+        self.dtype = dtype
+        self.float32 = "float32"
+        self.float64 = "float64"
+        self.bool = "bool"
+        self._memo: dict[tuple[Any, ...], Node] = {}
+        self.inputs: dict[str, Node] = {}
+
+    # graph construction ---------------------------------------------------------------
+    def _key(self, a: Any) -> Any:
+        if isinstance(a, Node):
+            return ("n", id(a))
+        if isinstance(a, (bool, np.bool_)):
+            return ("b", bool(a))
+        if isinstance(a, (int, float, np.floating, np.integer)):
+            v = float(a)
+            return ("c", v, math.copysign(1.0, v) if v == 0 else 0.0)
+        raise UnsupportedTrace(f"unsupported operand {a!r} ({type(a).__name__})")
+
+    def _dtype_of(self, op: str, args: tuple[Any, ...]) -> str:
+        if op in _COMPARE or op in ("and", "or", "not", "isnan", "isfinite"):
+            return "bool"
+        if op == "where":
+            args = args[1:]
+        dts = {a.dtype for a in args if isinstance(a, Node) and a.dtype != "bool"}
+        if not dts:
+            return self.dtype
+        if len(dts) > 1:
+            raise UnsupportedTrace(f"mixed dtypes {sorted(dts)} in {op}")
+        return dts.pop()
+
+    def _node(self, op: str, args: tuple[Any, ...], dtype: str | None = None) -> Node:
+        args = tuple(float(a) if isinstance(a, (np.floating, np.integer)) else a for a in args)
+        key = (op, dtype, *(self._key(a) for a in args))
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        node = Node(op, args, dtype or self._dtype_of(op, args), self)
+        self._memo[key] = node
+        return node
+
+    def input(self, name: str = "x", dtype: str | None = None) -> Node:
+        node = Node("input", (name,), dtype or self.dtype, self)
+        self.inputs[name] = node
+        return node
+
+    # the array API surface the formulas use ----------------------------------------------
+    def finfo(self, dtype: Any) -> Any:
+        return np.finfo(np.dtype(dtype if isinstance(dtype, str) else str(dtype)))
+
+    def asarray(self, value: Any, dtype: Any = None) -> Any:
+        if isinstance(value, Node):
+            return value if dtype in (None, value.dtype) else self.astype(value, dtype)
+        return np.asarray(value, dtype=dtype or self.dtype)[()]
+
+    def astype(self, x: Node, dtype: Any) -> Node:
+        dtype = str(dtype)
+        if x.dtype == dtype:
+            return x
+        return self._node("cast", (x,), dtype)
+
+    def zeros_like(self, x: Node) -> Node:
+        return self._node("const", (0.0,), x.dtype)
+
+    def ones_like(self, x: Node) -> Node:
+        return self._node("const", (1.0,), x.dtype)
+
+    def where(self, cond: Node, a: Any, b: Any) -> Node:
+        return self._node("where", (cond, a, b))
+
+    def clip(self, x: Node, min: Any = None, max: Any = None) -> Node:
+        out = x
+        if min is not None:
+            out = self._node("clip_min", (out, min))
+        if max is not None:
+            out = self._node("clip_max", (out, max))
+        return out
+
+    def minimum(self, a: Any, b: Any) -> Node:
+        return self._node("minimum", (a, b))
+
+    def maximum(self, a: Any, b: Any) -> Node:
+        return self._node("maximum", (a, b))
+
+    def pow(self, a: Any, b: Any) -> Node:
+        return self._node("pow", (a, b))
+
+    def atan2(self, a: Any, b: Any) -> Node:
+        return self._node("atan2", (a, b))
+
+    def remainder(self, a: Any, b: Any) -> Node:
+        return self._node("remainder", (a, b))
+
+    def isnan(self, x: Node) -> Node:
+        return self._node("isnan", (x,))
+
+    def isfinite(self, x: Node) -> Node:
+        return self._node("isfinite", (x,))
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _UNARY_FLOAT:
+            return lambda x: self._node(name, (x,))
+        raise UnsupportedTrace(f"the tracer has no array-API function {name!r}")
+
+
+def trace_formula(fn: Any, params: dict[str, Any], dtype: str, scale: float = 1.0,
+                  nan_guard: bool = True) -> tuple[TraceNamespace, Node]:
+    """Trace ``scale * fn(x, **params)`` (NaN-propagating) for one ``dtype``."""
+    from .._evaluate import evaluate_formula
+
+    ns = TraceNamespace(dtype)
+    x = ns.input("x")
+    if nan_guard:
+        out = evaluate_formula(fn, x, ns, params, scale)
+    else:
+        out = fn(x, xp=ns, **params)
+        if scale != 1.0:
+            out = out * scale
+    if not isinstance(out, Node):
+        raise UnsupportedTrace(f"formula returned {type(out).__name__}, not an array")
+    return ns, out
