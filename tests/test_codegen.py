@@ -1,0 +1,123 @@
+"""Kernels generated from the spec: traced, emitted as C, compiled on this machine and
+checked against the golden vectors; a new surrogate gets a kernel with no other edit."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+import spikegrad
+from spikegrad._spec import Domain, Entry, Formula, Param
+from spikegrad.codegen import cpu
+from spikegrad.codegen.c import emit_expression
+from spikegrad.codegen.trace import TraceNamespace, UnsupportedTrace, trace_formula
+from spikegrad.conformance import goldens
+from spikegrad.conformance.accuracy import _floor
+
+pytestmark = pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None,
+                                reason="no C compiler on this machine")
+
+#: Declared tolerance of the generated CPU kernels (float32 computed in float32, libmvec
+#: math functions within 4 ULP): max ULP of g' in the core range.
+KERNEL_CORE_ULP = {"float64": 16.0, "float32": 16.0, "float16": 1.0}
+CASES = [c for c in goldens.cases()]
+
+
+def run_kernel(bound: spikegrad.Bound, x: np.ndarray) -> np.ndarray:
+    """g'(x) through the generated kernel; float16 through the float32 kernel."""
+    work = x.astype(np.float32) if x.dtype == np.float16 else np.ascontiguousarray(x)
+    k = cpu.kernels(bound, str(work.dtype))
+    out = np.empty_like(work)
+    k.derivative(work.ctypes.data, out.ctypes.data, work.size)
+    return out.astype(x.dtype)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_generated_kernel_matches_goldens(case: goldens.Case) -> None:
+    s = spikegrad.get(case.name, **case.params)
+    got = run_kernel(s, case.inputs())
+    m = goldens.compare(got, case.d_hi, case.d_lo, case.x, case.dtype,
+                        float(s.entry.x_scale(s.params)), _floor(case))
+    assert m.bad_special == []
+    assert m.max_ulp_core <= KERNEL_CORE_ULP[case.dtype], (m.max_ulp_core, m.worst_x)
+    assert m.max_rel_normal <= 1e-3
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_backward_kernel_multiplies_the_gradient(dtype: str) -> None:
+    s = spikegrad.get("sigmoid")
+    x = np.linspace(-3, 3, 100_001).astype(dtype)  # large enough for the threaded loop
+    g = np.linspace(-1, 1, x.size).astype(dtype)
+    out = np.empty_like(x)
+    k = cpu.kernels(s, dtype)
+    k.backward(x.ctypes.data, g.ctypes.data, out.ctypes.data, x.size)
+    d = np.empty_like(x)
+    k.derivative(x.ctypes.data, d.ctypes.data, x.size)
+    np.testing.assert_array_equal(out, g * d)
+
+
+def test_branches_are_selects_not_mask_products() -> None:
+    """spikingjelly's generator multiplied masks: inf * 0 = NaN at x = -1 (S2NN) and x = 0
+    (LogTailedReLU).  Here branches are ternaries, and the kernels stay finite."""
+    src = cpu.source(spikegrad.get("s2nn"), "float64")
+    assert " ? " in src
+    np.testing.assert_allclose(run_kernel(spikegrad.get("s2nn"), np.array([-1.0])),
+                               spikegrad.get("s2nn").derivative(np.array([-1.0])))
+    assert run_kernel(spikegrad.get("log_tailed_relu", alpha=0.1), np.array([0.0]))[0] == 0.1
+
+
+def test_no_hand_written_kernel_exists() -> None:
+    """Kernel sources are generated per surrogate from its formula (nothing in the package
+    spells a surrogate's math in C)."""
+    from importlib import resources
+
+    import spikegrad.codegen as pkg
+
+    a = cpu.source(spikegrad.get("atan"), "float32")
+    b = cpu.source(spikegrad.get("atan", alpha=3.0), "float32")
+    assert a != b and "generated from the spec" in a
+    for path in resources.files(pkg).iterdir():
+        if path.name.endswith((".c", ".cu", ".h", ".cuh")):
+            pytest.fail(f"hand-written kernel file {path.name}")
+
+
+def _new_surrogate() -> spikegrad.Bound:
+    """A surrogate registered nowhere before: g' = (a/2) sech(a x) (area pi/2)."""
+
+    def derivative(x, /, *, xp, a):
+        e = xp.exp(-a * xp.abs(x))
+        return a * e / (1.0 + e * e)
+
+    entry = Entry(name="test_sech", canonical="test_sech",
+                  params=(Param("a", 1.5, Domain.positive(), "width"),),
+                  formula=Formula("test_sech", derivative), summary="test")
+    return entry.bind()
+
+
+def test_a_new_surrogate_gets_a_kernel_with_no_other_edit() -> None:
+    s = _new_surrogate()
+    x = np.linspace(-6, 6, 4097)
+    expected = 0.75 / np.cosh(1.5 * x)  # independent closed form: (a/2) sech(a x)
+    np.testing.assert_allclose(run_kernel(s, x), expected, rtol=1e-14)
+    np.testing.assert_allclose(run_kernel(s, x.astype(np.float32)), expected, rtol=1e-6)
+    assert np.isnan(run_kernel(s, np.array([np.nan]))[0])  # the NaN rule comes for free
+
+
+def test_tracer_rejects_python_branching_on_values() -> None:
+    def bad(x, /, *, xp):
+        return x if x > 0 else -x
+
+    with pytest.raises(UnsupportedTrace, match="branched in Python"):
+        trace_formula(bad, {}, "float64")
+
+
+def test_common_subexpressions_are_shared() -> None:
+    ns = TraceNamespace("float64")
+    x = ns.input()
+    a = ns.exp(x * 2.0)
+    b = ns.exp(x * 2.0)
+    assert a is b
+    lines, _ = emit_expression(a + b, {"x": "x[i]"})
+    assert sum("exp(" in line for line in lines) == 1
