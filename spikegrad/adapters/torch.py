@@ -136,7 +136,22 @@ class _SurrogateFunction(torch.autograd.Function):
 
 _FUSED_DTYPES = {torch.float32: "float32", torch.float64: "float64",
                  torch.float16: "float32", torch.bfloat16: "float32"}
+_HALF = (torch.float16, torch.bfloat16)
 _fused_state = {"enabled": os.environ.get("SPIKEGRAD_FUSED", "1") != "0", "warned": False}
+
+
+def _kernel(cls: Any, dtype: torch.dtype) -> Any:
+    """The class's compiled kernels for ``dtype`` (built once, then kept on the class)."""
+    cache = cls.__dict__.get("_kernels")
+    if cache is None:
+        cache = {}
+        cls._kernels = cache
+    kern = cache.get(dtype)
+    if kern is None:
+        from ..codegen import cpu
+
+        kern = cache[dtype] = cpu.kernels(cls.bound, _FUSED_DTYPES[dtype])
+    return kern
 
 
 def _fused_backward(cls: Any, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor | None:
@@ -146,24 +161,15 @@ def _fused_backward(cls: Any, x: torch.Tensor, grad: torch.Tensor) -> torch.Tens
     functorch transforms, ``torch.compile``, ``create_graph=True``, stochastic
     backward); the caller then evaluates the same formula with torch ops.
     """
-    if not _fused_state["enabled"] or cls.stochastic_backward:
-        return None
-    if (type(x) is not torch.Tensor or type(grad) is not torch.Tensor
+    if (torch.is_grad_enabled() or not _fused_state["enabled"] or cls.stochastic_backward
+            or type(x) is not torch.Tensor or type(grad) is not torch.Tensor
+            or x.dtype not in _FUSED_DTYPES or grad.dtype != x.dtype
             or x.device.type != "cpu" or grad.device.type != "cpu"
-            or grad.dtype != x.dtype or torch.is_grad_enabled()
-            or torch.compiler.is_compiling()
+            or x.shape != grad.shape or torch.compiler.is_compiling()
             or torch._C._are_functorch_transforms_active()):
         return None
-    kdtype = _FUSED_DTYPES.get(x.dtype)
-    if kdtype is None or x.shape != grad.shape:
-        return None
     try:
-        kern = cls.__dict__.get("_kernels_" + kdtype)
-        if kern is None:
-            from ..codegen import cpu
-
-            kern = cpu.kernels(cls.bound, kdtype)
-            setattr(cls, "_kernels_" + kdtype, kern)
+        kern = _kernel(cls, x.dtype)
     except (RuntimeError, OSError) as exc:  # no C compiler: the torch-ops path is exact too
         _fused_state["enabled"] = False
         if not _fused_state["warned"]:
@@ -172,12 +178,14 @@ def _fused_backward(cls: Any, x: torch.Tensor, grad: torch.Tensor) -> torch.Tens
                           "ops for the backward (same values, slower)", RuntimeWarning,
                           stacklevel=3)
         return None
-    half = x.dtype in (torch.float16, torch.bfloat16)
-    xc = (x.float() if half else x).contiguous()
-    gc = (grad.float() if half else grad).contiguous()
+    if x.dtype in _HALF:
+        xc, gc = x.float().contiguous(), grad.float().contiguous()
+    else:
+        xc = x if x.is_contiguous() else x.contiguous()
+        gc = grad if grad.is_contiguous() else grad.contiguous()
     out = torch.empty_like(xc, memory_format=torch.contiguous_format)
     kern.backward(xc.data_ptr(), gc.data_ptr(), out.data_ptr(), xc.numel())
-    return out.to(x.dtype) if half else out  # same strides as grad: contiguous
+    return out.to(x.dtype) if x.dtype in _HALF else out
 
 
 def _setup_context_with_jvp(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:

@@ -102,14 +102,14 @@ def source(bound: Bound, dtype: str) -> str:
     return f"""{C_PRELUDE}{_SIMD_DECLS}
 /* {bound!r}, {dtype}; generated from the spec, do not edit */
 void sg_derivative(const {t}* restrict x, {t}* restrict out, int64_t n) {{
-    #pragma omp parallel for simd schedule(static) if(n > 32768)
+    #pragma omp parallel for simd schedule(static) if(parallel: n > 32768)
     for (int64_t i = 0; i < n; ++i) {{
         {body}
         out[i] = {var};
     }}
 }}
 void sg_backward(const {t}* restrict x, const {t}* restrict g, {t}* restrict out, int64_t n) {{
-    #pragma omp parallel for simd schedule(static) if(n > 32768)
+    #pragma omp parallel for simd schedule(static) if(parallel: n > 32768)
     for (int64_t i = 0; i < n; ++i) {{
         {body}
         out[i] = g[i] * {var};
