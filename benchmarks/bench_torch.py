@@ -38,7 +38,10 @@ MUST_MOVE = {"fwd": 8, "bwd": 12, "fb": 20}  # bytes per float32 element
 def contenders() -> dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
     """name -> (surrogate family, spike function)."""
     import spikegrad.torch as sgt
+    from spikegrad.adapters import _torch_native
 
+    _torch_native.ensure()
+    print(f"# spikegrad C++ autograd node: {_torch_native.status()}")
     out: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = {
         "spikegrad.atan": ("atan", sgt.Surrogate("atan", alpha=2.0)),
         "spikegrad.sigmoid": ("sigmoid", sgt.Surrogate("sigmoid", alpha=4.0)),

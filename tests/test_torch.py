@@ -11,11 +11,16 @@ torch = pytest.importorskip("torch", reason="the torch adapter needs PyTorch (pi
 
 import spikegrad  # noqa: E402
 import spikegrad.torch as sgt  # noqa: E402
+from spikegrad.adapters import _torch_native  # noqa: E402
 from spikegrad.adapters import numpy as reference  # noqa: E402
 from spikegrad.conformance import goldens  # noqa: E402
 from spikegrad.conformance.accuracy import _floor  # noqa: E402
 
 from .conftest import CANONICAL  # noqa: E402
+
+#: The C++ autograd node serves plain eager CPU calls once built; build it before the
+#: tests so both paths are exercised deterministically (see test_python_function_path).
+NATIVE = _torch_native.ensure()
 
 #: Declared tolerance of the torch adapter (computes float32 in float32): max ULP of g'
 #: in the core range, per input dtype.
@@ -51,8 +56,29 @@ def _check_case(case: goldens.Case, fn) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_eager_matches_goldens(case: goldens.Case) -> None:
     s = spikegrad.get(case.name, **case.params)
+    key = torch.Generator().manual_seed(0) if s.stochastic else None
+    _check_case(case, lambda x: sgt.spike(x, s, key=key))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_python_function_path_matches_goldens(case: goldens.Case) -> None:
+    """The pure-Python autograd.Function (used under transforms, and where the C++ node
+    is unavailable)."""
+    s = spikegrad.get(case.name, **case.params)
+    fn = sgt.function(s)
     gen = torch.Generator().manual_seed(0)
-    _check_case(case, lambda x: sgt.spike(x, s, key=gen))
+    _check_case(case, lambda x: fn.apply(x, gen))
+
+
+def test_native_node_is_used_in_eager_mode() -> None:
+    if not NATIVE:
+        pytest.skip(f"C++ node unavailable: {_torch_native.status()}")
+    x = torch.linspace(-1, 1, 5, requires_grad=True)
+    assert type(sgt.atan(x).grad_fn).__name__ == "CppFunction"
+    assert "Spike" in type(sgt.function("atan").apply(x, None).grad_fn).__name__
+    gen = torch.Generator()
+    assert "Spike" in type(sgt.poisson_pass(x.detach().clamp(0, 1).requires_grad_(),
+                                            key=gen).grad_fn).__name__
 
 
 COMPILED_CASES = [c for c in DEFAULT_CASES if c.name not in STOCHASTIC_FWD]

@@ -247,10 +247,51 @@ def _make_function(bound: Bound, with_jvp: bool) -> type[torch.autograd.Function
     return cls
 
 
+_NATIVE_FUNCTIONS: list[Any] = []
+
+
+def _slow_backward(fid: int, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """Backward of the C++ node when its fused kernel does not apply (called from C++)."""
+    cls = _NATIVE_FUNCTIONS[fid]
+    return grad * cls._grad_factor(x, None)
+
+
+def _native_pointers(cls: Any) -> tuple[int, int, int] | None:
+    """(float32 kernel, float64 kernel, function id) for the C++ node, built once."""
+    ptrs = cls.__dict__.get("_native_ptrs")
+    if ptrs is None:
+        try:
+            k32, k64 = _kernel(cls, torch.float32), _kernel(cls, torch.float64)
+        except (RuntimeError, OSError):
+            ptrs = False
+        else:
+            import ctypes
+
+            _NATIVE_FUNCTIONS.append(cls)
+            ptrs = (ctypes.cast(k32.backward, ctypes.c_void_p).value,
+                    ctypes.cast(k64.backward, ctypes.c_void_p).value,
+                    len(_NATIVE_FUNCTIONS) - 1)
+        cls._native_ptrs = ptrs
+    return ptrs or None
+
+
 def spike(x: torch.Tensor, bound: Bound, key: Any = None) -> torch.Tensor:
     """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable)."""
     check_tensor(x)
-    return function_for(bound).apply(x, key)
+    cls = function_for(bound)
+    if (not torch.compiler.is_compiling() and key is None and cls.kind in ("ge", "gt")
+            and not cls.stochastic_backward and type(x) is torch.Tensor
+            and x.device.type == "cpu" and _fused_state["enabled"]
+            and not torch._C._are_functorch_transforms_active()
+            and torch.autograd.forward_ad._current_level < 0):
+        from . import _torch_native
+
+        native = _torch_native.module()
+        if native is not None:
+            ptrs = _native_pointers(cls)
+            if ptrs is not None:
+                return native.spike(x, cls.kind == "gt", *ptrs)
+    return cls.apply(x, key)
 
 
 def resolve(name_or_bound: str | Bound, params: dict[str, Any]) -> Bound:

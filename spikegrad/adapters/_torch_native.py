@@ -1,0 +1,144 @@
+"""A C++ autograd node for the eager CPU path of the torch adapter.
+
+A Python ``torch.autograd.Function`` costs two Python round-trips per step (``apply`` and
+``backward``), which dominates small tensors.  This module compiles, once per machine, a
+small C++ extension (``torch.utils.cpp_extension``) with one generic autograd node: its
+forward writes the spike, its backward calls the generated C kernel of the surrogate
+through a function pointer.  No surrogate math is written here: the kernels come from
+:mod:`spikegrad.codegen.cpu`; when the backward must be differentiable
+(``create_graph=True``) or the kernel does not apply, the node calls back into Python for
+the torch-ops formula.
+
+The build runs in a background thread on first use (about a minute); until it is ready,
+and wherever it fails (no compiler, no ninja), the pure-Python Function is used.
+``SPIKEGRAD_NATIVE=0`` disables it; :func:`ensure` builds it synchronously.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+__all__ = ["ensure", "module", "status"]
+
+_SOURCE = r"""
+#include <torch/extension.h>
+#include <ATen/ATen.h>
+
+namespace py = pybind11;
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+typedef void (*bwd_fn)(const void*, const void*, void*, int64_t);
+
+static py::object* slow_backward = nullptr;  // python (function id, x, grad) -> grad_x
+
+struct SgSpike : public torch::autograd::Function<SgSpike> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, bool strict,
+                            int64_t k32, int64_t k64, int64_t fid) {
+    ctx->save_for_backward({x});
+    ctx->saved_data["k32"] = k32;
+    ctx->saved_data["k64"] = k64;
+    ctx->saved_data["fid"] = fid;
+    at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+    return strict ? at::gt_out(out, x, 0) : at::ge_out(out, x, 0);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto saved = ctx->get_saved_variables();
+    at::Tensor x = saved[0];
+    at::Tensor g = grads[0];
+    auto st = x.scalar_type();
+    bool half = st == at::kHalf || st == at::kBFloat16;
+    bool fast = !at::GradMode::is_enabled() && x.device().is_cpu() && g.device().is_cpu()
+                && g.scalar_type() == st && x.sizes() == g.sizes()
+                && (st == at::kFloat || st == at::kDouble || half);
+    at::Tensor gx;
+    if (fast) {
+      bool dbl = st == at::kDouble;
+      at::Tensor xc = half ? x.to(at::kFloat).contiguous() : x.contiguous();
+      at::Tensor gc = half ? g.to(at::kFloat).contiguous() : g.contiguous();
+      gx = at::empty_like(xc, at::MemoryFormat::Contiguous);
+      auto k = reinterpret_cast<bwd_fn>(ctx->saved_data[dbl ? "k64" : "k32"].toInt());
+      k(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(), xc.numel());
+      if (half) gx = gx.to(st);
+    } else {
+      py::gil_scoped_acquire gil;
+      gx = (*slow_backward)(ctx->saved_data["fid"].toInt(), x, g).cast<at::Tensor>();
+    }
+    return {gx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor sg_spike(const at::Tensor& x, bool strict, int64_t k32, int64_t k64, int64_t fid) {
+  return SgSpike::apply(x, strict, k32, k64, fid);
+}
+
+void sg_set_slow(py::object f) {
+  if (slow_backward == nullptr) slow_backward = new py::object();  // never freed: no
+  *slow_backward = f;                                               // teardown ordering
+}
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("spike", &sg_spike);
+  m.def("set_slow", &sg_set_slow);
+}
+"""
+
+_state: dict[str, Any] = {"module": None, "error": None, "thread": None}
+_lock = threading.Lock()
+_ENABLED = os.environ.get("SPIKEGRAD_NATIVE", "1") != "0"
+
+
+def _build() -> None:
+    try:
+        from torch.utils import cpp_extension
+
+        mod = cpp_extension.load_inline(
+            name="spikegrad_native_v1", cpp_sources=[_SOURCE], extra_cflags=["-O2"],
+            verbose=False)
+        from .torch import _slow_backward
+
+        mod.set_slow(_slow_backward)
+        _state["module"] = mod
+    except Exception as exc:
+        _state["error"] = f"{type(exc).__name__}: {exc}"
+
+
+def module() -> Any:
+    """The compiled extension, or ``None`` while it builds / when unavailable.
+
+    The first call starts the build in a background thread.
+    """
+    mod = _state["module"]
+    if mod is not None or not _ENABLED or _state["error"] is not None:
+        return mod
+    with _lock:
+        if _state["thread"] is None:
+            _state["thread"] = threading.Thread(target=_build, name="spikegrad-native",
+                                                daemon=True)
+            _state["thread"].start()
+    return None
+
+
+def ensure(timeout: float | None = None) -> bool:
+    """Build the extension now (waiting up to ``timeout`` seconds); True when ready."""
+    if not _ENABLED:
+        return False
+    module()
+    thread = _state["thread"]
+    if thread is not None:
+        thread.join(timeout)
+    return _state["module"] is not None
+
+
+def status() -> str:
+    """``"ready"``, ``"building"``, ``"disabled"`` or the build error."""
+    if not _ENABLED:
+        return "disabled (SPIKEGRAD_NATIVE=0)"
+    if _state["module"] is not None:
+        return "ready"
+    if _state["error"] is not None:
+        return f"unavailable: {_state['error']}"
+    return "building" if _state["thread"] is not None else "not started"
+
