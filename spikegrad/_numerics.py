@@ -14,6 +14,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 Array = Any
 
 __all__ = [
@@ -57,9 +59,13 @@ def _split_scalar(b: float, bits: int) -> tuple[float, float]:
     return hi, b - hi
 
 
+_HOST = {16: np.float16, 32: np.float32, 64: np.float64}
+
+
 def _round_to(b: float, xp: Any, dtype: Any) -> float:
-    """Value of host float ``b`` after rounding to ``dtype``."""
-    return float(xp.asarray(b, dtype=dtype))
+    """Value of host float ``b`` after rounding to ``dtype`` (computed on the host, so it
+    stays a constant under tracing)."""
+    return float(_HOST[int(xp.finfo(dtype).bits)](b))
 
 
 def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:
