@@ -13,6 +13,13 @@ batching, lowering and transpose rules for every backend.  The rule is written w
 Parameters are Python floats baked into the function (cached per bound surrogate), never
 arrays: nothing is traced, nothing leaks.  float16/bfloat16 are computed in float32 and
 rounded once; the spike keeps the input dtype.
+
+Subnormals: XLA's CPU backend flushes subnormal floats to zero (denormals-are-zero on
+inputs, flush-to-zero on results).  The spike is decided on the bits of ``x`` so it stays
+exact (``-1e-45`` does not fire); the derivative at a subnormal input is the derivative at
+the signed zero, and results within a few multiples of the smallest normal float may be
+flushed to zero.  float16 inputs are computed in float32, where their subnormals are
+normal numbers, and are not affected.
 """
 
 from __future__ import annotations
@@ -76,12 +83,26 @@ def primitive(bound: Bound, x: jax.Array) -> jax.Array:
     return _values(bound.formula.primitive, x, bound.formula_params, bound.scale)
 
 
+_INT = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}
+
+
+def _heaviside(x: jax.Array, strict: bool) -> jax.Array:
+    """``1[x >= 0]`` (or ``1[x > 0]``) decided on the bits: XLA's CPU backend treats
+    subnormal inputs as zero in comparisons, which would fire on -1e-45."""
+    itype = _INT[x.dtype.itemsize]
+    b = jax.lax.bitcast_convert_type(x, itype)
+    inf_bits = jax.lax.bitcast_convert_type(jnp.asarray(jnp.inf, x.dtype), itype)
+    positive = (b > 0) & (b <= inf_bits)  # sign clear, not zero, not NaN
+    if strict:
+        return positive.astype(x.dtype)
+    zero = (b == 0) | (b == jnp.iinfo(itype).min)  # +0.0 or -0.0
+    return (positive | zero).astype(x.dtype)
+
+
 def _forward(bound: Bound, x: jax.Array, key: Any) -> jax.Array:
     kind = bound.forward_kind
-    if kind == "ge":
-        return (x >= 0).astype(x.dtype)
-    if kind == "gt":
-        return (x > 0).astype(x.dtype)
+    if kind in ("ge", "gt"):
+        return _heaviside(x, kind == "gt")
     xc = _compute(x)
     if kind == "formula":
         return bound.formula.forward(xc, xp=jnp, **bound.formula_params).astype(x.dtype)
