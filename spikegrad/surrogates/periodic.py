@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._numerics import exp_neg, scaled, scaled_abs
+from .._numerics import exp_neg_abs
 from ._define import Domain, Formula, P, canonical, pos
 
 Array = Any
@@ -62,10 +62,10 @@ def periodic_exp_derivative(x: Array, /, *, xp: Any, width: float, period: float
                             right_factor: float) -> Array:
     """``exp(-|x|/width)`` for ``x < 0``; ``exp(-right_factor d/width)`` for ``x >= 0``
     with ``d`` the distance from ``x`` to the nearest multiple of ``period``."""
-    left = exp_neg(*scaled_abs(x, 1.0, width, xp), xp)
+    left = exp_neg_abs(x, 1.0, width, xp)
     r = xp.remainder(x, period)
     dist = xp.minimum(r, period - r)
-    right = exp_neg(*scaled(dist, right_factor, width, xp), xp)
+    right = exp_neg_abs(dist, right_factor, width, xp)
     return xp.where(x < 0, left, right)
 
 

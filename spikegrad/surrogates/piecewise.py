@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._numerics import exp_neg, one_minus, scaled_abs, two_prod
+from .._numerics import exp_neg_abs, one_minus, scaled_abs, two_prod
 from ._define import Domain, Formula, P, canonical, nonneg, pos, real
 from .smooth import sigmoid_derivative, sigmoid_primitive
 
@@ -112,12 +112,12 @@ canonical(
 # -- piecewise exponential (Laplace) -----------------------------------------------------
 def laplace_derivative(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """``(alpha/2) exp(-alpha |x|)``."""
-    return (0.5 * alpha) * exp_neg(*scaled_abs(x, alpha, 1.0, xp), xp)
+    return (0.5 * alpha) * exp_neg_abs(x, alpha, 1.0, xp)
 
 
 def laplace_primitive(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """Left tail ``exp(-alpha |x|) / 2``."""
-    tail = 0.5 * exp_neg(*scaled_abs(x, alpha, 1.0, xp), xp)
+    tail = 0.5 * exp_neg_abs(x, alpha, 1.0, xp)
     return xp.where(x < 0, tail, 1.0 - tail)
 
 

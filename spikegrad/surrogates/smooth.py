@@ -12,7 +12,7 @@ from decimal import Context, Decimal
 from typing import Any
 
 from .. import special
-from .._numerics import exp_neg, exp_neg_square, scaled, scaled_abs, two_prod
+from .._numerics import exp_neg_abs, exp_neg_square, scaled, two_prod
 from ._define import Domain, Formula, P, canonical, pos
 
 Array = Any
@@ -30,7 +30,7 @@ def _mirror(x: Array, tail: Array, total: float, xp: Any) -> Array:
 
 # -- sigmoid / tanh ----------------------------------------------------------------------
 def _logistic_e(x: Array, xp: Any, alpha: float) -> Array:
-    return exp_neg(*scaled_abs(x, alpha, 1.0, xp), xp)
+    return exp_neg_abs(x, alpha, 1.0, xp)
 
 
 def sigmoid_derivative(x: Array, /, *, xp: Any, alpha: float) -> Array:
@@ -211,7 +211,7 @@ canonical(
 # -- Dspike ------------------------------------------------------------------------------
 def dspike_derivative(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """``alpha / (2 tanh(alpha/2)) sech^2(alpha x)`` on ``|x| <= 1/2``, else 0."""
-    e = exp_neg(*scaled_abs(x, 2.0 * alpha, 1.0, xp), xp)
+    e = exp_neg_abs(x, 2.0 * alpha, 1.0, xp)
     one_e = 1.0 + e
     amp = 2.0 * alpha / math.tanh(0.5 * alpha)
     return xp.where(xp.abs(x) <= 0.5, amp * e / (one_e * one_e), xp.zeros_like(x))

@@ -1,0 +1,170 @@
+"""Side-by-side benchmark of surrogate spike functions in JAX, all jitted.
+
+Contenders: spikegrad.jax (atan, sigmoid), braintools 0.3 (Arctan, Sigmoid) when
+installed, and a minimal hand-written ``custom_vjp`` baseline (the smallest correct
+binding, for reference).  Memory floor: ``jax.jit(x + g)`` (3 streams).  Modes:
+
+* ``fwd``  inference: ``jit(spike)``                                  8 B/element
+* ``bwd``  the jitted pullback of ``vjp`` applied to a cotangent       12 B/element
+* ``fb``   ``jit`` of forward + pullback in one function (XLA fuses)  16 B/element
+
+Printed: per-call time, the speed-up over braintools for the same surrogate, and the time
+as a multiple of the ``jit(x + g)`` floor measured in the same run.
+
+Usage::
+
+    python benchmarks/bench_jax.py [--sizes 10 14 18 22 24] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+
+def _hand_atan(alpha: float = 2.0) -> Callable[[jax.Array], jax.Array]:
+    @jax.custom_vjp
+    def f(x):
+        return (x >= 0).astype(x.dtype)
+
+    def fwd(x):
+        return f(x), x
+
+    def bwd(x, g):
+        return (g * (alpha / 2) / (1 + (math.pi / 2 * alpha * x) ** 2),)
+
+    f.defvjp(fwd, bwd)
+    return f
+
+
+def _hand_sigmoid(alpha: float = 4.0) -> Callable[[jax.Array], jax.Array]:
+    @jax.custom_vjp
+    def f(x):
+        return (x >= 0).astype(x.dtype)
+
+    def fwd(x):
+        return f(x), x
+
+    def bwd(x, g):
+        s = jax.nn.sigmoid(alpha * x)
+        return (g * alpha * s * (1 - s),)
+
+    f.defvjp(fwd, bwd)
+    return f
+
+
+def contenders() -> dict[str, tuple[str, Callable[[jax.Array], jax.Array]]]:
+    import spikegrad.jax as sgj
+
+    out = {
+        "spikegrad.atan": ("atan", sgj.Surrogate("atan", alpha=2.0)),
+        "spikegrad.sigmoid": ("sigmoid", sgj.Surrogate("sigmoid", alpha=4.0)),
+        "hand.custom_vjp.atan": ("atan", _hand_atan()),
+        "hand.custom_vjp.sigmoid": ("sigmoid", _hand_sigmoid()),
+    }
+    try:
+        import braintools.surrogate as bt
+
+        out["braintools.Arctan"] = ("atan", bt.Arctan(alpha=2.0))
+        out["braintools.Sigmoid"] = ("sigmoid", bt.Sigmoid(alpha=4.0))
+    except ImportError as exc:
+        print(f"# braintools not installed: {exc}")
+    return out
+
+
+def timeit(fn: Callable[[], Any], repeats: int) -> float:
+    jax.block_until_ready(fn())
+    number = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(number):
+            out = fn()
+        jax.block_until_ready(out)
+        if time.perf_counter() - t0 >= 0.02:
+            break
+        number *= 2
+    samples = []
+    gc.disable()
+    try:
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                out = fn()
+            jax.block_until_ready(out)
+            samples.append((time.perf_counter() - t0) / number)
+    finally:
+        gc.enable()
+    return statistics.median(samples)
+
+
+def run(sizes: list[int], repeats: int) -> dict[str, Any]:
+    res: dict[str, Any] = {"jax": jax.__version__, "devices": str(jax.devices()), "cells": []}
+    cands = contenders()
+    for p in sizes:
+        n = 2**p
+        x = jax.random.normal(jax.random.key(0), (n,), jnp.float32)
+        g = jnp.ones_like(x)
+        floor_fn = jax.jit(lambda a, b: a + b)
+        floor = timeit(lambda: floor_fn(x, g), repeats)
+        res["cells"].append({"n": n, "contender": "floor.jit(x+g)", "t": floor})
+        for name, (family, spike) in cands.items():
+            fwd = jax.jit(spike)
+            _, pullback = jax.vjp(spike, x)
+            bwd = jax.jit(pullback)
+            fb = jax.jit(lambda a, c, s=spike: jax.vjp(s, a)[1](c)[0])
+            res["cells"].append({
+                "n": n, "contender": name, "family": family, "floor": floor,
+                "fwd": timeit(lambda f=fwd: f(x), repeats),
+                "bwd": timeit(lambda f=bwd: f(g), repeats),
+                "fb": timeit(lambda f=fb: f(x, g), repeats),
+            })
+    return res
+
+
+def report(res: dict[str, Any]) -> str:
+    cells = [c for c in res["cells"] if "family" in c]
+    sizes = sorted({c["n"] for c in cells})
+    lines = [f"# jax {res['jax']} on {res['devices']}"]
+    for mode in ("fwd", "bwd", "fb"):
+        lines.append(f"\n## {mode}: per-call time [speed-up vs braintools, x floor jit(x+g)]")
+        lines.append(f"{'contender':26s}" + "".join(f"{'2^' + str(n.bit_length() - 1):>26s}"
+                                                    for n in sizes))
+        for name in dict.fromkeys(c["contender"] for c in cells):
+            row = f"{name:26s}"
+            for n in sizes:
+                c = next(d for d in cells if d["contender"] == name and d["n"] == n)
+                peers = [d[mode] for d in cells if d["n"] == n and d["family"] == c["family"]
+                         and d["contender"].startswith("braintools")]
+                sp = f"{peers[0] / c[mode]:4.2f}x" if peers and name.startswith("spikegrad") \
+                    else "     "
+                t = c[mode]
+                tt = f"{t * 1e6:.1f}us" if t < 1e-3 else f"{t * 1e3:.2f}ms"
+                row += f"{tt:>10s} [{sp} {t / c['floor']:5.2f}]"
+            lines.append(row)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10, 14, 18, 22, 24])
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    res = run(args.sizes, args.repeats)
+    print(report(res))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
