@@ -17,7 +17,7 @@ from typing import Any
 
 from .trace import Node, UnsupportedTrace
 
-__all__ = ["C_PRELUDE", "emit_expression"]
+__all__ = ["C_PRELUDE", "emit_expression", "helpers"]
 
 _CTYPE = {"float32": "float", "float64": "double", "bool": "int"}
 _SUFFIX = {"float32": "f", "float64": ""}
@@ -27,27 +27,35 @@ _LIBM = {"exp": "exp", "log": "log", "log1p": "log1p", "expm1": "expm1", "sqrt":
 _BINOP = {"add": "+", "sub": "-", "mul": "*", "div": "/", "lt": "<", "le": "<=", "gt": ">",
           "ge": ">=", "eq": "==", "ne": "!=", "and": "&", "or": "|"}
 
-#: Helpers with array-API semantics (NaN propagation, Python-style remainder).
-C_PRELUDE = r"""
-#include <math.h>
-#include <stdint.h>
-static inline float sg_clip_minf(float v, float lo) { return isnan(v) ? v : (v < lo ? lo : v); }
-static inline float sg_clip_maxf(float v, float hi) { return isnan(v) ? v : (v > hi ? hi : v); }
-static inline double sg_clip_min(double v, double lo) { return isnan(v) ? v : (v < lo ? lo : v); }
-static inline double sg_clip_max(double v, double hi) { return isnan(v) ? v : (v > hi ? hi : v); }
-static inline float sg_minimumf(float a, float b) {
-    return isnan(a) ? a : (isnan(b) ? b : (a < b ? a : b)); }
-static inline double sg_minimum(double a, double b) {
-    return isnan(a) ? a : (isnan(b) ? b : (a < b ? a : b)); }
-static inline float sg_maximumf(float a, float b) {
-    return isnan(a) ? a : (isnan(b) ? b : (a > b ? a : b)); }
-static inline double sg_maximum(double a, double b) {
-    return isnan(a) ? a : (isnan(b) ? b : (a > b ? a : b)); }
-static inline float sg_remainderf(float a, float b) {
-    float r = fmodf(a, b); return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r; }
-static inline double sg_remainder(double a, double b) {
-    double r = fmod(a, b); return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r; }
+_HELPERS = r"""
+{q} float sg_clip_minf(float v, float lo) {{ return isnan(v) ? v : (v < lo ? lo : v); }}
+{q} float sg_clip_maxf(float v, float hi) {{ return isnan(v) ? v : (v > hi ? hi : v); }}
+{q} double sg_clip_min(double v, double lo) {{ return isnan(v) ? v : (v < lo ? lo : v); }}
+{q} double sg_clip_max(double v, double hi) {{ return isnan(v) ? v : (v > hi ? hi : v); }}
+{q} float sg_minimumf(float a, float b) {{
+    return isnan(a) ? a : (isnan(b) ? b : (a < b ? a : b)); }}
+{q} double sg_minimum(double a, double b) {{
+    return isnan(a) ? a : (isnan(b) ? b : (a < b ? a : b)); }}
+{q} float sg_maximumf(float a, float b) {{
+    return isnan(a) ? a : (isnan(b) ? b : (a > b ? a : b)); }}
+{q} double sg_maximum(double a, double b) {{
+    return isnan(a) ? a : (isnan(b) ? b : (a > b ? a : b)); }}
+{q} float sg_remainderf(float a, float b) {{
+    float r = fmodf(a, b); return (r != 0.0f && ((r < 0.0f) != (b < 0.0f))) ? r + b : r; }}
+{q} double sg_remainder(double a, double b) {{
+    double r = fmod(a, b); return (r != 0.0 && ((r < 0.0) != (b < 0.0))) ? r + b : r; }}
 """
+
+
+def helpers(qualifier: str) -> str:
+    """The helper functions with array-API semantics (NaN propagation, Python-style
+    remainder), declared with ``qualifier`` (``static inline`` for C,
+    ``static __device__ __forceinline__`` for CUDA)."""
+    return _HELPERS.format(q=qualifier)
+
+
+#: C prelude: headers and the helpers.
+C_PRELUDE = "#include <math.h>\n#include <stdint.h>\n" + helpers("static inline")
 
 
 def _const(v: float, dtype: str) -> str:
