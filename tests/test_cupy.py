@@ -108,3 +108,17 @@ def test_cupy_module_names_the_extra_when_missing() -> None:
             import spikegrad.cupy  # noqa: F401
     else:
         pytest.skip("cupy imports (no device): the adapter loads, kernels need a GPU")
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="nvcc (CUDA toolkit) not installed")
+def test_a_new_surrogate_gets_a_cuda_kernel_with_no_other_edit(tmp_path) -> None:
+    from .test_codegen import _new_surrogate
+
+    s = _new_surrogate()
+    e = cuda.elementwise(s, "float32")
+    assert "expf" in e.operation
+    src = tmp_path / "new.cu"
+    src.write_text(cuda.module_source(s, "float64"))
+    out = subprocess.run(["nvcc", "-ptx", "-diag-suppress", "177", "-o",
+                          str(tmp_path / "new.ptx"), str(src)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-3000:]
