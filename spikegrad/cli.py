@@ -121,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--native", action="store_true",
                    help="evaluate in the default compute dtype instead of float64")
     p.set_defaults(fn=cmd_accuracy)
+    from .conformance.__main__ import add_arguments, execute
+
+    p = sub.add_parser("conformance", help="certify adapters against the reference and "
+                       "the golden vectors (no ADAPTER: every installed one)")
+    add_arguments(p)
+    p.set_defaults(fn=execute)
     return parser
 
 

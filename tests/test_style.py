@@ -15,6 +15,6 @@ def test_ruff_clean() -> None:
     ruff = shutil.which("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed (pip install -e '.[test]')")
-    paths = ["spikegrad", "tests", "conformance", "benchmarks"]
+    paths = ["spikegrad", "tests", "conformance", "benchmarks", "adapters"]
     out = subprocess.run([ruff, "check", *paths], cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr

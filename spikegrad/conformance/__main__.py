@@ -1,0 +1,108 @@
+"""``python -m spikegrad.conformance ADAPTER...``: certify adapters (see ``--help``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from .adapter import available_adapters, load_adapter
+from .checks import Result, apply_xfails, load_xfails, run, to_json
+from .goldens import cases
+from .report import compare_adapters, matrix, summary
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser(prog: str = "python -m spikegrad.conformance") -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, description=(
+        "Certify surrogate-gradient adapters against the reference engine and the golden "
+        "vectors.  With no ADAPTER, every adapter whose framework is installed."))
+    add_arguments(p)
+    return p
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("adapters", nargs="*", metavar="ADAPTER",
+                   help="registered name (numpy, torch, jax, cupy, or an entry point of "
+                        "spikegrad.adapters) or module:object")
+    p.add_argument("--json", metavar="PATH", help="write every result as JSON")
+    p.add_argument("--xfails", metavar="FILE",
+                   help="known failures, one 'surrogate dtype check' per line")
+    p.add_argument("--only", metavar="SURROGATE", help="check one surrogate")
+    p.add_argument("--dtype", choices=["float16", "float32", "float64"])
+    p.add_argument("--param-set", type=int, help="check one parameter set (0 = defaults)")
+    p.add_argument("--thorough", action="store_true",
+                   help="check transforms on every parameter set, not only the defaults")
+    p.add_argument("--no-compare", action="store_true",
+                   help="skip the cross-adapter agreement report")
+
+
+def _gprime(adapter, only, dtype) -> dict:  # g' of every case, for cross-comparison
+    from .._registry import get
+
+    out = {}
+    for case in cases(only, dtype):
+        if case.dtype not in adapter.dtypes:
+            continue
+        s = get(case.name, **case.params)
+        x = adapter.from_numpy(case.inputs())
+        g = adapter.from_numpy(np.ones_like(case.inputs()))
+        out[(case.name, case.index, case.dtype)] = np.asarray(
+            adapter.to_numpy(adapter.vjp(s, x, g)), dtype=np.float64)
+    return out
+
+
+def execute(args: argparse.Namespace) -> int:
+    requested = list(args.adapters)
+    explicit = bool(requested)
+    if not requested:
+        requested = available_adapters()
+    loaded = []
+    for spec in requested:
+        try:
+            loaded.append(load_adapter(spec))
+        except (ImportError, KeyError) as exc:
+            if explicit:  # a requested adapter that cannot load is an error, never a skip
+                print(f"spikegrad conformance: cannot load adapter {spec!r}: {exc}",
+                      file=sys.stderr)
+                return 2
+            print(f"# {spec}: not installed here ({exc})")
+    if not loaded:
+        print("spikegrad conformance: no adapter could be loaded", file=sys.stderr)
+        return 2
+    xfails = load_xfails(args.xfails) if args.xfails else set()
+    everything: list[Result] = []
+    failed = False
+    for adapter in loaded:
+        t0 = time.perf_counter()
+        results = list(run(adapter, args.only, args.dtype, args.param_set, args.thorough))
+        apply_xfails(results, xfails)
+        everything += results
+        print(matrix(results))
+        print(summary(results) + f"  [{time.perf_counter() - t0:.1f} s]\n")
+        failed |= any(r.status == "fail" for r in results)
+    if len(loaded) > 1 and not args.no_compare:
+        values = {a.name: _gprime(a, args.only, args.dtype) for a in loaded}
+        masks = None
+        if any(a.flushes_subnormals for a in loaded):  # compare where all agree to compute
+            masks = {}
+            for case in cases(args.only, args.dtype):
+                cdt = "float32" if case.dtype == "float16" else case.dtype
+                masks[(case.name, case.index, case.dtype)] = ~(
+                    (case.x != 0) & (np.abs(case.x) < np.finfo(cdt).smallest_normal))
+        print(compare_adapters(values, masks))
+    if args.json:
+        to_json(everything, args.json)
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return execute(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
