@@ -19,47 +19,43 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import math
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
+from _timing import calibrated_median
+
+
+def _hand(derivative: Callable[[jax.Array], jax.Array]) -> Callable[[jax.Array], jax.Array]:
+    """The minimal custom_vjp binding: Heaviside forward, saved x, ``g * derivative(x)``."""
+
+    @jax.custom_vjp
+    def f(x):
+        return (x >= 0).astype(x.dtype)
+
+    def fwd(x):
+        return f(x), x
+
+    def bwd(x, g):
+        return (g * derivative(x),)
+
+    f.defvjp(fwd, bwd)
+    return f
 
 
 def _hand_atan(alpha: float = 2.0) -> Callable[[jax.Array], jax.Array]:
-    @jax.custom_vjp
-    def f(x):
-        return (x >= 0).astype(x.dtype)
-
-    def fwd(x):
-        return f(x), x
-
-    def bwd(x, g):
-        return (g * (alpha / 2) / (1 + (math.pi / 2 * alpha * x) ** 2),)
-
-    f.defvjp(fwd, bwd)
-    return f
+    return _hand(lambda x: (alpha / 2) / (1 + (math.pi / 2 * alpha * x) ** 2))
 
 
 def _hand_sigmoid(alpha: float = 4.0) -> Callable[[jax.Array], jax.Array]:
-    @jax.custom_vjp
-    def f(x):
-        return (x >= 0).astype(x.dtype)
-
-    def fwd(x):
-        return f(x), x
-
-    def bwd(x, g):
+    def d(x):
         s = jax.nn.sigmoid(alpha * x)
-        return (g * alpha * s * (1 - s),)
+        return alpha * s * (1 - s)
 
-    f.defvjp(fwd, bwd)
-    return f
+    return _hand(d)
 
 
 def contenders() -> dict[str, tuple[str, Callable[[jax.Array], jax.Array]]]:
@@ -82,28 +78,8 @@ def contenders() -> dict[str, tuple[str, Callable[[jax.Array], jax.Array]]]:
 
 
 def timeit(fn: Callable[[], Any], repeats: int) -> float:
-    jax.block_until_ready(fn())
-    number = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(number):
-            out = fn()
-        jax.block_until_ready(out)
-        if time.perf_counter() - t0 >= 0.02:
-            break
-        number *= 2
-    samples = []
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                out = fn()
-            jax.block_until_ready(out)
-            samples.append((time.perf_counter() - t0) / number)
-    finally:
-        gc.enable()
-    return statistics.median(samples)
+    """Median seconds per call of ``fn`` (waiting for XLA's asynchronous dispatch)."""
+    return calibrated_median(fn, repeats, jax.block_until_ready)
 
 
 def run(sizes: list[int], repeats: int) -> dict[str, Any]:

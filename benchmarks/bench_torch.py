@@ -23,14 +23,12 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gc
 import json
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
+from _timing import calibrated_median
 
 MUST_MOVE = {"fwd": 8, "bwd": 12, "fb": 20}  # bytes per float32 element
 
@@ -71,31 +69,8 @@ def _sync(device: torch.device) -> None:
 
 
 def timeit(fn: Callable[[], Any], device: torch.device, repeats: int) -> float:
-    """Median seconds per call of ``fn``."""
-    fn()
-    _sync(device)
-    number = 1
-    while True:  # calibrate the inner loop to >= 20 ms
-        t0 = time.perf_counter()
-        for _ in range(number):
-            fn()
-        _sync(device)
-        dt = time.perf_counter() - t0
-        if dt >= 0.02:
-            break
-        number *= 2
-    samples = []
-    gc.disable()
-    try:
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                fn()
-            _sync(device)
-            samples.append((time.perf_counter() - t0) / number)
-    finally:
-        gc.enable()
-    return statistics.median(samples)
+    """Median seconds per call of ``fn`` (CUDA work synchronised)."""
+    return calibrated_median(fn, repeats, lambda out: _sync(device))
 
 
 def saved_bytes_per_element(spike: Callable[[torch.Tensor], torch.Tensor], n: int,

@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised without jax installed
     raise ImportError("spikegrad.jax needs JAX: pip install 'spikegrad[jax]'") from exc
 
 from . import _registry
+from ._frontend import named_functions, resolve
 from ._spec import Bound
 from .adapters import jax as _adapter
 
@@ -28,7 +29,7 @@ __all__ = ["Surrogate", "function", "spike", *_registry.names()]
 
 def function(name_or_bound: str | Bound, **params: Any) -> Any:
     """The ``custom_jvp`` function ``f(x, key)`` of a surrogate."""
-    return _adapter.function_for(_adapter.resolve(name_or_bound, params))
+    return _adapter.function_for(resolve(name_or_bound, params))
 
 
 def spike(x: Any, name_or_bound: str | Bound, /, *, key: Any = None,
@@ -46,7 +47,7 @@ def spike(x: Any, name_or_bound: str | Bound, /, *, key: Any = None,
     **params
         Surrogate parameters (Python numbers).
     """
-    return _adapter.spike(x, _adapter.resolve(name_or_bound, params), key)
+    return _adapter.spike(x, resolve(name_or_bound, params), key)
 
 
 class Surrogate:
@@ -56,7 +57,7 @@ class Surrogate:
     """
 
     def __init__(self, name: str | Bound, spiking: bool = True, **params: Any) -> None:
-        self.bound = _adapter.resolve(name, params)
+        self.bound = resolve(name, params)
         self.spiking = spiking
         if not spiking and not self.bound.has_primitive:
             raise ValueError(f"{self.bound.name} has no primitive: spiking=False is not "
@@ -78,18 +79,4 @@ class Surrogate:
                 and other.spiking == self.spiking)
 
 
-def _make(name: str) -> Any:
-    entry = _registry.entry(name)
-
-    def fn(x: Any, /, *, key: Any = None, **params: Any) -> jax.Array:
-        return _adapter.spike(x, entry.bind(**params), key)
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = (f"Spike with the {name} surrogate: {entry.summary}\n\n"
-                  f"Parameters: {', '.join(f'{p.name}={p.default!r}' for p in entry.params)}.")
-    return fn
-
-
-for _name in _registry.names():
-    globals()[_name] = _make(_name)
-del _name
+globals().update(named_functions(_adapter.spike))

@@ -22,6 +22,7 @@ except ImportError as exc:  # pragma: no cover - exercised without torch install
     ) from exc
 
 from . import _registry
+from ._frontend import named_functions, resolve
 from ._spec import Bound
 from .adapters import torch as _adapter
 
@@ -30,7 +31,7 @@ __all__ = ["spike", "Surrogate", "function", *_registry.names()]
 
 def function(name_or_bound: str | Bound, **params: Any) -> type[torch.autograd.Function]:
     """The ``torch.autograd.Function`` of a surrogate (``.apply(x)`` gives the spike)."""
-    return _adapter.function_for(_adapter.resolve(name_or_bound, params))
+    return _adapter.function_for(resolve(name_or_bound, params))
 
 
 def spike(x: torch.Tensor, name_or_bound: str | Bound, /, *, key: torch.Generator | None = None,
@@ -48,7 +49,7 @@ def spike(x: torch.Tensor, name_or_bound: str | Bound, /, *, key: torch.Generato
     **params
         Surrogate parameters (Python numbers).
     """
-    return _adapter.spike(x, _adapter.resolve(name_or_bound, params), key)
+    return _adapter.spike(x, resolve(name_or_bound, params), key)
 
 
 class Surrogate(torch.nn.Module):
@@ -71,7 +72,7 @@ class Surrogate(torch.nn.Module):
 
     def __init__(self, name: str | Bound, spiking: bool = True, **params: Any) -> None:
         super().__init__()
-        self.bound = _adapter.resolve(name, params)
+        self.bound = resolve(name, params)
         self.spiking = spiking
         _adapter.function_for(self.bound)  # build the Functions now, outside any compile
         if not spiking and not self.bound.has_primitive:
@@ -88,26 +89,4 @@ class Surrogate(torch.nn.Module):
         return f"{self.bound!r}, spiking={self.spiking}"
 
 
-def _make(name: str) -> Any:
-    entry = _registry.entry(name)
-    bound_by_params: dict[tuple[tuple[str, Any], ...], Bound] = {}
-
-    def fn(x: torch.Tensor, /, *, key: torch.Generator | None = None,
-           **params: Any) -> torch.Tensor:
-        # the bound surrogate (and its Functions) is built on the first eager call for a
-        # parameter set; compiled code then finds it here without tracing the registry
-        items = tuple(sorted(params.items()))
-        bound = bound_by_params.get(items)
-        if bound is None:
-            bound = bound_by_params[items] = entry.bind(**params)
-        return _adapter.spike(x, bound, key)
-
-    fn.__name__ = fn.__qualname__ = name
-    fn.__doc__ = (f"Spike with the {name} surrogate: {entry.summary}\n\n"
-                  f"Parameters: {', '.join(f'{p.name}={p.default!r}' for p in entry.params)}.")
-    return fn
-
-
-for _name in _registry.names():
-    globals()[_name] = _make(_name)
-del _name
+globals().update(named_functions(_adapter.spike))

@@ -20,16 +20,13 @@ import spikegrad  # noqa: E402
 import spikegrad.jax as sgj  # noqa: E402
 from spikegrad.adapters import numpy as reference  # noqa: E402
 from spikegrad.conformance import goldens  # noqa: E402
-from spikegrad.conformance.accuracy import _floor  # noqa: E402
+from spikegrad.conformance.checks import check_backward_values  # noqa: E402
 
 from .conftest import CANONICAL  # noqa: E402
 
 #: Declared tolerance of the jax adapter (float32 computed in float32; XLA's CPU math):
 #: max ULP of g' in the core range.
 JAX_CORE_ULP = {"float64": 16.0, "float32": 16.0, "float16": 1.0}
-#: XLA's CPU backend flushes subnormals to zero (inputs and results).  Values within this
-#: factor of the smallest normal float may come from a flushed intermediate.
-FTZ_MARGIN = 16.0
 CASES = list(goldens.cases())
 DEFAULT_CASES = [c for c in CASES if c.index == 0]
 DETERMINISTIC = [n for n in CANONICAL if not spikegrad.entry(n).stochastic]
@@ -39,34 +36,16 @@ def _key(s: spikegrad.Bound):
     return jax.random.key(0) if s.stochastic else None
 
 
-def _subnormal(x: np.ndarray, dtype: str) -> np.ndarray:
-    return (x != 0) & (np.abs(x) < np.finfo(dtype).smallest_normal)
-
-
 def _check(case: goldens.Case, grad_values: np.ndarray, spikes: np.ndarray) -> None:
-    """Forward bit-identical everywhere; backward against the goldens, except that XLA's
-    CPU backend evaluates subnormal inputs as signed zeros (flush-to-zero, declared in the
-    adapter's docs), so there the expected value is the golden at ±0."""
+    """Forward bit-identical everywhere; backward against the goldens with the jax
+    adapter's declared tolerance, including XLA's flush-to-zero of subnormals on CPU."""
     s = spikegrad.get(case.name, **case.params)
     assert grad_values.dtype == case.inputs().dtype
     if not s.entry.forward.startswith("bernoulli"):
         np.testing.assert_array_equal(spikes, s.spike(case.inputs()))  # bit-identical
-    sub = _subnormal(case.x, "float32" if case.dtype == "float16" else case.dtype)
-    hi, lo = case.d_hi.copy(), case.d_lo.copy()
-    for i in np.flatnonzero(sub):
-        z = np.flatnonzero((case.x == 0) & (np.signbit(case.x) == np.signbit(case.x[i])))[0]
-        hi[i], lo[i] = hi[z], lo[z]
-    got = grad_values.astype(np.float64)
-    # results (or their last intermediate, before the output scale) below the smallest
-    # normal float are flushed to zero by XLA on CPU: a declared property of the backend
-    tiny = np.finfo(case.dtype).smallest_normal * FTZ_MARGIN
-    flushed = (got == 0) & (np.abs(hi) < tiny)
-    got = np.where(flushed, hi, got)
-    m = goldens.compare(got, hi, lo, case.x, case.dtype,
-                        float(s.entry.x_scale(s.params)), _floor(case))
-    assert m.bad_special == []
-    assert m.max_ulp_core <= JAX_CORE_ULP[case.dtype], (m.max_ulp_core, m.worst_x)
-    assert m.max_rel_normal <= 1e-3
+    ok, _, detail = check_backward_values(case, grad_values, JAX_CORE_ULP[case.dtype],
+                                            flushes_subnormals=True)
+    assert ok, detail
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -223,6 +202,7 @@ def test_x64_off() -> None:
         assert not jax.config.jax_enable_x64
         import spikegrad, spikegrad.jax as sgj
         from spikegrad.conformance import goldens
+        from spikegrad.conformance.checks import check_backward_values
         for case in goldens.cases(dtype="float32"):
             s = spikegrad.get(case.name, **case.params)
             key = jax.random.key(0) if s.stochastic else None
@@ -230,13 +210,8 @@ def test_x64_off() -> None:
             y, vjp = jax.vjp(jax.jit(lambda v: sgj.spike(v, s, key=key)), x)
             g = np.asarray(vjp(jnp.ones_like(y))[0])
             assert g.dtype == np.float32
-            tiny = np.finfo(np.float32).smallest_normal
-            ok = ~((case.x != 0) & (np.abs(case.x) < tiny)) & ~((g == 0)
-                                                                  & (np.abs(case.d_hi) < 16 * tiny))
-            m = goldens.compare(g[ok], case.d_hi[ok], case.d_lo[ok], case.x[ok], "float32",
-                                float(s.entry.x_scale(s.params)),
-                                s.peak if s.entry.sign_changing else 0.0)
-            assert not m.bad_special and m.max_ulp_core <= 16, (case.id, m)
+            ok, ulp, detail = check_backward_values(case, g, 16.0, flushes_subnormals=True)
+            assert ok, (case.id, detail)
         print("ok")
     """)
 

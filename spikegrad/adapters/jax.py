@@ -32,10 +32,9 @@ import jax.numpy as jnp
 
 from .. import special
 from .._evaluate import evaluate_formula
-from .._registry import get
 from .._spec import Bound
 
-__all__ = ["check_array", "derivative", "function_for", "primitive", "resolve", "spike"]
+__all__ = ["check_array", "derivative", "function_for", "primitive", "spike"]
 
 _HALF = (jnp.float16, jnp.bfloat16)
 
@@ -139,11 +138,3 @@ def spike(x: Any, bound: Bound, key: Any = None) -> jax.Array:
             special.uniform(None, x, x.dtype, jnp)  # raises the clear "pass key=" error
         key = jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
     return function_for(bound)(x, key)
-
-
-def resolve(name_or_bound: str | Bound, params: dict[str, Any]) -> Bound:
-    if isinstance(name_or_bound, Bound):
-        if params:
-            raise TypeError("pass parameters either to spikegrad.get or here, not both")
-        return name_or_bound
-    return get(name_or_bound, **params)

@@ -25,7 +25,6 @@ import torch
 
 from .. import special
 from .._evaluate import derivative_compute, evaluate_formula, primitive_compute
-from .._registry import get
 from .._spec import Bound
 
 __all__ = ["check_tensor", "derivative", "function_for", "primitive", "spike"]
@@ -292,11 +291,3 @@ def spike(x: torch.Tensor, bound: Bound, key: Any = None) -> torch.Tensor:
             if ptrs is not None:
                 return native.spike(x, cls.kind == "gt", *ptrs)
     return cls.apply(x, key)
-
-
-def resolve(name_or_bound: str | Bound, params: dict[str, Any]) -> Bound:
-    if isinstance(name_or_bound, Bound):
-        if params:
-            raise TypeError("pass parameters either to spikegrad.get or here, not both")
-        return name_or_bound
-    return get(name_or_bound, **params)
