@@ -29,6 +29,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import special
 from .._evaluate import evaluate_formula
@@ -82,20 +83,20 @@ def primitive(bound: Bound, x: jax.Array) -> jax.Array:
     return _values(bound.formula.primitive, x, bound.formula_params, bound.scale)
 
 
-_INT = {2: jnp.int16, 4: jnp.int32, 8: jnp.int64}
+_UINT = {2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
 
 
 def _heaviside(x: jax.Array, strict: bool) -> jax.Array:
     """``1[x >= 0]`` (or ``1[x > 0]``) decided on the bits: XLA's CPU backend treats
-    subnormal inputs as zero in comparisons, which would fire on -1e-45."""
-    itype = _INT[x.dtype.itemsize]
-    b = jax.lax.bitcast_convert_type(x, itype)
-    inf_bits = jax.lax.bitcast_convert_type(jnp.asarray(jnp.inf, x.dtype), itype)
-    positive = (b > 0) & (b <= inf_bits)  # sign clear, not zero, not NaN
+    subnormal inputs as zero in comparisons, which would fire on -1e-45.  As unsigned
+    integers, ``x >= 0`` is ``bits <= bits(+inf)`` (sign clear, not NaN) or ``-0.0``."""
+    utype = _UINT[x.dtype.itemsize]
+    u = jax.lax.bitcast_convert_type(x, utype)
+    inf_bits = np.array(np.inf, dtype=x.dtype).view(utype)[()]  # typed host constants
     if strict:
-        return positive.astype(x.dtype)
-    zero = (b == 0) | (b == jnp.iinfo(itype).min)  # +0.0 or -0.0
-    return (positive | zero).astype(x.dtype)
+        return ((u > utype(0)) & (u <= inf_bits)).astype(x.dtype)
+    sign_bit = utype(1 << (8 * x.dtype.itemsize - 1))
+    return ((u <= inf_bits) | (u == sign_bit)).astype(x.dtype)
 
 
 def _forward(bound: Bound, x: jax.Array, key: Any) -> jax.Array:
