@@ -4,8 +4,10 @@ one)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ import spikegrad
 from spikegrad.codegen import cuda
 from spikegrad.conformance import goldens
 from spikegrad.conformance.accuracy import _floor
+from spikegrad.conformance.adapter import CupyAdapter
+from spikegrad.conformance.checks import check_backward_values
 
 FUSED = [n for n in spikegrad.names() if not spikegrad.entry(n).formula.stochastic_backward]
 
@@ -28,7 +32,7 @@ def test_generated_cuda_compiles_for_every_surrogate(dtype: str, tmp_path) -> No
             parts.append(cuda.module_source(s, dtype, f"k{i}_{j}", prelude=not parts))
     src = tmp_path / "kernels.cu"
     src.write_text("\n".join(parts))
-    out = subprocess.run(["nvcc", "-ptx", "-diag-suppress", "177", "-o",
+    out = subprocess.run(["nvcc", "-ptx", "--fmad=false", "-diag-suppress", "177", "-o",
                           str(tmp_path / "kernels.ptx"), str(src)],
                          capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-4000:]
@@ -40,9 +44,151 @@ def test_elementwise_pieces_use_selects_and_float32_for_half() -> None:
     e = cuda.elementwise(spikegrad.get("s2nn"), "float16")
     assert e.in_params == "float16 x, float16 g" and e.out_params == "float16 out"
     assert "const float xv = (float)x;" in e.operation and " ? " in e.operation
-    assert "out = (float16)" in e.operation
+    assert "out = (float16)" in e.operation and "--fmad=false" in e.options
+    fb = cuda.elementwise(spikegrad.get("atan"), "float32", with_spike=True)
+    assert fb.out_params == "float32 spike, float32 gx" and "__float_as_uint(x)" in fb.operation
     with pytest.raises(NotImplementedError, match="stochastic"):
         cuda.elementwise(spikegrad.get("stochastic_spike_operator"), "float32")
+    with pytest.raises(ValueError, match="bfloat16"):
+        cuda.elementwise(spikegrad.get("atan"), "bfloat16")
+    with pytest.raises(ValueError, match="'ge' or 'gt'"):
+        cuda.spike_condition("bernoulli_input", "float32")
+
+
+def test_kernel_names_are_stable_and_distinct() -> None:
+    """Names (part of CuPy's on-disk cache key) do not depend on the process's hash seed."""
+    a = cuda.elementwise(spikegrad.get("atan"), "float32").name
+    assert a == cuda.elementwise(spikegrad.get("atan", alpha=2.0), "float32").name
+    assert a != cuda.elementwise(spikegrad.get("atan", alpha=3.0), "float32").name
+    code = ("import spikegrad; from spikegrad.codegen import cuda; "
+            "print(cuda.elementwise(spikegrad.get('atan'), 'float32').name)")
+    names = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+             for seed in ("1", "2")}
+    assert names == {a}
+
+
+# -- the kernels' CPU twins: the same ElementwiseKernel pieces compiled for the host -----
+
+HOST_CC = shutil.which("cc") or shutil.which("gcc")
+TWIN_CASES = [c for c in goldens.cases() if c.name in FUSED]
+DTYPES = ["float16", "float32", "float64"]
+
+
+def _pieces(s: spikegrad.Bound, dtype: str) -> tuple[cuda.Elementwise, cuda.Elementwise | None]:
+    fb = (cuda.elementwise(s, dtype, with_spike=True)
+          if s.forward_kind in ("ge", "gt") else None)
+    return cuda.elementwise(s, dtype), fb
+
+
+@pytest.fixture(scope="module")
+def twins(tmp_path_factory):
+    if HOST_CC is None:
+        pytest.skip("no C compiler on this machine")
+    from ._cupy_emulation import HostTwins
+
+    pieces = {}
+    for case in TWIN_CASES:
+        for p in _pieces(spikegrad.get(case.name, **case.params), case.dtype):
+            if p is not None:
+                pieces[p.name] = p
+    for kind in ("ge", "gt"):
+        for dtype in DTYPES:
+            p = cuda.spike_kernel(kind, dtype)
+            pieces[p.name] = p
+    return HostTwins(list(pieces.values()), HOST_CC, tmp_path_factory.mktemp("twins"))
+
+
+@pytest.mark.parametrize("case", TWIN_CASES, ids=[c.id for c in TWIN_CASES])
+def test_cupy_kernel_twin_matches_goldens(case: goldens.Case, twins) -> None:
+    """The cupy kernels' own text, run on the CPU with flush-to-zero as on the GPU:
+    g' within the declared tolerance, the fused kernel's spike equal to the reference
+    bit for bit (negative subnormals included), its gradient equal to the backward's."""
+    s = spikegrad.get(case.name, **case.params)
+    x = case.inputs()
+    g = np.ones_like(x)
+    bwd, fb = _pieces(s, case.dtype)
+    (gx,) = twins.run(bwd, x, g)
+    assert gx.dtype == x.dtype
+    tol = CupyAdapter.tolerance_ulp[case.dtype]
+    ok, _, detail = check_backward_values(case, gx, tol, flushes_subnormals=True)
+    assert ok, detail
+    if fb is not None:
+        spikes, gx2 = twins.run(fb, x, g)
+        np.testing.assert_array_equal(spikes, s.spike(x))
+        np.testing.assert_array_equal(gx2, gx)
+    ramp = np.linspace(-1, 1, x.size).astype(x.dtype)  # the gradient is multiplied in
+    (gr,) = twins.run(bwd, x, ramp)
+    if case.dtype == "float16":  # one rounding of g * g' (float32) against two here
+        want = ramp * gx
+        err = np.abs(gr.astype(np.float64) - want.astype(np.float64))
+        with np.errstate(invalid="ignore"):
+            ulp = np.spacing(np.abs(want)).astype(np.float64)
+        assert np.all((err <= ulp)
+                      | (np.isnan(gr) & np.isnan(want)))  # within one float16 ULP
+    else:
+        np.testing.assert_array_equal(gr, ramp * gx)
+
+
+@pytest.mark.parametrize("kind", ["ge", "gt"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cupy_spike_twin_is_exact_under_flush_to_zero(kind: str, dtype: str, twins) -> None:
+    info = np.finfo(dtype)
+    tiny = info.smallest_subnormal
+    x = np.array([0.0, -0.0, tiny, -tiny, info.smallest_normal, -info.smallest_normal,
+                  1.0, -1.0, np.inf, -np.inf, np.nan, -np.nan, info.max, -info.max],
+                 dtype=dtype)
+    (out,) = twins.run(cuda.spike_kernel(kind, dtype), x)
+    s = spikegrad.get("atan" if kind == "ge" else "norse:super")
+    assert s.forward_kind == kind
+    np.testing.assert_array_equal(out, s.spike(x))
+
+
+# -- NVRTC: the translation units CuPy would build, compiled offline ----------------------
+
+def _nvrtc_available() -> str:
+    try:
+        import cupy  # noqa: F401
+        from cupy._core import core
+        from cupy.cuda import nvrtc
+
+        nvrtc.getVersion()
+        core.assemble_cupy_compiler_options(())
+    except ImportError as exc:
+        return f"CuPy is not installed ({exc})"
+    except Exception as exc:  # NVRTC library or CUDA headers missing: cupy raises various
+        return f"NVRTC or the CUDA headers are unavailable ({type(exc).__name__}: {exc})"
+    return ""
+
+
+NVRTC_MISSING = _nvrtc_available()
+needs_nvrtc = pytest.mark.skipif(bool(NVRTC_MISSING), reason=NVRTC_MISSING)
+
+
+@needs_nvrtc
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adapter_kernels_compile_with_nvrtc_as_cupy_builds_them(dtype: str) -> None:
+    """Every kernel object the adapter builds (backward, fused, spike) for every surrogate
+    and parameter set: CuPy's type resolution for arrays of ``dtype`` gives ``dtype``
+    everywhere, and NVRTC compiles the unit CuPy would assemble, with CuPy's options."""
+    import spikegrad.adapters.cupy as sgc
+
+    from ._cupy_emulation import nvrtc_compile, nvrtc_source
+
+    t = np.dtype(dtype)
+    kernels = []
+    for case in (c for c in TWIN_CASES if c.dtype == dtype):
+        s = spikegrad.get(case.name, **case.params)
+        kernels.append(sgc._backward_kernel(s, dtype))
+        if s.forward_kind in ("ge", "gt"):
+            kernels.append(sgc._fused_kernel(s, dtype))
+    spikes = [sgc._spike_kernel(kind, dtype) for kind in ("ge", "gt")]
+    for k in kernels + spikes:
+        in_types, out_types, _ = k._decide_params_type((t.type,) * k.nin, ())
+        assert {np.dtype(d) for d in in_types + out_types} == {t}, (k.name, in_types, out_types)
+    for group in (kernels, spikes):
+        ptx = nvrtc_compile(nvrtc_source(group), cuda.OPTIONS)
+        assert ptx.count(".entry") == len(group)
 
 
 def _cuda_available() -> bool:
@@ -119,6 +265,6 @@ def test_a_new_surrogate_gets_a_cuda_kernel_with_no_other_edit(tmp_path) -> None
     assert "expf" in e.operation
     src = tmp_path / "new.cu"
     src.write_text(cuda.module_source(s, "float64"))
-    out = subprocess.run(["nvcc", "-ptx", "-diag-suppress", "177", "-o",
+    out = subprocess.run(["nvcc", "-ptx", "--fmad=false", "-diag-suppress", "177", "-o",
                           str(tmp_path / "new.ptx"), str(src)], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]

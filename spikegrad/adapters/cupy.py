@@ -47,28 +47,34 @@ def _fast(bound: Bound) -> bool:
     return bound.forward_kind in ("ge", "gt") and not bound.formula.stochastic_backward
 
 
+def _kernel(e: cuda.Elementwise) -> Any:
+    return cupy.ElementwiseKernel(e.in_params, e.out_params, e.operation, e.name,
+                                  preamble=e.preamble, options=e.options)
+
+
 @functools.lru_cache(maxsize=512)
-def _spike_kernel(strict: bool) -> Any:
-    cmp = ">" if strict else ">="
-    return cupy.ElementwiseKernel("T x", "T out", f"out = (T)(x {cmp} (T)0 ? 1 : 0)",
-                                  f"sg_spike_{'gt' if strict else 'ge'}")
+def _spike_kernel(kind: str, dtype: str) -> Any:
+    return _kernel(cuda.spike_kernel(kind, dtype))
 
 
 @functools.lru_cache(maxsize=512)
 def _backward_kernel(bound: Bound, dtype: str) -> Any:
-    e = cuda.elementwise(bound, dtype, with_grad=True)
-    return cupy.ElementwiseKernel(e.in_params, e.out_params, e.operation, e.name,
-                                  preamble=e.preamble)
+    return _kernel(cuda.elementwise(bound, dtype))
 
 
 @functools.lru_cache(maxsize=512)
 def _fused_kernel(bound: Bound, dtype: str) -> Any:
-    e = cuda.elementwise(bound, dtype, with_grad=True)
-    cmp = ">" if bound.forward_kind == "gt" else ">="
-    t = "float16" if dtype == "float16" else ("double" if dtype == "float64" else "float")
-    op = e.operation.replace("out = ", "gx = ") + f"\nspike = ({t})(x {cmp} ({t})0 ? 1 : 0);"
-    return cupy.ElementwiseKernel(e.in_params, f"{t} spike, {t} gx", op, e.name + "_fb",
-                                  preamble=e.preamble)
+    return _kernel(cuda.elementwise(bound, dtype, with_spike=True))
+
+
+def _check_pair(x: Any, grad: Any, what: str = "the input") -> None:
+    _check(grad, "grad")
+    if grad.dtype != x.dtype or grad.shape != x.shape:
+        raise TypeError(f"grad {grad.dtype}{grad.shape} must match {what} "
+                        f"{x.dtype}{x.shape}")
+    if x.device != grad.device:
+        raise TypeError(f"grad is on {grad.device}, {what} on {x.device}; "
+                        "move them to one device")
 
 
 def forward(s: Bound | str, x: Any, *, key: Any = None) -> tuple[Any, Any]:
@@ -76,7 +82,7 @@ def forward(s: Bound | str, x: Any, *, key: Any = None) -> tuple[Any, Any]:
     b = _bound(s)
     _check(x)
     if _fast(b):
-        return _spike_kernel(b.forward_kind == "gt")(x), x
+        return _spike_kernel(b.forward_kind, x.dtype.name)(x), x
     return engine.forward(b, x, key=key)
 
 
@@ -84,26 +90,22 @@ def backward(s: Bound | str, residual: Any, grad: Any, *, key: Any = None) -> An
     """``grad * g'(residual)`` in one generated kernel."""
     b = _bound(s)
     _check(residual, "residual")
-    _check(grad, "grad")
-    if grad.dtype != residual.dtype or grad.shape != residual.shape:
-        raise TypeError(f"grad {grad.dtype}{grad.shape} must match the input "
-                        f"{residual.dtype}{residual.shape}")
-    if residual.device != grad.device:
-        raise TypeError(f"grad is on {grad.device}, the input on {residual.device}; "
-                        "move them to one device")
+    _check_pair(residual, grad)
     if b.formula.stochastic_backward:
         return engine.backward(b, residual, grad, key=key)
     return _backward_kernel(b, residual.dtype.name)(residual, grad)
 
 
-def forward_backward(s: Bound | str, x: Any, grad: Any) -> tuple[Any, Any]:
-    """Spike and ``grad * g'(x)`` from one kernel (one read of ``x``)."""
+def forward_backward(s: Bound | str, x: Any, grad: Any, *, key: Any = None
+                     ) -> tuple[Any, Any]:
+    """Spike and ``grad * g'(x)`` from one kernel (one read of ``x``); surrogates with a
+    stochastic forward or backward take two passes and need ``key``."""
     b = _bound(s)
     _check(x)
-    _check(grad, "grad")
+    _check_pair(x, grad)
     if not _fast(b):
-        spikes, res = forward(b, x)
-        return spikes, backward(b, res, grad)
+        spikes, res = forward(b, x, key=key)
+        return spikes, backward(b, res, grad, key=key)
     return _fused_kernel(b, x.dtype.name)(x, grad)
 
 

@@ -4,36 +4,78 @@ The same traced graph and emitter as the CPU kernels (:mod:`spikegrad.codegen.c`
 device prelude.  Two forms are produced:
 
 * :func:`elementwise` — the pieces of a ``cupy.ElementwiseKernel`` (parameters, body,
-  preamble) computing ``out = g * g'(x)`` (and ``g'(x)`` alone), float16 computed in
-  float32 and rounded once;
+  preamble, compile options): ``out = g * g'(x)``, ``g'(x)`` alone, or the fused spike and
+  ``g * g'(x)`` from one read of ``x``; :func:`spike_kernel` — the spike alone.  float16 is
+  computed in float32 and rounded once;
 * :func:`module_source` — a standalone ``.cu`` translation unit with ``extern "C"``
-  kernels, which ``nvcc`` can compile without a GPU (used to check every surrogate's
-  generated code in CI).
+  kernels, which ``nvcc`` can compile without a GPU.
+
+CuPy compiles with ``-ftz=true`` (float32 subnormal inputs and results flush to zero), so
+the spike is decided on the bits of ``x`` (:func:`spike_condition`): a plain ``x >= 0``
+would fire on negative subnormals.  Contraction into FMA is switched off
+(:data:`OPTIONS`) so the error-free products of :mod:`spikegrad._numerics` stay exact, as
+on the CPU.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from .._spec import Bound
 from .c import emit_expression, helpers
 from .trace import trace_formula
 
-__all__ = ["Elementwise", "elementwise", "module_source"]
+__all__ = ["OPTIONS", "Elementwise", "elementwise", "module_source", "spike_condition",
+           "spike_kernel"]
 
 _DEVICE_PRELUDE = helpers("static __device__ __forceinline__")
+#: C type of the computation for each storage dtype (float16 is computed in float32).
 _CTYPE = {"float16": "float", "float32": "float", "float64": "double"}
+#: C type of the storage (cupy's ``float16`` class for half).
+_STORAGE = {"float16": "float16", "float32": "float", "float64": "double"}
+#: NVRTC options of every generated kernel: no multiply-add contraction.
+OPTIONS = ("--fmad=false",)
 
 
 @dataclass(frozen=True)
 class Elementwise:
-    """Arguments of ``cupy.ElementwiseKernel`` for one surrogate and dtype."""
+    """Arguments of ``cupy.ElementwiseKernel`` for one kernel and dtype.
+
+    ``in_params``/``out_params`` name NumPy dtypes (``float32 x``), as ElementwiseKernel
+    requires; ``operation`` reads the inputs and assigns the outputs by those names.
+    """
 
     in_params: str
     out_params: str
     operation: str
     name: str
     preamble: str
+    options: tuple[str, ...] = OPTIONS
+
+
+def spike_condition(kind: str, dtype: str, var: str = "x") -> str:
+    """CUDA boolean expression ``var >= 0`` (``kind="ge"``) or ``var > 0`` (``"gt"``),
+    false for NaN, exact under flush-to-zero.
+
+    float32 and float64 compare the bits as unsigned integers (``x >= 0`` is "sign clear
+    and not NaN, or -0.0"; ``x > 0`` is "sign clear, not zero, not NaN"); float16 widens
+    exactly to float32, where its subnormals are normal numbers.
+    """
+    if kind not in ("ge", "gt"):
+        raise ValueError(f"spike kind must be 'ge' or 'gt', got {kind!r}")
+    if dtype == "float16":
+        return f"((float){var} {'>=' if kind == 'ge' else '>'} 0.0f)"
+    if dtype == "float32":
+        bits, inf, sign, one = f"__float_as_uint({var})", "0x7f800000u", "0x80000000u", "1u"
+    elif dtype == "float64":
+        bits, inf = f"(unsigned long long)__double_as_longlong({var})", "0x7ff0000000000000ull"
+        sign, one = "0x8000000000000000ull", "1ull"
+    else:
+        raise ValueError(f"no CUDA spike for dtype {dtype!r}")
+    if kind == "ge":
+        return f"({bits} <= {inf} || {bits} == {sign})"
+    return f"({bits} - {one} < {inf})"
 
 
 def _body(bound: Bound, dtype: str, var_in: str) -> tuple[str, str]:
@@ -45,27 +87,54 @@ def _body(bound: Bound, dtype: str, var_in: str) -> tuple[str, str]:
 
 def _kernel_name(bound: Bound, dtype: str, what: str) -> str:
     stem = "".join(c if c.isalnum() else "_" for c in bound.name)
-    return f"sg_{stem}_{abs(hash(bound)) % 10**8}_{dtype}_{what}"
+    digest = hashlib.sha1(repr(bound).encode()).hexdigest()[:10]  # stable across processes
+    return f"sg_{stem}_{digest}_{dtype}_{what}"
 
 
-def elementwise(bound: Bound, dtype: str, with_grad: bool = True) -> Elementwise:
-    """``cupy.ElementwiseKernel`` pieces: ``out = g * g'(x)`` (or ``g'(x)``)."""
+def _spike_value(kind: str, dtype: str) -> str:
+    s = _STORAGE[dtype]
+    return f"{spike_condition(kind, dtype)} ? ({s})1.0f : ({s})0.0f"
+
+
+def elementwise(bound: Bound, dtype: str, with_grad: bool = True,
+                with_spike: bool = False) -> Elementwise:
+    """``cupy.ElementwiseKernel`` pieces for ``bound`` and ``dtype``.
+
+    * default: inputs ``x, g``, output ``out = g * g'(x)``;
+    * ``with_grad=False``: input ``x``, output ``out = g'(x)``;
+    * ``with_spike=True``: inputs ``x, g``, outputs ``spike`` (the forward) and
+      ``gx = g * g'(x)``, from one read of ``x`` (spike forward kinds only).
+    """
     if bound.formula.stochastic_backward:
         raise NotImplementedError(f"{bound.name}: stochastic backward has no fused kernel")
-    t = _CTYPE[dtype]
+    if dtype not in _CTYPE:
+        raise ValueError(f"no CUDA kernel for dtype {dtype!r} (float16, float32, float64)")
+    if with_spike and (not with_grad or bound.forward_kind not in ("ge", "gt")):
+        raise ValueError(f"{bound.name}: a fused spike needs a gradient input and a "
+                         f"ge/gt forward (forward kind {bound.forward_kind!r})")
+    t, s = _CTYPE[dtype], _STORAGE[dtype]
     body, var = _body(bound, dtype, "xv")
-    result = f"({t})g * {var}" if with_grad else var
-    op = f"const {t} xv = ({t})x;\n{body}\nout = ({{OUT}})({result});"
-    if dtype == "float16":
-        op = op.replace("{OUT}", "float16").replace(f"({t})g", "(float)g")
-        params = "float16 x, float16 g" if with_grad else "float16 x"
-        out = "float16 out"
-    else:
-        op = op.replace("{OUT}", t)
-        params = f"{t} x, {t} g" if with_grad else f"{t} x"
-        out = f"{t} out"
-    return Elementwise(params, out, op, _kernel_name(bound, dtype, "bwd" if with_grad else "d"),
-                       _DEVICE_PRELUDE)
+    result = f"(({t})g) * {var}" if with_grad else var
+    target = "gx" if with_spike else "out"
+    lines = [f"const {t} xv = ({t})x;", body, f"{target} = ({s})({result});"]
+    if with_spike:
+        lines.append(f"spike = {_spike_value(bound.forward_kind, dtype)};")
+    what = "fb" if with_spike else ("bwd" if with_grad else "d")
+    return Elementwise(
+        in_params=f"{dtype} x, {dtype} g" if with_grad else f"{dtype} x",
+        out_params=f"{dtype} spike, {dtype} gx" if with_spike else f"{dtype} out",
+        operation="\n".join(lines),
+        name=_kernel_name(bound, dtype, what),
+        preamble=_DEVICE_PRELUDE,
+    )
+
+
+def spike_kernel(kind: str, dtype: str) -> Elementwise:
+    """``cupy.ElementwiseKernel`` pieces of the spike ``out = 1[x >= 0]`` (or ``> 0``)."""
+    if dtype not in _CTYPE:
+        raise ValueError(f"no CUDA kernel for dtype {dtype!r} (float16, float32, float64)")
+    return Elementwise(f"{dtype} x", f"{dtype} out", f"out = {_spike_value(kind, dtype)};",
+                       f"sg_spike_{kind}_{dtype}", "")
 
 
 def module_source(bound: Bound, dtype: str, name: str = "sg_backward",

@@ -14,7 +14,8 @@ exposes, as a class or instance with these attributes:
 ``tolerance_ulp`` : dict
     Declared max ULP error of ``g'`` in the core range, per dtype.
 ``flushes_subnormals`` : bool
-    True where the backend flushes subnormal inputs/results to zero (XLA on CPU).
+    True where the backend flushes subnormal inputs/results to zero (XLA on CPU,
+    CuPy's kernels).
 ``load()``
     Import the framework; raise ``ImportError`` (with the fix) when it is missing.
 ``from_numpy(a)`` / ``to_numpy(a)``
@@ -205,9 +206,12 @@ class JaxAdapter(Adapter):
 
 
 class CupyAdapter(Adapter):
-    """``spikegrad.cupy`` (generated ElementwiseKernels) on the current CUDA device."""
+    """``spikegrad.cupy`` (generated ElementwiseKernels) on the current CUDA device.
+
+    CuPy compiles with ``-ftz=true``: float32 subnormals flush to zero."""
 
     name = "cupy"
+    flushes_subnormals = True
 
     def load(self) -> None:
         try:

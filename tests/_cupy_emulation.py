@@ -1,0 +1,140 @@
+"""Checking cupy kernels on a machine without a GPU.
+
+Two views of the *same* ``cupy.ElementwiseKernel`` objects the adapter builds:
+
+* :func:`nvrtc_source` assembles the translation unit the way CuPy does when a kernel is
+  first called (CuPy's headers, ``CArray``/``CIndexer`` parameters, references named after
+  the parameters, ``CUPY_FOR`` loop) so NVRTC can compile it offline with CuPy's options
+  (:func:`nvrtc_compile`, which needs no device);
+* :func:`host_twin` turns the same pieces into a C function for the CPU (``float16`` as
+  ``_Float16``, the CUDA bit-cast intrinsics as ``memcpy``) that runs with the x86
+  flush-to-zero and denormals-are-zero modes set, as CuPy's ``-ftz=true`` does on the GPU,
+  so the kernels' values can be checked against the goldens here.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_TWIN_TYPES = {"float16": "_Float16", "float32": "float", "float64": "double"}
+
+_TWIN_PRELUDE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#define SG_FTZ_ON() unsigned int sg_csr = _mm_getcsr(); _mm_setcsr(sg_csr | 0x8040u)
+#define SG_FTZ_OFF() _mm_setcsr(sg_csr)
+#else
+#define SG_FTZ_ON()
+#define SG_FTZ_OFF()
+#endif
+#define __device__
+#define __forceinline__ inline
+typedef _Float16 float16;
+static inline unsigned int __float_as_uint(float v) {
+    unsigned int u; memcpy(&u, &v, sizeof u); return u; }
+static inline long long __double_as_longlong(double v) {
+    long long u; memcpy(&u, &v, sizeof u); return u; }
+"""
+
+
+def params(spec: str) -> list[tuple[str, str]]:
+    """``"float32 x, float32 g"`` -> ``[("float32", "x"), ("float32", "g")]``."""
+    out = []
+    for part in spec.split(","):
+        dtype, name = part.split()
+        out.append((dtype, name))
+    return out
+
+
+def nvrtc_source(kernels: list[Any]) -> str:
+    """One translation unit holding ``kernels`` (ElementwiseKernel objects sharing a
+    preamble), laid out as CuPy lays out an elementwise kernel for 1-d contiguous arrays."""
+    from cupy._core import _scalar, core
+
+    preambles = {k.preamble for k in kernels} - {""}
+    assert len(preambles) <= 1, "kernels with different preambles go in separate units"
+    decls: set[Any] = set()  # headers some types need (cupy/float16.cuh for float16)
+    for k in kernels:
+        for p in k.in_params + k.out_params:
+            if p.dtype is not None:
+                _scalar.get_typename(np.dtype(p.dtype), decls)
+    parts = ["".join(f"#include <{h}>\n" for h in core._cupy_header_list),
+             _scalar.format_type_decls(decls), *preambles]
+    for k in kernels:
+        sig, refs = [], []
+        for p in k.in_params + k.out_params:
+            const = "const " if p.is_const else ""
+            sig.append(f"{const}CArray<{p.ctype}, 1, 1, 1> _raw_{p.name}")
+            refs.append(f"{const}{p.ctype} &{p.name} = _raw_{p.name}[_ind.get()];")
+        sig.append("CIndexer<1, 1> _ind")
+        body = "\n".join([*refs, k.operation])
+        parts.append(f'extern "C" __global__ void {k.name}({", ".join(sig)}) {{\n'
+                     f"  #pragma unroll 1\n  CUPY_FOR(i, _ind.size()) {{\n"
+                     f"    _ind.set(i);\n{body};\n  }}\n}}\n")
+    return "\n".join(parts)
+
+
+def nvrtc_compile(source: str, options: tuple[str, ...], arch: str = "90") -> str:
+    """PTX of ``source`` compiled by NVRTC with CuPy's options (no GPU needed)."""
+    from cupy._core import core
+    from cupy.cuda import compiler
+
+    opts = (*core.assemble_cupy_compiler_options(tuple(options)), "-ftz=true",
+            f"-arch=compute_{arch}", "--device-as-default-execution-space")
+    prog = compiler._NVRTCProgram(source, "kern.cu", method="ptx")
+    ptx = prog.compile(opts)[0]
+    return ptx.decode() if isinstance(ptx, bytes) else ptx
+
+
+def host_twin_source(pieces: list[Any]) -> str:
+    """C source of the CPU twins of ``pieces`` (:class:`spikegrad.codegen.cuda.Elementwise`
+    or ElementwiseKernel-like objects with ``in_params``/``out_params`` strings), one
+    function per piece named after it: ``name(in..., out..., n)``."""
+    preambles = {p.preamble for p in pieces} - {""}
+    chunks = [_TWIN_PRELUDE, *preambles]
+    for p in pieces:
+        ins, outs = params(p.in_params), params(p.out_params)
+        args = [f"const {_TWIN_TYPES[d]}* {n}_" for d, n in ins]
+        args += [f"{_TWIN_TYPES[d]}* {n}_" for d, n in outs]
+        load = " ".join(f"const {_TWIN_TYPES[d]} {n} = {n}_[i];" for d, n in ins)
+        decl = " ".join(f"{_TWIN_TYPES[d]} {n};" for d, n in outs)
+        store = " ".join(f"{n}_[i] = {n};" for _, n in outs)
+        chunks.append(f"void {p.name}({', '.join(args)}, int64_t n) {{\n"
+                      f"    SG_FTZ_ON();\n    for (int64_t i = 0; i < n; ++i) {{\n"
+                      f"        {load} {decl}\n{p.operation}\n        {store}\n    }}\n"
+                      f"    SG_FTZ_OFF();\n}}\n")
+    return "\n".join(chunks)
+
+
+class HostTwins:
+    """The compiled CPU twins; call ``twins.run(piece, *inputs)`` -> tuple of outputs."""
+
+    def __init__(self, pieces: list[Any], compiler: str, workdir: Path | None = None):
+        self._dir = tempfile.TemporaryDirectory() if workdir is None else None
+        root = Path(self._dir.name) if self._dir else workdir
+        assert root is not None
+        src, lib = root / "twins.c", root / "twins.so"
+        src.write_text(host_twin_source(pieces))
+        res = subprocess.run([compiler, "-O1", "-ffp-contract=off", "-fno-math-errno",
+                              "-fPIC", "-shared", "-std=gnu11", str(src), "-o", str(lib),
+                              "-lm"], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(res.stderr[-4000:])
+        self._lib = ctypes.CDLL(str(lib))
+
+    def run(self, piece: Any, *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        outs = [np.empty_like(inputs[0]) for _ in params(piece.out_params)]
+        fn = getattr(self._lib, piece.name)
+        arrays = [np.ascontiguousarray(a) for a in inputs]
+        fn(*[ctypes.c_void_p(a.ctypes.data) for a in [*arrays, *outs]],
+           ctypes.c_int64(inputs[0].size))
+        return tuple(outs)
