@@ -7,9 +7,10 @@ Two views of the *same* ``cupy.ElementwiseKernel`` objects the adapter builds:
   the parameters, ``CUPY_FOR`` loop) so NVRTC can compile it offline with CuPy's options
   (:func:`nvrtc_compile`, which needs no device);
 * :func:`host_twin` turns the same pieces into a C function for the CPU (``float16`` as
-  ``_Float16``, the CUDA bit-cast intrinsics as ``memcpy``) that runs with the x86
-  flush-to-zero and denormals-are-zero modes set, as CuPy's ``-ftz=true`` does on the GPU,
-  so the kernels' values can be checked against the goldens here.
+  ``_Float16``, the CUDA bit-cast intrinsics as ``memcpy``); pieces computing in single
+  precision run with the x86 flush-to-zero and denormals-are-zero modes set, as CuPy's
+  ``-ftz=true`` does on the GPU (which leaves double precision exact), so the kernels'
+  values can be checked against the goldens here.
 """
 
 from __future__ import annotations
@@ -108,10 +109,12 @@ def host_twin_source(pieces: list[Any]) -> str:
         load = " ".join(f"const {_TWIN_TYPES[d]} {n} = {n}_[i];" for d, n in ins)
         decl = " ".join(f"{_TWIN_TYPES[d]} {n};" for d, n in outs)
         store = " ".join(f"{n}_[i] = {n};" for _, n in outs)
+        ftz = ins[0][0] != "float64"  # -ftz=true flushes single precision only
+        on, off = ("SG_FTZ_ON();", "SG_FTZ_OFF();") if ftz else ("", "")
         chunks.append(f"void {p.name}({', '.join(args)}, int64_t n) {{\n"
-                      f"    SG_FTZ_ON();\n    for (int64_t i = 0; i < n; ++i) {{\n"
+                      f"    {on}\n    for (int64_t i = 0; i < n; ++i) {{\n"
                       f"        {load} {decl}\n{p.operation}\n        {store}\n    }}\n"
-                      f"    SG_FTZ_OFF();\n}}\n")
+                      f"    {off}\n}}\n")
     return "\n".join(chunks)
 
 

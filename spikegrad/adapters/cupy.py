@@ -43,8 +43,10 @@ def _check(x: Any, what: str = "x") -> None:
                         f"float32 or float64: cast it first, e.g. {what}.astype(cupy.float32)")
 
 
-def _fast(bound: Bound) -> bool:
-    return bound.forward_kind in ("ge", "gt") and not bound.formula.stochastic_backward
+def _spiking(bound: Bound) -> bool:
+    """The forward is a plain spike (decided by the bit-exact spike kernel: CuPy's own
+    comparisons flush float32 subnormals)."""
+    return bound.forward_kind in ("ge", "gt")
 
 
 def _kernel(e: cuda.Elementwise) -> Any:
@@ -81,9 +83,10 @@ def forward(s: Bound | str, x: Any, *, key: Any = None) -> tuple[Any, Any]:
     """Spike of ``x`` (same dtype and device) and the residual (``x`` itself)."""
     b = _bound(s)
     _check(x)
-    if _fast(b):
-        return _spike_kernel(b.forward_kind, x.dtype.name)(x), x
-    return engine.forward(b, x, key=key)
+    with x.device:  # outputs on x's device, not the current one
+        if _spiking(b):
+            return _spike_kernel(b.forward_kind, x.dtype.name)(x), x
+        return engine.forward(b, x, key=key)
 
 
 def backward(s: Bound | str, residual: Any, grad: Any, *, key: Any = None) -> Any:
@@ -91,9 +94,10 @@ def backward(s: Bound | str, residual: Any, grad: Any, *, key: Any = None) -> An
     b = _bound(s)
     _check(residual, "residual")
     _check_pair(residual, grad)
-    if b.formula.stochastic_backward:
-        return engine.backward(b, residual, grad, key=key)
-    return _backward_kernel(b, residual.dtype.name)(residual, grad)
+    with residual.device:
+        if b.formula.stochastic_backward:
+            return engine.backward(b, residual, grad, key=key)
+        return _backward_kernel(b, residual.dtype.name)(residual, grad)
 
 
 def forward_backward(s: Bound | str, x: Any, grad: Any, *, key: Any = None
@@ -103,10 +107,11 @@ def forward_backward(s: Bound | str, x: Any, grad: Any, *, key: Any = None
     b = _bound(s)
     _check(x)
     _check_pair(x, grad)
-    if not _fast(b):
+    if not _spiking(b) or b.formula.stochastic_backward:
         spikes, res = forward(b, x, key=key)
         return spikes, backward(b, res, grad, key=key)
-    return _fused_kernel(b, x.dtype.name)(x, grad)
+    with x.device:
+        return _fused_kernel(b, x.dtype.name)(x, grad)
 
 
 def spike_and_vjp(s: Bound | str, x: Any, *, key: Any = None) -> tuple[Any, Any]:

@@ -13,9 +13,10 @@ exposes, as a class or instance with these attributes:
     capability that fails is a failure; an unclaimed one is reported as not claimed.
 ``tolerance_ulp`` : dict
     Declared max ULP error of ``g'`` in the core range, per dtype.
-``flushes_subnormals`` : bool
-    True where the backend flushes subnormal inputs/results to zero (XLA on CPU,
-    CuPy's kernels).
+``flushes_subnormals`` : bool or set of str
+    True where the backend flushes subnormal inputs/results of its computation to zero
+    (XLA on CPU), or the input dtypes for which it does (CuPy's ``-ftz=true`` touches
+    single precision only: ``{"float16", "float32"}``, float16 being computed in float32).
 ``load()``
     Import the framework; raise ``ImportError`` (with the fix) when it is missing.
 ``from_numpy(a)`` / ``to_numpy(a)``
@@ -43,7 +44,7 @@ import numpy as np
 from .._spec import Bound
 from ..adapters import numpy as engine
 
-__all__ = ["BUILTIN", "Adapter", "available_adapters", "load_adapter"]
+__all__ = ["BUILTIN", "Adapter", "available_adapters", "flushes", "load_adapter"]
 
 _DEFAULT_TOL = {"float64": 16.0, "float32": 16.0, "float16": 1.0}
 
@@ -55,7 +56,7 @@ class Adapter:
     dtypes: tuple[str, ...] = ("float16", "float32", "float64")
     capabilities: frozenset[str] = frozenset()
     tolerance_ulp: dict[str, float] = _DEFAULT_TOL
-    flushes_subnormals = False
+    flushes_subnormals: bool | frozenset[str] = False
 
     def load(self) -> None:
         """Import the framework (raise ImportError naming the fix)."""
@@ -71,6 +72,12 @@ class Adapter:
 
     def vjp(self, s: Bound, x: Any, g: Any) -> Any:
         raise NotImplementedError
+
+
+def flushes(adapter: Any, dtype: str) -> bool:
+    """Whether ``adapter`` flushes subnormals for inputs of ``dtype``."""
+    f = adapter.flushes_subnormals
+    return f if isinstance(f, bool) else dtype in f
 
 
 class NumpyAdapter(Adapter):
@@ -208,10 +215,11 @@ class JaxAdapter(Adapter):
 class CupyAdapter(Adapter):
     """``spikegrad.cupy`` (generated ElementwiseKernels) on the current CUDA device.
 
-    CuPy compiles with ``-ftz=true``: float32 subnormals flush to zero."""
+    CuPy compiles with ``-ftz=true``: single-precision subnormals flush to zero (float16
+    is computed in float32; float64 is exact)."""
 
     name = "cupy"
-    flushes_subnormals = True
+    flushes_subnormals = frozenset({"float16", "float32"})
 
     def load(self) -> None:
         try:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._registry import entry as _entry
 from .._registry import get
-from .adapter import Adapter
+from .adapter import Adapter, flushes
 from .goldens import Case, cases, compare
 
 __all__ = ["Result", "apply_xfails", "check_backward_values", "load_xfails", "run"]
@@ -65,7 +65,7 @@ def check_backward_values(case: Case, got: np.ndarray, tolerance_ulp: float,
         for i in np.flatnonzero(sub):
             z = np.flatnonzero((case.x == 0) & (np.signbit(case.x) == np.signbit(case.x[i])))
             hi[i], lo[i] = hi[z[0]], lo[z[0]]
-        flushed = (g == 0) & (np.abs(hi) < 16 * np.finfo(case.dtype).smallest_normal)
+        flushed = (g == 0) & (np.abs(hi) < 16 * tiny)
         g = np.where(flushed, hi, g)
     floor = s.peak if _entry(case.name).sign_changing else 0.0
     m = compare(g, hi, lo, case.x, case.dtype, float(s.entry.x_scale(s.params)), floor)
@@ -134,7 +134,8 @@ def _transform(adapter: Adapter, case: Case, cap: str, x: Any, g: Any) -> tuple[
             return True, 0.0, ""
         i = int(np.argmax(err - limit))
         return False, float("nan"), f"g'' at x={xs[i]!r}: expected {fd[i]!r}, got {d2[i]!r}"
-    return check_backward_values(case, adapter.to_numpy(out), tol, adapter.flushes_subnormals)
+    return check_backward_values(case, adapter.to_numpy(out), tol,
+                                 flushes(adapter, case.dtype))
 
 
 def run(adapter: Adapter, only: str | None = None, dtype: str | None = None,
@@ -166,7 +167,7 @@ def run(adapter: Adapter, only: str | None = None, dtype: str | None = None,
                     else:
                         ok, ulp, detail = check_backward_values(
                             case, gn, adapter.tolerance_ulp[case.dtype],
-                            adapter.flushes_subnormals)
+                            flushes(adapter, case.dtype))
             except Exception as exc:  # a crash is a failure, reported with its message
                 ok, ulp, detail = False, None, f"{type(exc).__name__}: {exc}"
             yield Result(**base, check=check, status="pass" if ok else "fail", max_ulp=ulp,
