@@ -6,6 +6,7 @@
 >>> grad_x = sgc.backward(s, residual, grad_out)
 >>> spikes, grad_x = sgc.forward_backward(s, x, grad_out)   # one kernel
 
+float16, bfloat16 (CuPy >= 14 with ml_dtypes), float32 and float64 arrays, any layout.
 Requires CuPy and a CUDA device (``pip install "spikegrad[cupy]"``).
 """
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import ctypes
 import subprocess
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-_TWIN_TYPES = {"float16": "_Float16", "float32": "float", "float64": "double"}
+_TWIN_TYPES = {"float16": "_Float16", "bfloat16": "bfloat16", "float32": "float",
+               "float64": "double"}
 
 _TWIN_PRELUDE = r"""
 #include <math.h>
@@ -39,9 +39,30 @@ _TWIN_PRELUDE = r"""
 #endif
 #define __device__
 #define __forceinline__ inline
-typedef _Float16 float16;
+#ifdef __cplusplus
+#define SG_EXPORT extern "C"
+#else
+#define SG_EXPORT
+#endif
 static inline unsigned int __float_as_uint(float v) {
     unsigned int u; memcpy(&u, &v, sizeof u); return u; }
+#ifndef __cplusplus
+typedef _Float16 float16;
+#else
+/* CuPy's bfloat16 as seen by the kernels: exact widening to float (a shift), and
+   round-to-nearest-even narrowing (NaN kept quiet), as cuda_bf16's conversions do. */
+struct bfloat16 {
+    uint16_t bits;
+    bfloat16() : bits(0) {}
+    bfloat16(float f) {
+        uint32_t u = __float_as_uint(f);
+        bits = (f != f) ? (uint16_t)((u >> 16) | 0x40u)
+                        : (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+    }
+    operator float() const { uint32_t u = (uint32_t)bits << 16; float f;
+                             memcpy(&f, &u, sizeof f); return f; }
+};
+#endif
 static inline long long __double_as_longlong(double v) {
     long long u; memcpy(&u, &v, sizeof u); return u; }
 """
@@ -97,9 +118,9 @@ def nvrtc_compile(source: str, options: tuple[str, ...], arch: str = "90") -> st
 
 
 def host_twin_source(pieces: list[Any]) -> str:
-    """C source of the CPU twins of ``pieces`` (:class:`spikegrad.codegen.cuda.Elementwise`
-    or ElementwiseKernel-like objects with ``in_params``/``out_params`` strings), one
-    function per piece named after it: ``name(in..., out..., n)``."""
+    """C source (C++ where a piece stores bfloat16) of the CPU twins of ``pieces``
+    (:class:`spikegrad.codegen.cuda.Elementwise`: ``in_params``/``out_params`` strings),
+    one function per piece named after it: ``name(in..., out..., n)``."""
     preambles = {p.preamble for p in pieces} - {""}
     chunks = [_TWIN_PRELUDE, *preambles]
     for p in pieces:
@@ -111,32 +132,47 @@ def host_twin_source(pieces: list[Any]) -> str:
         store = " ".join(f"{n}_[i] = {n};" for _, n in outs)
         ftz = ins[0][0] != "float64"  # -ftz=true flushes single precision only
         on, off = ("SG_FTZ_ON();", "SG_FTZ_OFF();") if ftz else ("", "")
-        chunks.append(f"void {p.name}({', '.join(args)}, int64_t n) {{\n"
+        chunks.append(f"SG_EXPORT void {p.name}({', '.join(args)}, int64_t n) {{\n"
                       f"    {on}\n    for (int64_t i = 0; i < n; ++i) {{\n"
                       f"        {load} {decl}\n{p.operation}\n        {store}\n    }}\n"
                       f"    {off}\n}}\n")
     return "\n".join(chunks)
 
 
-class HostTwins:
-    """The compiled CPU twins; call ``twins.run(piece, *inputs)`` -> tuple of outputs."""
+def _is_cxx(piece: Any) -> bool:
+    return any(d == "bfloat16" for d, _ in params(piece.in_params) + params(piece.out_params))
 
-    def __init__(self, pieces: list[Any], compiler: str, workdir: Path | None = None):
-        self._dir = tempfile.TemporaryDirectory() if workdir is None else None
-        root = Path(self._dir.name) if self._dir else workdir
-        assert root is not None
-        src, lib = root / "twins.c", root / "twins.so"
-        src.write_text(host_twin_source(pieces))
-        res = subprocess.run([compiler, "-O1", "-ffp-contract=off", "-fno-math-errno",
-                              "-fPIC", "-shared", "-std=gnu11", str(src), "-o", str(lib),
-                              "-lm"], capture_output=True, text=True)
-        if res.returncode != 0:
-            raise RuntimeError(res.stderr[-4000:])
-        self._lib = ctypes.CDLL(str(lib))
+
+class HostTwins:
+    """The compiled CPU twins; call ``twins.run(piece, *inputs)`` -> tuple of outputs.
+
+    Pieces on float16/float32/float64 are compiled as C with ``cc`` (``_Float16``);
+    bfloat16 pieces as C++ with ``cxx`` (skipped when ``cxx`` is None: :attr:`has_bfloat16`).
+    """
+
+    def __init__(self, pieces: list[Any], cc: str, cxx: str | None, workdir: Path):
+        self._libs: dict[str, Any] = {}
+        groups = {"c": [p for p in pieces if not _is_cxx(p)],
+                  "cpp": [p for p in pieces if _is_cxx(p)]}
+        self.has_bfloat16 = bool(groups["cpp"]) and cxx is not None
+        for ext, group in groups.items():
+            if not group or (ext == "cpp" and cxx is None):
+                continue
+            src, lib = workdir / f"twins.{ext}", workdir / f"twins_{ext}.so"
+            src.write_text(host_twin_source(group))
+            std = "-std=gnu11" if ext == "c" else "-std=gnu++17"
+            res = subprocess.run([cc if ext == "c" else cxx, "-O1", "-ffp-contract=off",
+                                  "-fno-math-errno", "-fPIC", "-shared", std, str(src),
+                                  "-o", str(lib), "-lm"], capture_output=True, text=True)
+            if res.returncode != 0:
+                raise RuntimeError(res.stderr[-4000:])
+            handle = ctypes.CDLL(str(lib))
+            for p in group:
+                self._libs[p.name] = handle
 
     def run(self, piece: Any, *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
         outs = [np.empty_like(inputs[0]) for _ in params(piece.out_params)]
-        fn = getattr(self._lib, piece.name)
+        fn = getattr(self._libs[piece.name], piece.name)
         arrays = [np.ascontiguousarray(a) for a in inputs]
         fn(*[ctypes.c_void_p(a.ctypes.data) for a in [*arrays, *outs]],
            ctypes.c_int64(inputs[0].size))

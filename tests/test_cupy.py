@@ -48,8 +48,8 @@ def test_elementwise_pieces_use_selects_and_float32_for_half() -> None:
     assert fb.out_params == "float32 spike, float32 gx" and "__float_as_uint(x)" in fb.operation
     with pytest.raises(NotImplementedError, match="stochastic"):
         cuda.elementwise(spikegrad.get("stochastic_spike_operator"), "float32")
-    with pytest.raises(ValueError, match="bfloat16"):
-        cuda.elementwise(spikegrad.get("atan"), "bfloat16")
+    with pytest.raises(ValueError, match="float128"):
+        cuda.elementwise(spikegrad.get("atan"), "float128")
     with pytest.raises(ValueError, match="'ge' or 'gt'"):
         cuda.spike_condition("bernoulli_input", "float32")
 
@@ -70,8 +70,11 @@ def test_kernel_names_are_stable_and_distinct() -> None:
 # -- the kernels' CPU twins: the same ElementwiseKernel pieces compiled for the host -----
 
 HOST_CC = shutil.which("cc") or shutil.which("gcc")
+HOST_CXX = shutil.which("c++") or shutil.which("g++")
 TWIN_CASES = [c for c in goldens.cases() if c.name in FUSED]
 DTYPES = ["float16", "float32", "float64"]
+#: (name, params) of every fused surrogate and golden parameter set, for bfloat16
+BF16_CASES = [(c.name, c.params) for c in TWIN_CASES if c.dtype == "float32"]
 
 
 def _pieces(s: spikegrad.Bound, dtype: str) -> tuple[cuda.Elementwise, cuda.Elementwise | None]:
@@ -91,11 +94,16 @@ def twins(tmp_path_factory):
         for p in _pieces(spikegrad.get(case.name, **case.params), case.dtype):
             if p is not None:
                 pieces[p.name] = p
+    for name, params in BF16_CASES:
+        for p in _pieces(spikegrad.get(name, **params), "bfloat16"):
+            if p is not None:
+                pieces[p.name] = p
     for kind in ("ge", "gt"):
-        for dtype in DTYPES:
+        for dtype in [*DTYPES, "bfloat16"]:
             p = cuda.spike_kernel(kind, dtype)
             pieces[p.name] = p
-    return HostTwins(list(pieces.values()), HOST_CC, tmp_path_factory.mktemp("twins"))
+    return HostTwins(list(pieces.values()), HOST_CC, HOST_CXX,
+                     tmp_path_factory.mktemp("twins"))
 
 
 @pytest.mark.parametrize("case", TWIN_CASES, ids=[c.id for c in TWIN_CASES])
@@ -143,6 +151,67 @@ def test_cupy_spike_twin_is_exact_under_flush_to_zero(kind: str, dtype: str, twi
     np.testing.assert_array_equal(out, s.spike(x))
 
 
+def _all_bfloat16() -> np.ndarray:
+    ml_dtypes = pytest.importorskip("ml_dtypes")
+    return np.arange(2**16, dtype=np.uint16).view(ml_dtypes.bfloat16)
+
+
+def _bf16_ulp(v: np.ndarray) -> np.ndarray:
+    """Spacing of bfloat16 (8 significant bits, float32's exponent range) at |v|."""
+    a = np.maximum(np.abs(v), np.finfo(np.float32).smallest_normal)
+    return np.exp2(np.floor(np.log2(a)) - 7)
+
+
+@pytest.mark.parametrize("name,params", BF16_CASES,
+                         ids=[f"{n}{p}" for n, p in BF16_CASES])
+def test_cupy_kernel_twin_bfloat16_every_value(name: str, params: dict, twins) -> None:
+    """bfloat16 (computed in float32, flushed like float32 on the GPU): all 65,536 inputs.
+    g' within one bfloat16 ULP of the float64 reference over the core range (peak-relative
+    for sign-changing surrogates), NaN exactly where the reference has NaN elsewhere; the
+    spike equal to the reference bit for bit."""
+    if not twins.has_bfloat16:
+        pytest.skip("no C++ compiler for the bfloat16 twins")
+    s = spikegrad.get(name, **params)
+    x = _all_bfloat16()
+    bwd, fb = _pieces(s, "bfloat16")
+    (gx,) = twins.run(bwd, x, np.ones_like(x))
+    spikes, gx2 = twins.run(fb, x, np.ones_like(x)) if fb is not None else (None, gx)
+    check_bfloat16(s, x, gx, spikes)
+    np.testing.assert_array_equal(gx2.view(np.uint16), gx.view(np.uint16))
+
+
+def check_bfloat16(s: spikegrad.Bound, x: np.ndarray, gx: np.ndarray,
+                   spikes: np.ndarray | None) -> None:
+    """``gx = g'(x)`` and the spikes for bfloat16 ``x``, against the float64 reference."""
+    from spikegrad.adapters.numpy import derivative_values
+
+    tiny = np.finfo(np.float32).smallest_normal
+    with np.errstate(invalid="ignore"):  # NaN patterns
+        x64 = x.astype(np.float64)
+        flushed_x = np.where(np.abs(x64) < tiny, 0.0 * x64, x64)
+    got = gx.astype(np.float64)
+    ref = derivative_values(s, flushed_x)  # subnormal inputs act as signed zeros (FTZ)
+    assert np.array_equal(np.isnan(got), np.isnan(ref))
+    core = (np.abs(x64) * float(s.entry.x_scale(s.params)) <= 10) & ~np.isnan(ref)
+    floor = s.peak if s.entry.sign_changing else 0.0
+    err = np.abs(got - ref)[core]
+    ok = (err <= _bf16_ulp(np.maximum(np.abs(ref[core]), floor))) | (
+        (got[core] == 0) & (np.abs(ref[core]) < 16 * tiny))
+    assert ok.all(), (x64[core][~ok][:5], got[core][~ok][:5], ref[core][~ok][:5])
+    if spikes is not None:
+        np.testing.assert_array_equal(spikes.astype(np.float32), s.spike(x.astype(np.float32)))
+
+
+@pytest.mark.parametrize("kind", ["ge", "gt"])
+def test_cupy_spike_twin_bfloat16_every_value(kind: str, twins) -> None:
+    if not twins.has_bfloat16:
+        pytest.skip("no C++ compiler for the bfloat16 twins")
+    x = _all_bfloat16()
+    (out,) = twins.run(cuda.spike_kernel(kind, "bfloat16"), x)
+    s = spikegrad.get("atan" if kind == "ge" else "norse:super")
+    np.testing.assert_array_equal(out.astype(np.float32), s.spike(x.astype(np.float32)))
+
+
 # -- NVRTC: the translation units CuPy would build, compiled offline ----------------------
 
 def _nvrtc_available() -> str:
@@ -165,7 +234,7 @@ needs_nvrtc = pytest.mark.skipif(bool(NVRTC_MISSING), reason=NVRTC_MISSING)
 
 
 @needs_nvrtc
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype", [*DTYPES, "bfloat16"])
 def test_adapter_kernels_compile_with_nvrtc_as_cupy_builds_them(dtype: str) -> None:
     """Every kernel object the adapter builds (backward, fused, spike) for every surrogate
     and parameter set: CuPy's type resolution for arrays of ``dtype`` gives ``dtype``
@@ -174,10 +243,18 @@ def test_adapter_kernels_compile_with_nvrtc_as_cupy_builds_them(dtype: str) -> N
 
     from ._cupy_emulation import nvrtc_compile, nvrtc_source
 
-    t = np.dtype(dtype)
+    if dtype == "bfloat16":
+        ml_dtypes = pytest.importorskip("ml_dtypes")
+        if np.lib.NumpyVersion(np.__version__) < "2.1.2":
+            pytest.skip("CuPy's bfloat16 needs NumPy >= 2.1.2")
+        t = np.dtype(ml_dtypes.bfloat16)
+        sets = BF16_CASES
+    else:
+        t = np.dtype(dtype)
+        sets = [(c.name, c.params) for c in TWIN_CASES if c.dtype == dtype]
     kernels = []
-    for case in (c for c in TWIN_CASES if c.dtype == dtype):
-        s = spikegrad.get(case.name, **case.params)
+    for name, params in sets:
+        s = spikegrad.get(name, **params)
         kernels.append(sgc._backward_kernel(s, dtype))
         if s.forward_kind in ("ge", "gt"):
             kernels.append(sgc._fused_kernel(s, dtype))
@@ -259,12 +336,32 @@ def test_cupy_bad_input_is_named() -> None:  # pragma: no cover - GPU only
     x = cupy.zeros(4, dtype=cupy.float32)
     with pytest.raises(TypeError, match=r"cupy\.asarray"):
         sgc.forward("atan", np.zeros(4, dtype=np.float32))
-    with pytest.raises(TypeError, match="float16, float32 or float64"):
+    with pytest.raises(TypeError, match="float16, bfloat16, float32 or float64"):
         sgc.forward("atan", cupy.zeros(4, dtype=cupy.int32))
     with pytest.raises(TypeError, match="must match"):
         sgc.backward("atan", x, cupy.zeros(4, dtype=cupy.float64))
     with pytest.raises(ValueError, match="alpha"):
         sgc.forward(spikegrad.get("atan", alpha=-1.0), x)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name,params", BF16_CASES,
+                         ids=[f"{n}{p}" for n, p in BF16_CASES])
+def test_cupy_bfloat16_every_value(name: str, params: dict) -> None:  # pragma: no cover
+    import cupy
+
+    import spikegrad.cupy as sgc
+
+    pytest.importorskip("ml_dtypes")
+    if (np.lib.NumpyVersion(np.__version__) < "2.1.2"
+            or int(cupy.__version__.split(".")[0]) < 14):
+        pytest.skip("CuPy's bfloat16 needs CuPy >= 14, NumPy >= 2.1.2 and ml_dtypes")
+    s = spikegrad.get(name, **params)
+    x = _all_bfloat16()
+    xd = cupy.asarray(x)
+    spikes, gx = sgc.forward_backward(s, xd, cupy.ones_like(xd))
+    assert gx.dtype == xd.dtype and spikes.dtype == xd.dtype
+    check_bfloat16(s, x, cupy.asnumpy(gx), cupy.asnumpy(spikes))
 
 
 @needs_gpu

@@ -26,7 +26,7 @@ from . import numpy as engine
 
 __all__ = ["backward", "forward", "forward_backward", "spike_and_vjp"]
 
-_FLOATS = {"float16", "float32", "float64"}
+_FLOATS = {"float16", "bfloat16", "float32", "float64"}  # bfloat16: CuPy >= 14, ml_dtypes
 
 
 def _bound(s: Bound | str) -> Bound:
@@ -40,7 +40,8 @@ def _check(x: Any, what: str = "x") -> None:
                         f"convert with cupy.asarray({what}) or cupy.from_dlpack({what})")
     if x.dtype.name not in _FLOATS:
         raise TypeError(f"{what} has dtype {x.dtype}; surrogate gradients need float16, "
-                        f"float32 or float64: cast it first, e.g. {what}.astype(cupy.float32)")
+                        f"bfloat16, float32 or float64: cast it first, e.g. "
+                        f"{what}.astype(cupy.float32)")
 
 
 def _spiking(bound: Bound) -> bool:

@@ -5,8 +5,8 @@ device prelude.  Two forms are produced:
 
 * :func:`elementwise` — the pieces of a ``cupy.ElementwiseKernel`` (parameters, body,
   preamble, compile options): ``out = g * g'(x)``, ``g'(x)`` alone, or the fused spike and
-  ``g * g'(x)`` from one read of ``x``; :func:`spike_kernel` — the spike alone.  float16 is
-  computed in float32 and rounded once;
+  ``g * g'(x)`` from one read of ``x``; :func:`spike_kernel` — the spike alone.  float16 and
+  bfloat16 (CuPy ≥ 14 with ml_dtypes) are computed in float32 and rounded once;
 * :func:`module_source` — a standalone ``.cu`` translation unit with ``extern "C"``
   kernels, which ``nvcc`` can compile without a GPU.
 
@@ -30,10 +30,12 @@ __all__ = ["OPTIONS", "Elementwise", "elementwise", "module_source", "spike_cond
            "spike_kernel"]
 
 _DEVICE_PRELUDE = helpers("static __device__ __forceinline__")
-#: C type of the computation for each storage dtype (float16 is computed in float32).
-_CTYPE = {"float16": "float", "float32": "float", "float64": "double"}
-#: C type of the storage (cupy's ``float16`` class for half).
-_STORAGE = {"float16": "float16", "float32": "float", "float64": "double"}
+#: C type of the computation for each storage dtype (half types are computed in float32).
+_CTYPE = {"float16": "float", "bfloat16": "float", "float32": "float", "float64": "double"}
+#: C type of the storage (CuPy's ``float16`` and ``bfloat16`` classes for the half types).
+_STORAGE = {"float16": "float16", "bfloat16": "bfloat16", "float32": "float",
+            "float64": "double"}
+_DTYPES = "float16, bfloat16, float32, float64"
 #: NVRTC options of every generated kernel: no multiply-add contraction.
 OPTIONS = ("--fmad=false",)
 
@@ -59,15 +61,17 @@ def spike_condition(kind: str, dtype: str, var: str = "x") -> str:
     false for NaN, exact under flush-to-zero.
 
     float32 and float64 compare the bits as unsigned integers (``x >= 0`` is "sign clear
-    and not NaN, or -0.0"; ``x > 0`` is "sign clear, not zero, not NaN"); float16 widens
-    exactly to float32, where its subnormals are normal numbers.
+    and not NaN, or -0.0"; ``x > 0`` is "sign clear, not zero, not NaN"); bfloat16 compares
+    the bits of its exact widening to float32 (its subnormals are float32 subnormals);
+    float16 widens exactly to float32, where its subnormals are normal numbers.
     """
     if kind not in ("ge", "gt"):
         raise ValueError(f"spike kind must be 'ge' or 'gt', got {kind!r}")
     if dtype == "float16":
         return f"((float){var} {'>=' if kind == 'ge' else '>'} 0.0f)"
-    if dtype == "float32":
-        bits, inf, sign, one = f"__float_as_uint({var})", "0x7f800000u", "0x80000000u", "1u"
+    if dtype in ("float32", "bfloat16"):
+        v = var if dtype == "float32" else f"(float){var}"
+        bits, inf, sign, one = f"__float_as_uint({v})", "0x7f800000u", "0x80000000u", "1u"
     elif dtype == "float64":
         bits, inf = f"(unsigned long long)__double_as_longlong({var})", "0x7ff0000000000000ull"
         sign, one = "0x8000000000000000ull", "1ull"
@@ -108,7 +112,7 @@ def elementwise(bound: Bound, dtype: str, with_grad: bool = True,
     if bound.formula.stochastic_backward:
         raise NotImplementedError(f"{bound.name}: stochastic backward has no fused kernel")
     if dtype not in _CTYPE:
-        raise ValueError(f"no CUDA kernel for dtype {dtype!r} (float16, float32, float64)")
+        raise ValueError(f"no CUDA kernel for dtype {dtype!r} ({_DTYPES})")
     if with_spike and (not with_grad or bound.forward_kind not in ("ge", "gt")):
         raise ValueError(f"{bound.name}: a fused spike needs a gradient input and a "
                          f"ge/gt forward (forward kind {bound.forward_kind!r})")
@@ -132,7 +136,7 @@ def elementwise(bound: Bound, dtype: str, with_grad: bool = True,
 def spike_kernel(kind: str, dtype: str) -> Elementwise:
     """``cupy.ElementwiseKernel`` pieces of the spike ``out = 1[x >= 0]`` (or ``> 0``)."""
     if dtype not in _CTYPE:
-        raise ValueError(f"no CUDA kernel for dtype {dtype!r} (float16, float32, float64)")
+        raise ValueError(f"no CUDA kernel for dtype {dtype!r} ({_DTYPES})")
     return Elementwise(f"{dtype} x", f"{dtype} out", f"out = {_spike_value(kind, dtype)};",
                        f"sg_spike_{kind}_{dtype}", "")
 
@@ -141,7 +145,7 @@ def module_source(bound: Bound, dtype: str, name: str = "sg_backward",
                   prelude: bool = True) -> str:
     """A standalone CUDA translation unit with kernel ``name`` for ``dtype``
     (``prelude=False`` omits the shared helpers, to concatenate several kernels)."""
-    if dtype == "float16":
+    if dtype not in ("float32", "float64"):
         raise ValueError("the standalone module covers float32 and float64")
     t = _CTYPE[dtype]
     body, var = _body(bound, dtype, "x[i]")
