@@ -12,12 +12,26 @@ the torch-ops formula.
 The build runs in a background thread on first use (about a minute); until it is ready,
 and wherever it fails (no compiler, no ninja), the pure-Python Function is used.
 ``SPIKEGRAD_NATIVE=0`` disables it; :func:`ensure` builds it synchronously.
+
+Each build happens in a private temporary directory and the finished library is moved
+into spikegrad's cache (``$SPIKEGRAD_CACHE``, default ``~/.cache/spikegrad``) atomically,
+under a name that hashes the source, torch and Python; later processes load it from
+there.  A process that exits mid-build (the thread is a daemon) thus leaves only its own
+temporary directory behind, never a lock that another process would wait on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import os
+import platform
+import shutil
+import sys
+import tempfile
 import threading
+import time
+from pathlib import Path
 from typing import Any
 
 __all__ = ["ensure", "module", "status"]
@@ -90,13 +104,64 @@ _lock = threading.Lock()
 _ENABLED = os.environ.get("SPIKEGRAD_NATIVE", "1") != "0"
 
 
+def _cache_root() -> Path:
+    from ..codegen.cpu import _cache_dir
+
+    path = _cache_dir().parent / "native"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _name() -> str:
+    """Module name of this build: a hash of what the binary depends on."""
+    import torch
+
+    key = "\0".join([_SOURCE, torch.__version__, os.path.dirname(torch.__file__),
+                     sys.version, platform.machine()])
+    return "spikegrad_native_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+
+
+def _load(name: str, path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _sweep(root: Path, max_age_s: float = 3600.0) -> None:
+    """Remove build directories left by processes that exited mid-build."""
+    for d in root.glob("build-*"):
+        try:
+            if time.time() - d.stat().st_mtime > max_age_s:
+                shutil.rmtree(d, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _compile(name: str, root: Path) -> Any:
+    """Build in a private directory, install into ``root``; return the loaded module."""
+    from torch.utils import cpp_extension
+
+    _sweep(root)
+    build = Path(tempfile.mkdtemp(prefix="build-", dir=root))
+    try:
+        mod = cpp_extension.load_inline(name=name, cpp_sources=[_SOURCE],
+                                        extra_cflags=["-O2"], build_directory=str(build),
+                                        verbose=False)
+        built = next(build.glob(f"{name}*.so"))
+        os.replace(built, root / f"{name}.so")  # atomic: concurrent builders agree
+        return mod
+    finally:
+        shutil.rmtree(build, ignore_errors=True)
+
+
 def _build() -> None:
     try:
-        from torch.utils import cpp_extension
-
-        mod = cpp_extension.load_inline(
-            name="spikegrad_native_v1", cpp_sources=[_SOURCE], extra_cflags=["-O2"],
-            verbose=False)
+        root = _cache_root()
+        name = _name()
+        target = root / f"{name}.so"
+        mod = _load(name, target) if target.exists() else _compile(name, root)
         from .torch import _slow_backward
 
         mod.set_slow(_slow_backward)
