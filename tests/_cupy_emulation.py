@@ -16,11 +16,15 @@ Two views of the *same* ``cupy.ElementwiseKernel`` objects the adapter builds:
 from __future__ import annotations
 
 import ctypes
+import platform
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+#: Whether the twins really flush (x86-64's MXCSR); elsewhere they compute without FTZ.
+FTZ_EMULATED = platform.machine().lower() in ("x86_64", "amd64")
 
 _TWIN_TYPES = {"float16": "_Float16", "bfloat16": "bfloat16", "float32": "float",
                "float64": "double"}

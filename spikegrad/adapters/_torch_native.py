@@ -9,12 +9,13 @@ through a function pointer.  No surrogate math is written here: the kernels come
 (``create_graph=True``) or the kernel does not apply, the node calls back into Python for
 the torch-ops formula.
 
-The build runs in a background thread on first use (about a minute); until it is ready,
+The build runs in a background thread on first use (about half a minute); until it is ready,
 and wherever it fails (no compiler, no ninja), the pure-Python Function is used.
 ``SPIKEGRAD_NATIVE=0`` disables it; :func:`ensure` builds it synchronously.
 
 Each build happens in a private temporary directory and the finished library is moved
-into spikegrad's cache (``$SPIKEGRAD_CACHE``, default ``~/.cache/spikegrad``) atomically,
+into spikegrad's cache (``$SPIKEGRAD_CACHE``, else ``$XDG_CACHE_HOME/spikegrad``, else
+``~/.cache/spikegrad``) atomically,
 under a name that hashes the source, torch and Python; later processes load it from
 there.  A process that exits mid-build (the thread is a daemon) thus leaves only its own
 temporary directory behind, never a lock that another process would wait on.
@@ -143,7 +144,6 @@ def _compile(name: str, root: Path) -> Any:
     """Build in a private directory, install into ``root``; return the loaded module."""
     from torch.utils import cpp_extension
 
-    _sweep(root)
     build = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     try:
         mod = cpp_extension.load_inline(name=name, cpp_sources=[_SOURCE],
@@ -159,9 +159,17 @@ def _compile(name: str, root: Path) -> Any:
 def _build() -> None:
     try:
         root = _cache_root()
+        _sweep(root)
         name = _name()
         target = root / f"{name}.so"
-        mod = _load(name, target) if target.exists() else _compile(name, root)
+        mod = None
+        if target.exists():
+            try:
+                mod = _load(name, target)
+            except ImportError:  # damaged or foreign file: rebuild and replace it
+                mod = None
+        if mod is None:
+            mod = _compile(name, root)
         from .torch import _slow_backward
 
         mod.set_slow(_slow_backward)

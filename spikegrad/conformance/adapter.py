@@ -77,7 +77,9 @@ class Adapter:
 def flushes(adapter: Any, dtype: str) -> bool:
     """Whether ``adapter`` flushes subnormals for inputs of ``dtype``."""
     f = adapter.flushes_subnormals
-    return f if isinstance(f, bool) else dtype in f
+    if isinstance(f, (set, frozenset, tuple, list)):
+        return dtype in f
+    return bool(f)
 
 
 class NumpyAdapter(Adapter):
