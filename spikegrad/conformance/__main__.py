@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .adapter import available_adapters, flushes, load_adapter
-from .checks import Result, apply_xfails, load_xfails, run, to_json
+from .checks import Result, apply_xfails, flushable_inputs, load_xfails, run, to_json
 from .goldens import cases
 from .report import compare_adapters, matrix, summary
 
@@ -93,9 +93,7 @@ def execute(args: argparse.Namespace) -> int:
             for case in cases(args.only, args.dtype):
                 if not any(flushes(a, case.dtype) for a in loaded):
                     continue
-                cdt = "float32" if case.dtype == "float16" else case.dtype
-                masks[(case.name, case.index, case.dtype)] = ~(
-                    (case.x != 0) & (np.abs(case.x) < np.finfo(cdt).smallest_normal))
+                masks[(case.name, case.index, case.dtype)] = ~flushable_inputs(case)[0]
         print(compare_adapters(values, masks))
     if args.json:
         to_json(everything, args.json)

@@ -46,6 +46,14 @@ def _repro(adapter: str, case: Case, check: str) -> str:
             f"--param-set {case.index}  # {check}")
 
 
+def flushable_inputs(case: Case) -> tuple[np.ndarray, float]:
+    """Mask of the case's nonzero inputs that are subnormal in its compute dtype (float32
+    for float16), and that dtype's smallest normal: what a flushing backend sees as zero."""
+    cdt = "float32" if case.dtype == "float16" else case.dtype
+    tiny = float(np.finfo(cdt).smallest_normal)
+    return (case.x != 0) & (np.abs(case.x) < tiny), tiny
+
+
 def check_backward_values(case: Case, got: np.ndarray, tolerance_ulp: float,
                           flushes_subnormals: bool = False) -> tuple[bool, float, str]:
     """``got`` (``g'`` at the case's inputs) against the goldens.
@@ -59,9 +67,7 @@ def check_backward_values(case: Case, got: np.ndarray, tolerance_ulp: float,
     hi, lo = case.d_hi.copy(), case.d_lo.copy()
     g = np.asarray(got, dtype=np.float64)
     if flushes_subnormals:
-        cdt = "float32" if case.dtype == "float16" else case.dtype
-        tiny = np.finfo(cdt).smallest_normal
-        sub = (case.x != 0) & (np.abs(case.x) < tiny)
+        sub, tiny = flushable_inputs(case)
         for i in np.flatnonzero(sub):
             z = np.flatnonzero((case.x == 0) & (np.signbit(case.x) == np.signbit(case.x[i])))
             hi[i], lo[i] = hi[z[0]], lo[z[0]]
