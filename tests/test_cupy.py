@@ -423,6 +423,16 @@ def test_a_new_surrogate_gets_a_cuda_kernel_with_no_other_edit(tmp_path) -> None
     s = _new_surrogate()
     e = cuda.elementwise(s, "float32")
     assert "expf" in e.operation
+    if HOST_CC is not None:  # and the kernel text computes g' (run on the CPU twin)
+        from ._cupy_emulation import HostTwins
+
+        x = np.linspace(-6, 6, 4097)
+        expected = 0.75 / np.cosh(1.5 * x)  # independent closed form: (a/2) sech(a x)
+        pieces = [cuda.elementwise(s, d) for d in ("float32", "float64")]
+        twins = HostTwins(pieces, HOST_CC, None, tmp_path)
+        for p, dt, rtol in zip(pieces, (np.float32, np.float64), (1e-6, 1e-14), strict=True):
+            (got,) = twins.run(p, x.astype(dt), np.ones_like(x, dtype=dt))
+            np.testing.assert_allclose(got, expected, rtol=rtol)
     src = tmp_path / "new.cu"
     src.write_text(cuda.module_source(s, "float64"))
     out = subprocess.run(["nvcc", "-ptx", "--fmad=false", "-diag-suppress", "177", "-o",
