@@ -18,8 +18,9 @@ array([1.])
 
 from __future__ import annotations
 
-from ._registry import aliases, all_entries, entry, get, names
+from ._registry import aliases, all_entries, entry, get, names, register, unregister
 from ._spec import Bound, Domain, Entry, Formula, Param, UnknownSurrogateError
+from ._user_definitions import define
 
 __version__ = "0.1.0"
 
@@ -33,7 +34,10 @@ __all__ = [
     "__version__",
     "aliases",
     "all_entries",
+    "define",
     "entry",
     "get",
     "names",
+    "register",
+    "unregister",
 ]

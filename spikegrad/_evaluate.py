@@ -20,9 +20,11 @@ if TYPE_CHECKING:
 Array = Any
 
 __all__ = [
+    "array_params",
     "check_real_float",
     "compute_dtype_for",
     "derivative",
+    "mapped",
     "namespace_of",
     "primitive",
     "quiet",
@@ -142,34 +144,74 @@ def _nan_guard(xc: Array, values: Array, xp: Any) -> Array:
 
 
 def evaluate_formula(fn: Any, xc: Array, xp: Any, params: dict[str, Any],
-                     scale: float) -> Array:
+                     scale: Any) -> Array:
     """``scale * fn(xc, **params)`` with NaN propagated from ``xc``: the one place that
     applies an entry's output scale and the NaN rule to a formula."""
     with quiet(xp):
         out = fn(xc, xp=xp, **params)
-        if scale != 1.0:
+        if not (isinstance(scale, (int, float)) and scale == 1.0):
             out = out * scale
         return _nan_guard(xc, out, xp)
 
 
-def derivative_compute(bound: Bound, xc: Array, xp: Any, key: Any = None) -> Array:
+def array_params(bound: Bound, xp: Any, dtype: Any,
+                 overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The entry's parameters with array values cast to ``dtype`` in namespace ``xp``
+    (``overrides`` replaces some values, e.g. with differentiable copies).
+
+    Raises
+    ------
+    TypeError
+        If an array parameter belongs to another framework than ``x``.
+    """
+    params = dict(bound.param_items)
+    if overrides:
+        params.update(overrides)
+    from ._spec import is_array_param
+
+    for k, v in params.items():
+        if is_array_param(v):
+            vxp = namespace_of(v)
+            if special.namespace_name(vxp) != special.namespace_name(xp):
+                raise TypeError(
+                    f"{bound.name}: parameter {k} is a {type(v).__module__.split('.')[0]} "
+                    f"array but x is a {special.namespace_name(xp)} array; give parameters "
+                    "in x's framework"
+                )
+            params[k] = _astype(v, dtype, xp)
+    return params
+
+
+def mapped(bound: Bound, xp: Any, dtype: Any,
+           overrides: dict[str, Any] | None = None) -> tuple[dict[str, Any], Any]:
+    """``(formula_params, scale)`` of ``bound`` for a computation in ``dtype``."""
+    if overrides is None and not bound.has_array_params:
+        return bound.formula_params, bound.scale
+    return bound.entry.map_params(array_params(bound, xp, dtype, overrides))
+
+
+def derivative_compute(bound: Bound, xc: Array, xp: Any, key: Any = None,
+                       overrides: dict[str, Any] | None = None) -> Array:
     """``g'(xc)`` in ``xc``'s dtype (already the compute dtype); NaN in gives NaN."""
     formula = bound.formula
-    kwargs = bound.formula_params
+    kwargs, scale = mapped(bound, xp, xc.dtype, overrides)
     if formula.stochastic_backward:
         kwargs["noise"] = special.uniform(key, xc, xc.dtype, xp)
-    return evaluate_formula(formula.derivative, xc, xp, kwargs, bound.scale)
+    return evaluate_formula(formula.derivative, xc, xp, kwargs, scale)
 
 
-def primitive_compute(bound: Bound, xc: Array, xp: Any) -> Array:
+def primitive_compute(bound: Bound, xc: Array, xp: Any,
+                      overrides: dict[str, Any] | None = None) -> Array:
     """``g(xc)`` in ``xc``'s dtype; raises ``NotImplementedError`` without a primitive."""
     formula = bound.formula
     if formula.primitive is None:
         raise NotImplementedError(
-            f"{bound.name} has no primitive g (only its derivative is defined); "
-            "see `spikegrad show` for which surrogates have one"
+            f"{bound.name} has no primitive g (only its derivative is defined), so it has "
+            "no parameter gradient and no primitive mode; see `spikegrad show` for which "
+            "surrogates have one"
         )
-    return evaluate_formula(formula.primitive, xc, xp, bound.formula_params, bound.scale)
+    kwargs, scale = mapped(bound, xp, xc.dtype, overrides)
+    return evaluate_formula(formula.primitive, xc, xp, kwargs, scale)
 
 
 def derivative(bound: Bound, x: Array, *, compute_dtype: Any = None, key: Any = None) -> Array:
@@ -210,6 +252,7 @@ def spike(bound: Bound, x: Array, *, key: Any = None) -> Array:
         return _astype(u < primitive_compute(bound, xc, xp), x.dtype, xp)
     formula = bound.formula
     assert formula.forward is not None, f"{bound.name}: forward kind 'formula' without forward"
+    kwargs, _ = mapped(bound, xp, xc.dtype)
     with quiet(xp):
-        out = formula.forward(xc, xp=xp, **bound.formula_params)
+        out = formula.forward(xc, xp=xp, **kwargs)
     return _astype(out, x.dtype, xp)

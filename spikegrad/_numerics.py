@@ -6,7 +6,10 @@ argument (``exp(-a|x|)``, ``exp(-(a x)^2)``, ``1 - a|x|`` near a support edge) f
 argument as an unevaluated sum ``hi + lo`` so the only rounding left is the kernel's own.
 
 All functions take the array namespace ``xp`` explicitly and work for float32 and
-float64 arrays; Python-float constants are split in double precision on the host.
+float64 arrays.  A parameter is either a Python number (a host constant: rounded and split
+in double precision on the host, so the kernels generated from a trace see the same
+constants) or an array in the compute dtype (a tensor, a traced value), which is split
+like any other array.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ import numpy as np
 Array = Any
 
 __all__ = [
+    "is_host",
+    "host_or_array",
     "exp_neg",
     "exp_neg_abs",
     "exp_neg_square",
@@ -28,6 +33,19 @@ __all__ = [
     "two_prod",
     "two_prod_arrays",
 ]
+
+
+def is_host(value: Any) -> bool:
+    """Whether a parameter is a host number (as opposed to an array or traced value)."""
+    return isinstance(value, (int, float))
+
+
+def host_or_array(name: str, value: Any, xp: Any) -> Any:
+    """``math.<name>(value)`` for a host number, ``xp.<name>(value)`` for an array: the one
+    place formulas apply a function to a parameter alone."""
+    if is_host(value):
+        return getattr(math, name)(value)
+    return getattr(xp, name)(value)
 
 
 def _mantissa_bits(xp: Any, dtype: Any) -> int:
@@ -75,8 +93,11 @@ def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:
     ``b`` is first rounded to ``a``'s dtype, so the pair is exact for the constant the
     array arithmetic actually uses; the rounding of ``b`` itself is returned folded into
     ``e`` as ``a*(b - fl(b))``, so ``p + e`` approximates ``a*b`` for the exact host value.
-    Non-finite or overflowing products get ``e = 0``.
+    Non-finite or overflowing products get ``e = 0``.  An array ``b`` (already in ``a``'s
+    dtype) is split like ``a``.
     """
+    if not is_host(b):
+        return two_prod_arrays(a, b, xp)
     dtype = a.dtype
     bits = _mantissa_bits(xp, dtype)
     b_r = _round_to(b, xp, dtype)
@@ -102,7 +123,13 @@ def two_prod_arrays(a: Array, b: Array, xp: Any) -> tuple[Array, Array]:
 
 
 def _div_pair(hi: Array, lo: Array, d: float, xp: Any) -> tuple[Array, Array]:
-    """``(hi + lo) / d`` as a pair, for a positive host constant ``d``."""
+    """``(hi + lo) / d`` as a pair, for a positive host constant or array ``d``."""
+    if not is_host(d):
+        q = hi / d
+        p, e = two_prod_arrays(q, d, xp)
+        r = ((hi - p) - e) + lo
+        r = xp.where(xp.isfinite(r), r, xp.zeros_like(r))
+        return q, r / d
     d_r = _round_to(d, xp, hi.dtype)
     q = hi / d_r
     p, e = two_prod(q, d_r, xp)
@@ -116,7 +143,12 @@ def _div_pair(hi: Array, lo: Array, d: float, xp: Any) -> tuple[Array, Array]:
 
 def scaled(x: Array, mul: float, div: float, xp: Any, shift: float = 0.0) -> tuple[Array, Array]:
     """``(x - shift) * mul / div`` as an unevaluated pair ``hi + lo``."""
-    if shift != 0.0:
+    if not is_host(shift):
+        hi = x - shift
+        bb = hi - x
+        lo = (x - (hi - bb)) + (-shift - bb)
+        lo = xp.where(xp.isfinite(lo), lo, xp.zeros_like(lo))
+    elif shift != 0.0:
         s_r = _round_to(shift, xp, x.dtype)
         hi = x - s_r
         # two_sum error term of x + (-s_r)
@@ -127,10 +159,10 @@ def scaled(x: Array, mul: float, div: float, xp: Any, shift: float = 0.0) -> tup
             lo = lo - (shift - s_r)
     else:
         hi, lo = x, xp.zeros_like(x)
-    if mul != 1.0:
+    if not is_host(mul) or mul != 1.0:
         p, e = two_prod(hi, mul, xp)
         hi, lo = p, e + lo * mul
-    if div != 1.0:
+    if not is_host(div) or div != 1.0:
         hi, lo = _div_pair(hi, lo, div, xp)
     return hi, lo
 

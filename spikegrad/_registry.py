@@ -1,44 +1,119 @@
-"""Registry of named entries: register, look up, list canonical names and aliases."""
+"""The registry: a thread-safe name index over surrogate definitions.
+
+Built-in definitions register on first use (under a lock, so any number of threads may
+ask at once); users register their own through :func:`register`, under a namespaced name
+(``"mylab:my_surrogate"``) that can never shadow a built-in.  The registry only maps names
+to values: a bound surrogate holds its definition and never looks it up again.
+"""
 
 from __future__ import annotations
 
 import difflib
+import threading
 from typing import Any
 
 from ._spec import Bound, Entry, UnknownSurrogateError
 
-__all__ = ["aliases", "all_entries", "entry", "get", "names", "register"]
+__all__ = ["aliases", "all_entries", "entry", "get", "is_registered", "names", "register",
+           "unregister"]
 
 _ENTRIES: dict[str, Entry] = {}
+_LOCK = threading.RLock()
 _LOADED = False
+_LOADING = False
 
 
 def _norm(name: str) -> str:
     return name.strip()
 
 
-def register(e: Entry) -> Entry:
-    """Register a named entry; a name that is already taken raises ``ValueError``."""
-    key = _norm(e.name)
-    if key in _ENTRIES:
-        raise ValueError(f"surrogate name collision: {key!r} is already registered")
+def _check_name(e: Entry, key: str) -> None:
+    if e.user:
+        ns, _, local = key.partition(":")
+        if not ns or not local or ":" in local:
+            raise ValueError(f"user surrogate {key!r} must be named 'namespace:name' (e.g. "
+                             f"'mylab:{key.replace(':', '_')}'), so it never shadows a "
+                             "built-in")
+        reserved = _reserved_namespaces()
+        if ns in reserved:
+            raise ValueError(f"namespace {ns!r} is reserved for spikegrad's built-in "
+                             f"aliases ({', '.join(sorted(reserved))}); choose your own")
+        return
     if e.is_alias:
         if ":" not in key:
             raise ValueError(f"alias {key!r} must be spelled 'library:Name'")
     elif ":" in key:
         raise ValueError(f"canonical name {key!r} must not contain ':'")
-    _ENTRIES[key] = e
+
+
+def _reserved_namespaces() -> set[str]:
+    return {k.split(":", 1)[0] for k, e in _ENTRIES.items() if ":" in k and not e.user}
+
+
+def _register(e: Entry) -> Entry:
+    key = _norm(e.name)
+    with _LOCK:
+        _check_name(e, key)
+        if key in _ENTRIES:
+            raise ValueError(f"surrogate name collision: {key!r} is already registered")
+        _ENTRIES[key] = e
     return e
 
 
-def _ensure_loaded() -> None:
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        import importlib
+def register(e: Entry) -> Entry:
+    """Register a definition under its name and return it.
 
-        for module in ("surrogates", "_aliases"):  # registration side effects
-            importlib.import_module(f"{__package__}.{module}")
+    Built-in definitions register while the catalogue loads; a user definition (from
+    :func:`spikegrad.define`) must be named ``"namespace:name"`` with a namespace of the
+    user's own.  Afterwards ``spikegrad.get(name)``, ``spikegrad list/show``, every adapter
+    and the conformance suite find it.
+
+    Raises
+    ------
+    ValueError
+        If the name is taken, badly spelled, or uses a built-in library's namespace.
+    """
+    if e.user:
+        _ensure_loaded()
+    return _register(e)
+
+
+def unregister(name: str) -> Entry:
+    """Remove a user definition from the index (built-ins cannot be removed).
+
+    Bound surrogates made from it keep working: they hold the definition itself.
+    """
+    _ensure_loaded()
+    with _LOCK:
+        e = entry(name)
+        if not e.user:
+            raise ValueError(f"{name!r} is a built-in surrogate and cannot be unregistered")
+        del _ENTRIES[_norm(name)]
+    return e
+
+
+def is_registered(e: Entry) -> bool:
+    """Whether ``e`` itself (not merely its name) is in the index."""
+    _ensure_loaded()
+    return _ENTRIES.get(_norm(e.name)) is e
+
+
+def _ensure_loaded() -> None:
+    global _LOADED, _LOADING
+    if _LOADED:
+        return
+    with _LOCK:  # other threads wait here until the catalogue is complete
+        if _LOADED or _LOADING:  # _LOADING: this thread, re-entering while it loads
+            return
+        _LOADING = True
+        try:
+            import importlib
+
+            for module in ("surrogates", "_aliases"):  # registration side effects
+                importlib.import_module(f"{__package__}.{module}")
+            _LOADED = True
+        finally:
+            _LOADING = False
 
 
 def entry(name: str) -> Entry:
@@ -47,38 +122,41 @@ def entry(name: str) -> Entry:
         raise TypeError(f"surrogate name must be a string, got {type(name).__name__}")
     _ensure_loaded()
     key = _norm(name)
-    if key in _ENTRIES:
-        return _ENTRIES[key]
+    found = _ENTRIES.get(key)
+    if found is not None:
+        return found
     # names are exact: a peer's spelling ("ERF") must not silently pick the canonical
     # entry, whose defaults may differ; suggest instead
-    close = [k for k in _ENTRIES if k.lower() == key.lower()
+    keys = list(_ENTRIES)
+    close = [k for k in keys if k.lower() == key.lower()
              or k.lower().endswith(":" + key.lower())]
-    close += [k for k in difflib.get_close_matches(key, list(_ENTRIES), n=3, cutoff=0.6)
+    close += [k for k in difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
               if k not in close]
     close = close[:4]
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise UnknownSurrogateError(
         f"unknown surrogate {key!r}{hint} (spikegrad.names() lists canonical names, "
-        "spikegrad.aliases(name) their aliases)"
+        "spikegrad.aliases(name) their aliases; `spikegrad list` on the command line)"
     )
 
 
-def get(name: str, **params: Any) -> Bound:
+def get(name: str | Entry, **params: Any) -> Bound:
     """Return a bound surrogate.
 
     Parameters
     ----------
-    name : str
-        A canonical name (``"atan"``) or a peer library's alias ``"library:Name"``
+    name : str or Entry
+        A canonical name (``"atan"``), a peer library's alias ``"library:Name"``
         (``"snntorch:fast_sigmoid"``), which takes that library's parameter names and
-        defaults.
+        defaults, a registered user name, or a definition itself.
     **params
-        Parameter values; omitted ones take the entry's defaults.
+        Parameter values (Python numbers, or arrays for real parameters); omitted ones
+        take the entry's defaults.
 
     Returns
     -------
     Bound
-        Frozen, hashable surrogate with ``spike``, ``derivative`` and ``primitive``.
+        Surrogate with ``spike``, ``derivative`` and ``primitive``.
 
     Raises
     ------
@@ -96,27 +174,37 @@ def get(name: str, **params: Any) -> Bound:
     >>> s.peak
     1.0
     """
-    return entry(name).bind(**params)
+    e = name if isinstance(name, Entry) else entry(name)
+    return e.bind(**params)
 
 
-def names() -> list[str]:
-    """Canonical surrogate names, in catalogue order."""
+def names(*, user: bool = True) -> list[str]:
+    """Canonical surrogate names, in catalogue order, then registered user definitions
+    (``user=False`` leaves those out)."""
     _ensure_loaded()
-    canon = [e for e in _ENTRIES.values() if not e.is_alias]
-    return [e.name for e in sorted(canon, key=lambda e: e.extra.get("row", 999))]
+    with _LOCK:
+        items = list(_ENTRIES.values())
+    canon = [e for e in items if not e.is_alias and not e.user]
+    out = [e.name for e in sorted(canon, key=lambda e: e.extra.get("row", 999))]
+    if user:
+        out += [e.name for e in items if e.user and not e.is_alias]
+    return out
 
 
 def aliases(name: str | None = None) -> list[str]:
     """Aliases (``library:Name``) of canonical surrogate ``name`` (all aliases if None)."""
     _ensure_loaded()
+    with _LOCK:
+        items = list(_ENTRIES.items())
     if name is None:
-        return [k for k, e in _ENTRIES.items() if e.is_alias]
+        return [k for k, e in items if e.is_alias]
     canonical = entry(name).canonical
-    return [k for k, e in _ENTRIES.items() if e.is_alias and e.canonical == canonical]
+    return [k for k, e in items if e.is_alias and e.canonical == canonical]
 
 
 def all_entries() -> list[Entry]:
     """Every registered entry, canonical names first."""
     _ensure_loaded()
-    items = list(_ENTRIES.values())
+    with _LOCK:
+        items = list(_ENTRIES.values())
     return [e for e in items if not e.is_alias] + [e for e in items if e.is_alias]

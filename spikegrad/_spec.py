@@ -40,55 +40,126 @@ class UnknownSurrogateError(KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+def _is_number(value: Any) -> bool:
+    """A Python (or NumPy scalar) real number, not a bool."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_))
+
+
+def is_array_param(value: Any) -> bool:
+    """Whether a parameter value is an array (a framework tensor, a traced value, a
+    NumPy array of dimension >= 1) rather than a Python number."""
+    if value is None or isinstance(value, (bool, int, float, str, tuple, list, np.generic)):
+        return False
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def _host_values(value: Any) -> np.ndarray | None:
+    """The values of an array parameter as a NumPy array where reading them costs no device
+    synchronisation and no trace (NumPy; torch CPU tensors outside ``torch.compile`` and
+    transforms; concrete jax arrays on CPU); ``None`` otherwise."""
+    if isinstance(value, np.ndarray):
+        return value
+    module = type(value).__module__.split(".")[0]
+    try:
+        if module == "torch":
+            import torch
+
+            if (value.device.type != "cpu" or torch.compiler.is_compiling()
+                    or torch._C._are_functorch_transforms_active()
+                    or type(value) not in (torch.Tensor, torch.nn.Parameter)):
+                return None
+            return value.detach().to(torch.float64).numpy()
+        if module in ("jax", "jaxlib"):
+            import jax
+
+            if isinstance(value, jax.core.Tracer):
+                return None
+            if {d.platform for d in value.devices()} != {"cpu"}:
+                return None
+            return np.asarray(value, dtype=np.float64)
+    except (AttributeError, TypeError, RuntimeError):
+        return None
+    return None
+
+
 @dataclass(frozen=True)
 class Domain:
-    """The set of valid values of a parameter.
+    """The set of valid values of a parameter, declared (no callables, so it pickles).
 
     Parameters
     ----------
     text : str
         The domain as printed in errors and docs, e.g. ``"> 0"``.
-    check : callable
-        ``check(value) -> bool``.
     kind : {"real", "int", "bool", "window"}
-        The value type the parameter takes.
+        The value type the parameter takes.  Only ``"real"`` parameters may be arrays
+        (tensors, traced values); the others are structural and must be Python values.
+    low, high : float
+        Bounds of a real or integer domain (``-inf``/``inf`` when open-ended).
+    low_inclusive, high_inclusive : bool
+        Whether the bounds belong to the domain.
     """
 
     text: str
-    check: Callable[[Any], bool]
     kind: str = "real"
+    low: float = -math.inf
+    high: float = math.inf
+    low_inclusive: bool = False
+    high_inclusive: bool = False
 
     @staticmethod
     def positive() -> Domain:
-        return Domain("> 0", lambda v: v > 0)
+        return Domain("> 0", low=0.0)
 
     @staticmethod
     def nonnegative() -> Domain:
-        return Domain(">= 0", lambda v: v >= 0)
+        return Domain(">= 0", low=0.0, low_inclusive=True)
 
     @staticmethod
     def greater(bound: float) -> Domain:
-        return Domain(f"> {bound:g}", lambda v: v > bound)
+        return Domain(f"> {bound:g}", low=float(bound))
+
+    @staticmethod
+    def interval(low: float, high: float, *, low_inclusive: bool = False,
+                 high_inclusive: bool = True, name: str = "value") -> Domain:
+        lo_op = "<=" if low_inclusive else "<"
+        hi_op = "<=" if high_inclusive else "<"
+        return Domain(f"{low:g} {lo_op} {name} {hi_op} {high:g}", low=float(low),
+                      high=float(high), low_inclusive=low_inclusive,
+                      high_inclusive=high_inclusive)
 
     @staticmethod
     def real() -> Domain:
-        return Domain("any finite real", lambda v: True)
+        return Domain("any finite real")
 
     @staticmethod
     def integer(minimum: int) -> Domain:
-        return Domain(f"integer >= {minimum}", lambda v: v >= minimum, kind="int")
+        return Domain(f"integer >= {minimum}", kind="int", low=float(minimum),
+                      low_inclusive=True)
 
     @staticmethod
     def boolean() -> Domain:
-        return Domain("True or False", lambda v: True, kind="bool")
+        return Domain("True or False", kind="bool")
 
     @staticmethod
     def window() -> Domain:
-        return Domain(
-            "None or a pair (low, high) of finite reals with low <= high",
-            lambda v: v is None or v[0] <= v[1],
-            kind="window",
-        )
+        return Domain("None or a pair (low, high) of finite reals with low <= high",
+                      kind="window")
+
+    def check(self, value: Any) -> bool:
+        """Whether ``value`` (a number, a window pair, or a NumPy array) lies inside."""
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "window":
+            return value is None or value[0] <= value[1]
+        v = np.asarray(value, dtype=np.float64)
+        with np.errstate(invalid="ignore"):
+            ok = np.isfinite(v)
+            ok &= (v >= self.low) if self.low_inclusive else (v > self.low)
+            ok &= (v <= self.high) if self.high_inclusive else (v < self.high)
+        return bool(np.all(ok))
 
 
 @dataclass(frozen=True)
@@ -100,13 +171,26 @@ class Param:
     domain: Domain
     doc: str
 
+    @property
+    def static(self) -> bool:
+        """Structural parameters (integers, flags, windows) are Python values fixed when
+        the surrogate is bound; real parameters may also be arrays."""
+        return self.domain.kind != "real"
+
     def validate(self, owner: str, value: Any) -> Any:
         """Return ``value`` coerced to the parameter's type, or raise.
+
+        A real parameter may be a Python number (validated here) or an array: a NumPy
+        array, a torch tensor (``nn.Parameter`` included) or a jax array or tracer, 0-d or
+        broadcasting against ``x``.  An array is validated where its values can be read
+        without a device synchronisation or a trace (see :func:`_host_values`); NumPy 0-d
+        arrays and NumPy scalars become Python numbers.
 
         Raises
         ------
         TypeError
-            If the value has the wrong type (e.g. a string or an array).
+            If the value has the wrong type (e.g. a string, or an array for a structural
+            parameter).
         ValueError
             If the value lies outside the domain; the message names the surrogate,
             the parameter, the domain and the value.
@@ -114,9 +198,9 @@ class Param:
         kind = self.domain.kind
         where = f"{owner}: {self.name}"
         if kind == "bool":
-            if not isinstance(value, bool):
+            if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"{where} must be True or False, got {value!r}")
-            return value
+            return bool(value)
         if kind == "window":
             if value is None:
                 return None
@@ -132,16 +216,21 @@ class Param:
                 raise ValueError(f"{where} must be {self.domain.text}, got {value!r}")
             return (low, high)
         if isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{where} must be a Python number, got bool")
-        if not isinstance(value, (int, float)):
-            # numpy scalars are accepted through __float__ below; arrays/tensors are not
-            if not (hasattr(value, "__float__") and getattr(value, "ndim", 0) == 0):
-                raise TypeError(
-                    f"{where} must be a Python number, got {type(value).__name__}; "
-                    "parameters are fixed hyper-parameters, not arrays"
-                )
+            raise TypeError(f"{where} must be a number, got bool")
+        if isinstance(value, np.ndarray) and value.ndim == 0:
+            value = value[()]
+        if is_array_param(value):
+            if kind == "int":
+                raise TypeError(f"{where} is structural (an integer) and must be a Python "
+                                f"int, got {type(value).__name__}")
+            return self._validate_array(where, value)
+        if not _is_number(value):
+            raise TypeError(
+                f"{where} must be a Python number or a floating array, got "
+                f"{type(value).__name__}"
+            )
         if kind == "int":
-            if float(value) != int(value):
+            if not math.isfinite(float(value)) or float(value) != int(value):
                 raise ValueError(f"{where} must be {self.domain.text}, got {value!r}")
             value = int(value)
         else:
@@ -150,6 +239,19 @@ class Param:
             raise ValueError(f"{where} must be {self.domain.text}, got {value!r}")
         if not self.domain.check(value):
             raise ValueError(f"{where} must be {self.domain.text}, got {value!r}")
+        return value
+
+    def _validate_array(self, where: str, value: Any) -> Any:
+        name = str(getattr(value, "dtype", "")).rsplit(".", 1)[-1]
+        if not name.startswith(("float", "bfloat")):
+            raise TypeError(f"{where} must be a real floating array, got dtype "
+                            f"{getattr(value, 'dtype', None)}; cast it first, e.g. "
+                            f"{self.name}.float()")
+        host = _host_values(value)
+        if host is not None and not self.domain.check(host):
+            bad = host[~np.vectorize(self.domain.check)(host)] if host.ndim else host
+            raise ValueError(f"{where} must be {self.domain.text} elementwise, got "
+                             f"{float(np.ravel(bad)[0])!r}")
         return value
 
 
@@ -195,12 +297,32 @@ def _identity_mapping(params: Mapping[str, Any]) -> tuple[dict[str, Any], float]
     return dict(params), 1.0
 
 
+def _unit_scale(params: Mapping[str, Any]) -> float:
+    return 1.0
+
+
+def _no_boundaries(params: Mapping[str, Any]) -> tuple[float, ...]:
+    return ()
+
+
+def _peak_at_zero(params: Mapping[str, Any]) -> tuple[float, ...]:
+    return (0.0,)
+
+
 @dataclass(frozen=True, eq=False)
 class Entry:
-    """A named surrogate: canonical (``library is None``) or a peer library's alias.
+    """A surrogate definition: a self-contained value (formula, parameters, metadata).
 
-    The entry maps its parameters onto ``formula``'s parameters and an output scale via
-    ``mapping(params) -> (formula_params, scale)``; ``g'_entry = scale * g'_formula``.
+    A canonical entry (``library is None``), a peer library's alias (which holds its base
+    formula and maps its parameters onto it), or a user definition (made with
+    :func:`spikegrad.define`).  The entry maps its parameters onto ``formula``'s parameters
+    and an output scale via ``mapping(params) -> (formula_params, scale)``;
+    ``g'_entry = scale * g'_formula``.  The mapping is array-friendly: it runs on Python
+    numbers when the surrogate is bound and on arrays (tensors, tracers) at call time.
+
+    Entries compare by identity: two definitions are never the same surrogate, even under
+    one name.  A registered entry pickles as a reference to its registered name (the
+    registry is loaded on unpickling); an unregistered one pickles by value.
     """
 
     name: str
@@ -220,20 +342,33 @@ class Entry:
     notes: str = ""
     monotone: bool = True
     sign_changing: bool = False
-    x_scale: Callable[[Mapping[str, Any]], float] = lambda p: 1.0
-    boundaries: Callable[[Mapping[str, Any]], tuple[float, ...]] = lambda p: ()
-    peak_at: Callable[[Mapping[str, Any]], tuple[float, ...]] = lambda p: (0.0,)
+    x_scale: Callable[[Mapping[str, Any]], float] = _unit_scale
+    boundaries: Callable[[Mapping[str, Any]], tuple[float, ...]] = _no_boundaries
+    peak_at: Callable[[Mapping[str, Any]], tuple[float, ...]] = _peak_at_zero
     area_fn: Callable[[Mapping[str, Any]], float | None] | None = None
     limits: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    user: bool = False
 
     def __post_init__(self) -> None:
         if self.forward not in FORWARD_KINDS:
             raise ValueError(f"{self.name}: unknown forward kind {self.forward!r}")
 
+    def __reduce__(self) -> Any:
+        from . import _registry
+
+        if _registry.is_registered(self):
+            return (_registry.entry, (self.name,))
+        fields_ = {f: getattr(self, f) for f in self.__dataclass_fields__}
+        return (_rebuild_entry, (fields_,))
+
+    def __repr__(self) -> str:
+        kind = "user definition" if self.user else ("alias" if self.is_alias else "surrogate")
+        return f"<spikegrad {kind} {self.name!r}>"
+
     @property
     def is_alias(self) -> bool:
-        return self.library is not None
+        return self.library is not None and self.canonical != self.name
 
     @property
     def stochastic(self) -> bool:
@@ -241,6 +376,12 @@ class Entry:
 
     def defaults(self) -> dict[str, Any]:
         return {p.name: p.default for p in self.params}
+
+    def map_params(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
+        """``(formula_params, scale)`` for the entry's parameters ``params`` (numbers or
+        arrays)."""
+        fparams, scale = self.mapping(dict(params))
+        return dict(fparams), scale
 
     def bind(self, **params: Any) -> Bound:
         """Validate ``params`` against this entry and return a :class:`Bound`."""
@@ -255,50 +396,94 @@ class Entry:
         for p in self.params:
             value = params[p.name] if p.name in params else p.default
             values.append((p.name, p.validate(self.name, value)))
-        bound = Bound(self.name, tuple(values))
-        bound._resolve(self)
-        return bound
+        return Bound(self, tuple(values))
 
 
-@dataclass(frozen=True)
+def _rebuild_entry(fields_: dict[str, Any]) -> Entry:
+    return Entry(**fields_)
+
+
+def _param_key(value: Any) -> Any:
+    """Hashable identity of a parameter value: numbers by value, arrays by identity."""
+    return ("array", id(value)) if is_array_param(value) else value
+
+
+@dataclass(frozen=True, eq=False)
 class Bound:
-    """A surrogate with validated parameters: frozen, hashable, comparable.
+    """A surrogate definition with validated parameter values.
 
-    Obtain one with :func:`spikegrad.get`.  Evaluation methods accept an array of any
-    array-API namespace (numpy, array-api-strict, torch, jax, cupy) and keep its
-    namespace, device and dtype.
+    Obtain one with :func:`spikegrad.get` or :meth:`Entry.bind`.  It holds its definition
+    (never a name to look up), so it pickles and deep-copies with it.  Equality and
+    hashing use the definition's identity and the parameter values (arrays by identity),
+    so two formulas never share a cache entry.
+
+    Evaluation methods accept an array of any array-API namespace (numpy,
+    array-api-strict, torch, jax, cupy) and keep its namespace, device and dtype; a torch
+    tensor or a jax array goes through that framework's binding, so the spike carries its
+    surrogate gradient.
     """
 
-    name: str
+    entry: Entry
     param_items: tuple[tuple[str, Any], ...]
 
-    # -- resolution ---------------------------------------------------------------------
-    def _resolve(self, entry: Entry | None = None) -> None:
-        if entry is None:
-            from ._registry import entry as _lookup
+    def __post_init__(self) -> None:
+        if not self.has_array_params:
+            fparams, scale = self.entry.map_params(dict(self.param_items))
+            object.__setattr__(self, "_fparams", fparams)
+            object.__setattr__(self, "_scale", float(scale))
 
-            entry = _lookup(self.name)
-        fparams, scale = entry.mapping(dict(self.param_items))
-        object.__setattr__(self, "_entry", entry)
-        object.__setattr__(self, "_fparams", dict(fparams))
-        object.__setattr__(self, "_scale", float(scale))
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Bound):
+            return NotImplemented
+        return self.entry is other.entry and all(
+            a == b and _param_key(va) == _param_key(vb)
+            for (a, va), (b, vb) in zip(self.param_items, other.param_items))
+
+    def __hash__(self) -> int:
+        return hash((self.entry.name, id(self.entry),
+                     tuple((k, _param_key(v)) for k, v in self.param_items)))
+
+    def __reduce__(self) -> Any:
+        return (Bound, (self.entry, self.param_items))
+
+    def __copy__(self) -> Bound:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Bound:
+        import copy
+
+        return Bound(self.entry, copy.deepcopy(self.param_items, memo))
+
+    # -- parameters ----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.entry.name
 
     @property
-    def entry(self) -> Entry:
-        if "_entry" not in self.__dict__:
-            self._resolve()
-        return self.__dict__["_entry"]
+    def has_array_params(self) -> bool:
+        """Whether any parameter is an array (a tensor or traced value)."""
+        return any(is_array_param(v) for _, v in self.param_items)
+
+    @property
+    def array_param_names(self) -> tuple[str, ...]:
+        return tuple(k for k, v in self.param_items if is_array_param(v))
+
+    def _numbers_only(self, what: str) -> None:
+        if self.has_array_params:
+            raise TypeError(
+                f"{self.name}: {what} is defined for Python-number parameters; this "
+                f"surrogate has array parameters ({', '.join(self.array_param_names)})")
 
     @property
     def formula_params(self) -> dict[str, Any]:
         """Parameters of the underlying formula after the entry's mapping."""
-        self.entry  # noqa: B018 - ensure resolved
+        self._numbers_only("formula_params")
         return dict(self.__dict__["_fparams"])
 
     @property
     def scale(self) -> float:
         """Output scale applied to the formula (1 unless the entry is a rescaling)."""
-        self.entry  # noqa: B018
+        self._numbers_only("scale")
         return self.__dict__["_scale"]
 
     @property
@@ -325,33 +510,41 @@ class Bound:
     def has_primitive(self) -> bool:
         return self.entry.formula.primitive is not None
 
+    def replace(self, **params: Any) -> Bound:
+        """The same definition with some parameters changed (validated)."""
+        merged = dict(self.param_items)
+        merged.update(params)
+        return self.entry.bind(**merged)
+
     # -- metadata ----------------------------------------------------------------------
     @property
     def latex(self) -> dict[str, str]:
         """LaTeX of the primitive ``g`` and derivative ``g'`` (keys ``"g"``, ``"dg"``)."""
-        from ._registry import entry as _lookup
-
         e = self.entry
-        base = e if (not e.is_alias or e.latex_derivative) else _lookup(e.canonical)
+        base = e
+        if e.is_alias and not e.latex_derivative and not e.user:
+            from ._registry import entry as _lookup
+
+            base = _lookup(e.canonical)
         return {"g": base.latex_primitive, "dg": base.latex_derivative, "mapping": e.mapping_doc}
 
     @property
     def references(self) -> tuple[str, ...]:
         from ._references import REFERENCES
 
-        return tuple(REFERENCES[key]["text"] for key in self.entry.references)
+        return tuple(REFERENCES[key]["text"] if key in REFERENCES else key
+                     for key in self.entry.references)
 
     def cite(self) -> str:
         """BibTeX entries of the papers this surrogate comes from."""
-        from ._references import bibtex
+        from ._references import REFERENCES, bibtex
 
-        return bibtex(self.entry.references)
+        return bibtex(tuple(k for k in self.entry.references if k in REFERENCES))
 
     @property
     def peak(self) -> float:
         """``max |g'|`` over the entry's declared peak locations (``g'(0)`` by default)."""
-        import numpy as np
-
+        self._numbers_only("peak")
         from .adapters.numpy import derivative_values
 
         pts = np.asarray(self.entry.peak_at(self.params), dtype=np.float64)
@@ -365,8 +558,7 @@ class Bound:
 
         ``None`` means the integral does not exist (periodic or sign-alternating tails).
         """
-        import numpy as np
-
+        self._numbers_only("area")
         e = self.entry
         if e.area_fn is not None:
             return e.area_fn(self.params)
@@ -381,8 +573,12 @@ class Bound:
 
     # -- evaluation --------------------------------------------------------------------
     def spike(self, x: Any, *, key: Any = None) -> Any:
-        """Forward output: the spike (or the formula's forward) in ``x``'s dtype."""
-        from ._evaluate import spike
+        """Forward output: the spike (or the formula's forward) in ``x``'s dtype.
+
+        A torch tensor or jax array goes through that framework's binding, so the result
+        carries the surrogate gradient.
+        """
+        from ._dispatch import spike
 
         return spike(self, x, key=key)
 
@@ -410,5 +606,10 @@ class Bound:
         return primitive(self, x, compute_dtype=compute_dtype)
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{k}={v!r}" for k, v in self.param_items)
+        def show(v: Any) -> str:
+            if is_array_param(v):
+                return f"<{type(v).__name__} {tuple(getattr(v, 'shape', ()))}>"
+            return repr(v)
+
+        inner = ", ".join(f"{k}={show(v)}" for k, v in self.param_items)
         return f"spikegrad.get({self.name!r}{', ' if inner else ''}{inner})"

@@ -37,9 +37,12 @@ def test_invalid_parameter_value(name: str, params: dict, pattern: str) -> None:
     ("name", "params", "pattern"),
     [
         ("atan", {"slope": 2.0}, r"atan: unexpected parameter 'slope'; its parameters are: alpha"),
-        ("atan", {"alpha": "2"}, r"atan: alpha must be a Python number, got str"),
-        ("atan", {"alpha": np.array([1.0, 2.0])}, r"must be a Python number"),
-        ("atan", {"alpha": True}, r"must be a Python number, got bool"),
+        ("atan", {"alpha": "2"}, r"atan: alpha must be a Python number or a floating array, "
+         r"got str"),
+        ("atan", {"alpha": np.array([1, 2])}, r"must be a real floating array"),
+        ("squarewave_fourier_series", {"n_terms": np.array([1.0, 2.0])},
+         r"n_terms is structural \(an integer\) and must be a Python int"),
+        ("atan", {"alpha": True}, r"must be a number, got bool"),
         ("heaviside_window", {"inclusive": 1}, r"inclusive must be True or False"),
         ("multi_level_spike_count", {"grad_window": 3.0}, r"must be None or a pair"),
     ],
@@ -47,6 +50,11 @@ def test_invalid_parameter_value(name: str, params: dict, pattern: str) -> None:
 def test_invalid_parameter_type(name: str, params: dict, pattern: str) -> None:
     with pytest.raises(TypeError, match=pattern):
         spikegrad.get(name, **params)
+
+
+def test_array_parameter_outside_domain_names_it() -> None:
+    with pytest.raises(ValueError, match=r"atan: alpha must be > 0 elementwise, got -1.0"):
+        spikegrad.get("atan", alpha=np.array([1.0, -1.0]))
 
 
 def test_numpy_scalar_parameter_is_accepted() -> None:

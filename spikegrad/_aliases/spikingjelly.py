@@ -37,7 +37,7 @@ alias(LIB, "QPseudoSpike", "q_pseudo_spike",
       notes="spikingjelly does not validate alpha (alpha = 1 divides by zero, alpha < 1 "
       "gives NaN); here alpha must be > 1.")
 alias(LIB, "DSpike", "dspike",
-      (P("alpha", 3.0, Domain("0 < alpha <= 1000", lambda v: 0 < v <= 1000), "Temperature."),),
+      (P("alpha", 3.0, Domain.interval(0.0, 1000.0, name="alpha"), "Temperature."),),
       to=_alpha, mapping_doc="dspike(alpha) (activation_based.model.spike_dhs.DSpike)")
 alias(LIB, "Rect", "rect", (P("alpha", 1.0, pos(), "Height."),), to=_alpha,
       mapping_doc="rect(alpha)")

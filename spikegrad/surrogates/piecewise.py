@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._numerics import exp_neg_abs, one_minus, scaled_abs, two_prod
+from .._numerics import exp_neg_abs, is_host, one_minus, scaled_abs, two_prod
 from ._define import Domain, Formula, P, canonical, nonneg, pos, real
 from .smooth import sigmoid_derivative, sigmoid_primitive
 
@@ -20,9 +20,9 @@ _INF = math.inf
 
 def _scaled_mul(c: float, x: Array, xp: Any) -> Array:
     """``c * x`` with ``0 * ±inf = 0`` (a zero slope stays zero at infinity)."""
-    if c == 0.0:
-        return xp.zeros_like(x)
-    return c * x
+    if is_host(c):
+        return xp.zeros_like(x) if c == 0.0 else c * x
+    return xp.where(c == 0.0, xp.zeros_like(x), c * x)
 
 
 # -- triangle / piecewise quadratic -----------------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from .._numerics import scaled_abs
+from .._numerics import host_or_array, is_host, scaled_abs
 from ._define import Domain, Formula, P, canonical, pos
 
 Array = Any
@@ -123,12 +123,13 @@ def _base(x: Array, xp: Any, length: float) -> Array:
 def _base_pow(x: Array, base: Array, q: float, xp: Any, length: float) -> Array:
     """``base^q``; where ``|x|/length`` overflows, ``exp(q (log|x| - log length))``."""
     direct = xp.pow(base, q)
-    far = xp.exp(q * (xp.log(xp.abs(x)) - math.log(length)))
+    far = xp.exp(q * (xp.log(xp.abs(x)) - host_or_array("log", length, xp)))
     return xp.where(xp.isfinite(base), direct, far)
 
 
 def _log_base(x: Array, base: Array, xp: Any, length: float) -> Array:
-    return xp.where(xp.isfinite(base), xp.log(base), xp.log(xp.abs(x)) - math.log(length))
+    return xp.where(xp.isfinite(base), xp.log(base),
+                    xp.log(xp.abs(x)) - host_or_array("log", length, xp))
 
 
 def power_law_derivative(x: Array, /, *, xp: Any, length: float, power: float) -> Array:
@@ -140,6 +141,18 @@ def power_law_primitive(x: Array, /, *, xp: Any, length: float, power: float) ->
     """For ``power > 1``: left tail ``length/(power-1) (1 + |x|/length)^(1-power)``
     (anchored at ``g(-inf) = 0``).  Otherwise the odd integral from 0 (``g(0) = 0``)."""
     base = _base(x, xp, length)
+    if not is_host(power):  # array power: every case, selected (safe inputs in each)
+        one = xp.ones_like(power)
+        above = power > 1.0
+        p_hi = xp.where(above, power, 2.0 * one)
+        c = length / (p_hi - 1.0)
+        tail = c * _base_pow(x, base, 1.0 - p_hi, xp, length)
+        upper = xp.where(x < 0, tail, 2.0 * c - tail)
+        log_base = _log_base(x, base, xp, length)
+        p_lo = xp.where(power == 1.0, 0.5 * one, power)
+        half = xp.where(power == 1.0, length * log_base,
+                        length * xp.expm1((1.0 - p_lo) * log_base) / (1.0 - p_lo))
+        return xp.where(above, upper, xp.where(x < 0, -half, half))
     if power > 1.0:
         c = length / (power - 1.0)
         tail = c * _base_pow(x, base, 1.0 - power, xp, length)
@@ -183,7 +196,7 @@ def nonzero_sign_log_abs_primitive(x: Array, /, *, xp: Any, alpha: float) -> Arr
     """``NonzeroSign(x) log(1 + alpha |x|)`` (``NonzeroSign(0) = +1``)."""
     hi, lo = scaled_abs(x, alpha, 1.0, xp)
     near = xp.log1p(hi) + lo / (1.0 + hi)
-    far = xp.log(xp.abs(x)) + math.log(alpha)  # alpha |x| overflows: log1p ~ log
+    far = xp.log(xp.abs(x)) + host_or_array("log", alpha, xp)  # alpha |x| overflows: log1p ~ log
     mag = xp.where(xp.isfinite(hi), near, far)
     return xp.where(x < 0, -mag, mag)
 

@@ -12,7 +12,7 @@ from decimal import Context, Decimal
 from typing import Any
 
 from .. import special
-from .._numerics import exp_neg_abs, exp_neg_square, scaled, two_prod
+from .._numerics import exp_neg_abs, exp_neg_square, host_or_array, scaled, two_prod
 from ._define import Domain, Formula, P, canonical, pos
 
 Array = Any
@@ -213,7 +213,7 @@ def dspike_derivative(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """``alpha / (2 tanh(alpha/2)) sech^2(alpha x)`` on ``|x| <= 1/2``, else 0."""
     e = exp_neg_abs(x, 2.0 * alpha, 1.0, xp)
     one_e = 1.0 + e
-    amp = 2.0 * alpha / math.tanh(0.5 * alpha)
+    amp = 2.0 * alpha / host_or_array("tanh", 0.5 * alpha, xp)
     return xp.where(xp.abs(x) <= 0.5, amp * e / (one_e * one_e), xp.zeros_like(x))
 
 
@@ -221,7 +221,8 @@ def dspike_primitive(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """Left tail ``sinh(alpha (1/2 - |x|)) / (2 sinh(alpha/2) cosh(alpha |x|))``, 0 past
     ``|x| = 1/2`` (the clamped ``tanh(alpha x) / (2 tanh(alpha/2)) + 1/2``)."""
     a = xp.clip(xp.abs(x), max=0.5)
-    tail = xp.sinh(alpha * (0.5 - a)) / ((2.0 * math.sinh(0.5 * alpha)) * xp.cosh(alpha * a))
+    tail = xp.sinh(alpha * (0.5 - a)) / ((2.0 * host_or_array("sinh", 0.5 * alpha, xp))
+                                         * xp.cosh(alpha * a))
     return _mirror(x, tail, 1.0, xp)
 
 
@@ -229,7 +230,7 @@ DSPIKE = Formula("dspike", dspike_derivative, dspike_primitive)
 
 canonical(
     "dspike", DSPIKE,
-    (P("alpha", 3.0, Domain("0 < alpha <= 1000", lambda v: 0 < v <= 1000),
+    (P("alpha", 3.0, Domain.interval(0.0, 1000.0, name="alpha"),
        "Temperature: sharpness of the tanh inside |x| <= 1/2."),),
     summary="Differentiable spike (Li et al. 2021), centred: rescaled tanh on |x| ≤ 1/2.",
     latex_primitive=r"g(x) = \frac{\tanh(\alpha x)}{2\tanh(\alpha/2)} + \frac12 "
