@@ -105,9 +105,9 @@ def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:
     p = a * b_r
     ah, al, ok = _split_array(a, xp)
     bh, bl = _split_scalar(b_r, bits)
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
-    if b_err != 0.0:
-        e = e + a * b_err
+    # the rounding of b is always applied (a zero term when b is exact), so the
+    # computation has one shape for every value of b
+    e = (((ah * bh - p) + ah * bl + al * bh) + al * bl) + a * b_err
     good = ok & xp.isfinite(p) & xp.isfinite(e)
     return p, xp.where(good, e, xp.zeros_like(e))
 
@@ -135,10 +135,10 @@ def _div_pair(hi: Array, lo: Array, d: float, xp: Any) -> tuple[Array, Array]:
     p, e = two_prod(q, d_r, xp)
     r = ((hi - p) - e) + lo
     r = xp.where(xp.isfinite(r), r, xp.zeros_like(r))
-    q_lo = r / d_r
-    if d_r != d:  # correct for the rounding of d itself, to first order
-        q_lo = q_lo - q * ((d - d_r) / d_r)
-    return q, q_lo
+    # correct for the rounding of d itself, to first order (a zero term when d is exact,
+    # so the computation has one shape for every d); none where q is not finite
+    q_lo = r / d_r - q * ((d - d_r) / d_r)
+    return q, xp.where(xp.isfinite(q_lo), q_lo, xp.zeros_like(q_lo))
 
 
 def scaled(x: Array, mul: float, div: float, xp: Any, shift: float = 0.0) -> tuple[Array, Array]:

@@ -70,22 +70,37 @@ def _const(v: float, dtype: str) -> str:
     return f"{text}f" if dtype == "float32" else f"({text})"
 
 
-def emit_expression(out: Node, inputs: dict[str, str]) -> tuple[list[str], str]:
+def emit_expression(out: Node, inputs: dict[str, str],
+                    constants: list[float] | None = None,
+                    constants_name: str = "c") -> tuple[list[str], str]:
     """Statements computing ``out`` and the name of its variable.
 
     ``inputs`` maps the graph's input names to C expressions (e.g. ``{"x": "x[i]"}``).
+    With a ``constants`` list, every floating constant of the formula is appended to it and
+    read at run time from the ``double`` array ``constants_name`` (rounded to the
+    operation's dtype as the array API rounds a Python float), so one compiled kernel
+    serves every parameter value.
     """
     lines: list[str] = []
     names: dict[int, str] = {}
     if out.dtype == "bool":
         raise UnsupportedTrace("the traced output is boolean; kernels return floats")
 
+    def lifted(v: float, dtype: str) -> str:
+        assert constants is not None
+        constants.append(v)
+        slot = f"{constants_name}[{len(constants) - 1}]"
+        return f"((float){slot})" if dtype == "float32" else slot
+
     def ref(a: Any, dtype: str) -> str:
         if isinstance(a, Node):
             return visit(a)
         if isinstance(a, bool):
             return "1" if a else "0"
-        return _const(float(a), dtype if dtype != "bool" else "float64")
+        dt = dtype if dtype != "bool" else "float64"
+        if constants is not None:
+            return lifted(float(a), dt)
+        return _const(float(a), dt)
 
     def visit(node: Node) -> str:
         key = id(node)

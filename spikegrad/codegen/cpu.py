@@ -3,11 +3,19 @@
 For a bound surrogate and a dtype (float32 or float64), :func:`kernels` traces the
 formula (scale and NaN rule included), emits one C loop per direction and compiles them
 into a shared library, cached on disk under ``$SPIKEGRAD_CACHE`` (default
-``~/.cache/spikegrad``) by a hash of the source, the flags and the compiler.  The
-functions are called through ctypes on contiguous buffers:
+``~/.cache/spikegrad``) by a hash of the source, the flags and the compiler.
 
-* ``backward(x, g, out, n)``: ``out[i] = g[i] * g'(x[i])``
-* ``derivative(x, out, n)``: ``out[i] = g'(x[i])``
+Parameters are run-time arguments: every floating constant of the traced formula (the
+parameters and everything the formula derives from them on the host, such as the halves
+of an exact product) is read from a ``double`` array ``c``, so the source depends only on
+the formula's shape, and a new parameter value compiles nothing.  (A value that changes
+the shape, such as a slope of exactly 0 or 1 that the formula skips, has its own kernel.)
+The functions are called through ctypes on contiguous buffers:
+
+* ``backward(x, g, out, n, c)``: ``out[i] = g[i] * g'(x[i])``
+* ``derivative(x, out, n, c)``: ``out[i] = g'(x[i])``
+
+:class:`Kernels` binds a surrogate's constants, so ``kern.backward(x, g, out, n)``.
 
 Math functions are declared ``simd`` so the compiler may call glibc's vector math library
 (libmvec, at most 4 ULP) and vectorise the loop; contraction to FMA is off so the
@@ -33,7 +41,8 @@ from .._spec import Bound
 from .c import C_PRELUDE, emit_expression
 from .trace import trace_formula
 
-__all__ = ["CompilerUnavailable", "Kernels", "compiler", "kernels", "source"]
+__all__ = ["CompilerUnavailable", "Kernels", "Library", "compiled_count", "compiler", "kernels",
+           "library", "source", "source_and_constants"]
 
 _SIMD_DECLS = """
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(SG_NO_MVEC)
@@ -90,38 +99,63 @@ def _cache_dir() -> Path:
     return path
 
 
-def source(bound: Bound, dtype: str) -> str:
-    """C source of the fused derivative/backward loops of ``bound`` for ``dtype``."""
+def source_and_constants(bound: Bound, dtype: str) -> tuple[str, list[float]]:
+    """C source of the fused derivative/backward loops of ``bound``'s formula for
+    ``dtype``, and the constants of ``bound`` it reads at run time."""
     f = bound.formula
     if f.stochastic_backward:
         raise NotImplementedError(f"{bound.name}: stochastic backward has no fused kernel")
-    _, out = trace_formula(f.derivative, bound.formula_params, dtype, bound.scale)
-    lines, var = emit_expression(out, {"x": "x[i]"})
+    if bound.has_array_params:
+        raise NotImplementedError(f"{bound.name}: array parameters are evaluated with the "
+                                  "framework's ops, not a fused kernel")
+    _, out = trace_formula(f.derivative, bound.formula_params, dtype, bound.scale,
+                           distinct_constants=True)
+    constants: list[float] = []
+    lines, var = emit_expression(out, {"x": "x[i]"}, constants)
     body = "\n        ".join(lines)
     t = {"float32": "float", "float64": "double"}[dtype]
     return f"""{C_PRELUDE}{_SIMD_DECLS}
-/* {bound!r}, {dtype}; generated from the spec, do not edit */
-void sg_derivative(const {t}* restrict x, {t}* restrict out, int64_t n) {{
+/* {bound.formula.name} (formula version {bound.formula.version}), {dtype}; generated from
+   the spec, do not edit; parameters are read from c[] at run time */
+void sg_derivative(const {t}* restrict x, {t}* restrict out, int64_t n,
+                   const double* restrict c) {{
     #pragma omp parallel for simd schedule(static) if(parallel: n > 32768)
     for (int64_t i = 0; i < n; ++i) {{
         {body}
         out[i] = {var};
     }}
 }}
-void sg_backward(const {t}* restrict x, const {t}* restrict g, {t}* restrict out, int64_t n) {{
+void sg_backward(const {t}* restrict x, const {t}* restrict g, {t}* restrict out, int64_t n,
+                 const double* restrict c) {{
     #pragma omp parallel for simd schedule(static) if(parallel: n > 32768)
     for (int64_t i = 0; i < n; ++i) {{
         {body}
         out[i] = g[i] * {var};
     }}
 }}
-"""
+""", constants
 
 
-def _build(src: str) -> Path:
+def source(bound: Bound, dtype: str) -> str:
+    """C source of the fused derivative/backward loops of ``bound``'s formula."""
+    return source_and_constants(bound, dtype)[0]
+
+
+#: At most this many compiled kernels are kept on disk (the oldest are removed first).
+MAX_CACHED_LIBRARIES = 256
+
+
+def _trim(cache: Path, keep: Path) -> None:
+    libs = sorted(cache.glob("sg_*.so"), key=lambda p: p.stat().st_mtime)
+    for old in libs[: max(0, len(libs) - MAX_CACHED_LIBRARIES)]:
+        if old != keep:
+            old.unlink(missing_ok=True)
+
+
+def _build(src: str, rebuild: bool = False) -> Path:
     digest = hashlib.sha256((src + " ".join(FLAGS) + _compiler_id()).encode()).hexdigest()[:24]
     lib = _cache_dir() / f"sg_{digest}.so"
-    if lib.exists():
+    if lib.exists() and not rebuild:
         return lib
     with _LOCK, tempfile.TemporaryDirectory() as tmp:
         c_file = Path(tmp) / "kernel.c"
@@ -135,26 +169,80 @@ def _build(src: str) -> Path:
         if res.returncode != 0:
             raise CompilerUnavailable(f"compiling a spikegrad kernel failed:\n{res.stderr}")
         os.replace(tmp_lib, lib)  # atomic: concurrent builders agree on the content
+    _trim(lib.parent, lib)
     return lib
 
 
 @dataclass(frozen=True)
-class Kernels:
-    """ctypes entry points of one surrogate's fused kernels for one dtype."""
+class Library:
+    """ctypes entry points of one compiled formula shape (shared by every parameter value)."""
 
     derivative: Any
     backward: Any
     path: Path
 
 
-@functools.lru_cache(maxsize=512)
-def kernels(bound: Bound, dtype: str) -> Kernels:
-    """Compile (or load from the cache) the fused kernels of ``bound`` for ``dtype``."""
-    lib_path = _build(source(bound, dtype))
+@dataclass(frozen=True)
+class Kernels:
+    """One surrogate's fused kernels for one dtype: a :class:`Library` and the surrogate's
+    constants (a float64 array kept alive here)."""
+
+    library: Library
+    constants: Any  # numpy float64 array
+
+    @property
+    def path(self) -> Path:
+        return self.library.path
+
+    @property
+    def constants_address(self) -> int:
+        return int(self.constants.ctypes.data)
+
+    def derivative(self, x: int, out: int, n: int) -> None:
+        self.library.derivative(x, out, n, self.constants_address)
+
+    def backward(self, x: int, g: int, out: int, n: int) -> None:
+        self.library.backward(x, g, out, n, self.constants_address)
+
+
+def _open(lib_path: Path) -> Library:
     lib = ctypes.CDLL(str(lib_path))
     ptr = ctypes.c_void_p
-    lib.sg_derivative.argtypes = [ptr, ptr, ctypes.c_int64]
+    lib.sg_derivative.argtypes = [ptr, ptr, ctypes.c_int64, ptr]
     lib.sg_derivative.restype = None
-    lib.sg_backward.argtypes = [ptr, ptr, ptr, ctypes.c_int64]
+    lib.sg_backward.argtypes = [ptr, ptr, ptr, ctypes.c_int64, ptr]
     lib.sg_backward.restype = None
-    return Kernels(lib.sg_derivative, lib.sg_backward, lib_path)
+    return Library(lib.sg_derivative, lib.sg_backward, lib_path)
+
+
+_LIBRARIES: dict[str, Library] = {}
+
+
+def library(src: str) -> Library:
+    """The compiled library of a kernel source (compiled once per process and machine; a
+    cached file that cannot be loaded is rebuilt)."""
+    found = _LIBRARIES.get(src)
+    if found is not None:
+        return found
+    path = _build(src)
+    try:
+        lib = _open(path)
+    except OSError:  # damaged or foreign file in the cache: rebuild it
+        lib = _open(_build(src, rebuild=True))
+    _LIBRARIES[src] = lib
+    return lib
+
+
+def compiled_count() -> int:
+    """Number of kernel libraries this process has compiled or loaded."""
+    return len(_LIBRARIES)
+
+
+@functools.lru_cache(maxsize=1024)
+def kernels(bound: Bound, dtype: str) -> Kernels:
+    """The fused kernels of ``bound`` for ``dtype`` (its formula's library, compiled on
+    first use, with ``bound``'s constants)."""
+    import numpy as np
+
+    src, constants = source_and_constants(bound, dtype)
+    return Kernels(library(src), np.asarray(constants, dtype=np.float64))

@@ -121,7 +121,7 @@ class TraceNamespace:
 
     __name__ = "spikegrad_trace"
 
-    def __init__(self, dtype: str = "float64") -> None:
+    def __init__(self, dtype: str = "float64", distinct_constants: bool = False) -> None:
         if dtype not in ("float32", "float64"):
             raise ValueError(f"trace dtype must be float32 or float64, got {dtype}")
         self.dtype = dtype
@@ -129,6 +129,11 @@ class TraceNamespace:
         self.float64 = "float64"
         self.bool = "bool"
         self._memo: dict[tuple[Any, ...], Node] = {}
+        # with distinct constants, operations are never merged because two constants
+        # happen to be equal: the graph's shape then does not depend on parameter values
+        # (the kernels take the constants as run-time arguments)
+        self._distinct = distinct_constants
+        self._count = 0
         self.inputs: dict[str, Node] = {}
 
     # graph construction ---------------------------------------------------------------
@@ -138,6 +143,9 @@ class TraceNamespace:
         if isinstance(a, (bool, np.bool_)):
             return ("b", bool(a))
         if isinstance(a, (int, float, np.floating, np.integer)):
+            if self._distinct:
+                self._count += 1
+                return ("c", self._count)
             v = float(a)
             return ("c", v, math.copysign(1.0, v) if v == 0 else 0.0)
         raise UnsupportedTrace(f"unsupported operand {a!r} ({type(a).__name__})")
@@ -229,11 +237,12 @@ class TraceNamespace:
 
 
 def trace_formula(fn: Any, params: dict[str, Any], dtype: str, scale: float = 1.0,
-                  nan_guard: bool = True) -> tuple[TraceNamespace, Node]:
+                  nan_guard: bool = True, distinct_constants: bool = False
+                  ) -> tuple[TraceNamespace, Node]:
     """Trace ``scale * fn(x, **params)`` (NaN-propagating) for one ``dtype``."""
     from .._evaluate import evaluate_formula
 
-    ns = TraceNamespace(dtype)
+    ns = TraceNamespace(dtype, distinct_constants)
     x = ns.input("x")
     if nan_guard:
         out = evaluate_formula(fn, x, ns, params, scale)
