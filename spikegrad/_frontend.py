@@ -7,41 +7,78 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _registry
-from ._spec import Bound
+from ._spec import Bound, Entry, is_array_param
 
-__all__ = ["named_functions", "resolve"]
+__all__ = ["BoundCache", "named_functions", "resolve"]
 
 
-def resolve(name_or_bound: str | Bound, params: dict[str, Any]) -> Bound:
-    """A bound surrogate from a name and parameters, or a bound one passed through."""
+class BoundCache:
+    """Bound surrogates of one definition, cached per number-parameter set (bounded), so a
+    per-call name (``spike(x, "atan", alpha=2.0)``) builds nothing after its first call.
+    Parameter sets with arrays are bound afresh on every call (they hold the arrays)."""
+
+    MAX_SIZE = 1024
+
+    def __init__(self, entry: Entry) -> None:
+        self.entry = entry
+        self._cache: dict[tuple[tuple[str, Any], ...], Bound] = {}
+
+    def get(self, params: dict[str, Any]) -> Bound:
+        if any(is_array_param(v) for v in params.values()):
+            return self.entry.bind(**params)
+        try:
+            items = tuple(sorted(params.items()))
+            found = self._cache.get(items)
+        except TypeError:  # an unhashable value: let bind() report it
+            return self.entry.bind(**params)
+        if found is None:
+            found = self.entry.bind(**params)
+            # single dict operations are atomic: no lock (a lock is also a context manager
+            # that torch.compile cannot trace on a first, compiled call)
+            if len(self._cache) >= self.MAX_SIZE:
+                self._cache.clear()
+            self._cache[items] = found
+        return found
+
+
+_BY_NAME: dict[str, BoundCache] = {}
+
+
+def _cache_for(name: str) -> BoundCache:
+    found = _BY_NAME.get(name)
+    e = _registry.entry(name)
+    if found is None or found.entry is not e:
+        found = _BY_NAME[name] = BoundCache(e)
+    return found
+
+
+def resolve(name_or_bound: str | Bound | Entry, params: dict[str, Any]) -> Bound:
+    """A bound surrogate from a name (or a definition) and parameters, or a bound one passed
+    through."""
     if isinstance(name_or_bound, Bound):
         if params:
             raise TypeError("pass parameters either to spikegrad.get or here, not both")
         return name_or_bound
-    return _registry.get(name_or_bound, **params)
+    if isinstance(name_or_bound, Entry):
+        return name_or_bound.bind(**params)
+    return _cache_for(name_or_bound).get(params)
 
 
 def named_functions(spike: Callable[[Any, Bound, Any], Any]) -> dict[str, Callable[..., Any]]:
-    """``{name: fn}`` for every canonical surrogate, ``fn(x, *, key=None, **params)``.
-
-    Bound surrogates are cached per parameter set, so after the first (eager) call a
-    compiled caller finds them without tracing the registry.
-    """
+    """``{name: fn}`` for every built-in canonical surrogate, ``fn(x, *, key=None,
+    **params)``."""
 
     def make(name: str) -> Callable[..., Any]:
-        entry = _registry.entry(name)
-        bound_by_params: dict[tuple[tuple[str, Any], ...], Bound] = {}
+        cache = BoundCache(_registry.entry(name))
+        cache.get({})  # the default parameters, bound before any compiled call
 
         def fn(x: Any, /, *, key: Any = None, **params: Any) -> Any:
-            items = tuple(sorted(params.items()))
-            bound = bound_by_params.get(items)
-            if bound is None:
-                bound = bound_by_params[items] = entry.bind(**params)
-            return spike(x, bound, key)
+            return spike(x, cache.get(params), key)
 
-        defaults = ", ".join(f"{p.name}={p.default!r}" for p in entry.params)
+        e = cache.entry
+        defaults = ", ".join(f"{p.name}={p.default!r}" for p in e.params)
         fn.__name__ = fn.__qualname__ = name
-        fn.__doc__ = f"Spike with the {name} surrogate: {entry.summary}\n\nParameters: {defaults}."
+        fn.__doc__ = f"Spike with the {name} surrogate: {e.summary}\n\nParameters: {defaults}."
         return fn
 
-    return {name: make(name) for name in _registry.names()}
+    return {name: make(name) for name in _registry.names(user=False)}

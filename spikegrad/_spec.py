@@ -12,6 +12,7 @@ surrogate is an entry with validated parameter values; it is frozen and hashable
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,32 +57,39 @@ def is_array_param(value: Any) -> bool:
     return hasattr(value, "shape") and hasattr(value, "dtype")
 
 
-def _host_values(value: Any) -> np.ndarray | None:
+def _framework(value: Any) -> str:
+    """``"numpy"``, ``"torch"``, ``"jax"`` or ``"other"`` (checked with ``isinstance``
+    against frameworks already imported: nothing is imported to inspect a value)."""
+    if isinstance(value, np.ndarray):
+        return "numpy"
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(value, torch.Tensor):
+        return "torch"
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(value, jax.Array):
+        return "jax"
+    return "other"
+
+
+def _host_values(value: Any, framework: str) -> np.ndarray | None:
     """The values of an array parameter as a NumPy array where reading them costs no device
     synchronisation and no trace (NumPy; torch CPU tensors outside ``torch.compile`` and
     transforms; concrete jax arrays on CPU); ``None`` otherwise."""
-    if isinstance(value, np.ndarray):
+    if framework == "numpy":
         return value
-    module = type(value).__module__.split(".")[0]
-    try:
-        if module == "torch":
-            import torch
-
-            if (value.device.type != "cpu" or torch.compiler.is_compiling()
-                    or torch._C._are_functorch_transforms_active()
-                    or type(value) not in (torch.Tensor, torch.nn.Parameter)):
-                return None
-            return value.detach().to(torch.float64).numpy()
-        if module in ("jax", "jaxlib"):
-            import jax
-
-            if isinstance(value, jax.core.Tracer):
-                return None
-            if {d.platform for d in value.devices()} != {"cpu"}:
-                return None
-            return np.asarray(value, dtype=np.float64)
-    except (AttributeError, TypeError, RuntimeError):
-        return None
+    if framework == "torch":
+        torch = sys.modules["torch"]
+        if (value.device.type != "cpu" or torch._C._are_functorch_transforms_active()
+                or type(value) not in (torch.Tensor, torch.nn.Parameter)):
+            return None
+        return value.detach().to(torch.float64).numpy()
+    if framework == "jax":
+        jax = sys.modules["jax"]
+        if isinstance(value, jax.core.Tracer):
+            return None
+        if {d.platform for d in value.devices()} != {"cpu"}:
+            return None
+        return np.asarray(value, dtype=np.float64)
     return None
 
 
@@ -154,6 +162,13 @@ class Domain:
             return isinstance(value, bool)
         if self.kind == "window":
             return value is None or value[0] <= value[1]
+        if isinstance(value, (int, float)):  # plain Python: traceable by torch.compile
+            v = float(value)
+            if not math.isfinite(v):
+                return False
+            above = v >= self.low if self.low_inclusive else v > self.low
+            below = v <= self.high if self.high_inclusive else v < self.high
+            return above and below
         v = np.asarray(value, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             ok = np.isfinite(v)
@@ -242,12 +257,19 @@ class Param:
         return value
 
     def _validate_array(self, where: str, value: Any) -> Any:
-        name = str(getattr(value, "dtype", "")).rsplit(".", 1)[-1]
-        if not name.startswith(("float", "bfloat")):
+        framework = _framework(value)
+        if framework == "torch":
+            if sys.modules["torch"].compiler.is_compiling():
+                return value  # values are not read inside a compiled region
+            floating = value.is_floating_point()
+        else:
+            name = str(getattr(value, "dtype", "")).rsplit(".", 1)[-1]
+            floating = name.startswith(("float", "bfloat"))
+        if not floating:
             raise TypeError(f"{where} must be a real floating array, got dtype "
                             f"{getattr(value, 'dtype', None)}; cast it first, e.g. "
                             f"{self.name}.float()")
-        host = _host_values(value)
+        host = _host_values(value, framework)
         if host is not None and not self.domain.check(host):
             bad = host[~np.vectorize(self.domain.check)(host)] if host.ndim else host
             raise ValueError(f"{where} must be {self.domain.text} elementwise, got "

@@ -11,7 +11,7 @@ the torch-ops formula.
 
 The build runs in a background thread on first use (about half a minute); until it is ready,
 and wherever it fails (no compiler, no ninja), the pure-Python Function is used.
-``SPIKEGRAD_NATIVE=0`` disables it; :func:`ensure` builds it synchronously.
+:func:`disable` switches it off; :func:`ensure` builds it synchronously.
 
 Each build happens in a private temporary directory and the finished library is moved
 into spikegrad's cache (``$SPIKEGRAD_CACHE``, else ``$XDG_CACHE_HOME/spikegrad``, else
@@ -44,16 +44,19 @@ _SOURCE = r"""
 namespace py = pybind11;
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
-typedef void (*bwd_fn)(const void*, const void*, void*, int64_t);
+typedef void (*bwd_fn)(const void*, const void*, void*, int64_t, const double*);
 
 static py::object* slow_backward = nullptr;  // python (function id, x, grad) -> grad_x
 
 struct SgSpike : public torch::autograd::Function<SgSpike> {
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, bool strict,
-                            int64_t k32, int64_t k64, int64_t fid) {
+                            int64_t k32, int64_t k64, int64_t fid, const at::Tensor& c32,
+                            const at::Tensor& c64) {
     ctx->save_for_backward({x});
     ctx->saved_data["k32"] = k32;
     ctx->saved_data["k64"] = k64;
+    ctx->saved_data["c32"] = c32;  // the surrogate's run-time constants, kept alive here
+    ctx->saved_data["c64"] = c64;
     ctx->saved_data["fid"] = fid;
     at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
     return strict ? at::gt_out(out, x, 0) : at::ge_out(out, x, 0);
@@ -75,18 +78,21 @@ struct SgSpike : public torch::autograd::Function<SgSpike> {
       at::Tensor gc = half ? g.to(at::kFloat).contiguous() : g.contiguous();
       gx = at::empty_like(xc, at::MemoryFormat::Contiguous);
       auto k = reinterpret_cast<bwd_fn>(ctx->saved_data[dbl ? "k64" : "k32"].toInt());
-      k(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(), xc.numel());
+      at::Tensor c = ctx->saved_data[dbl ? "c64" : "c32"].toTensor();
+      k(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(), xc.numel(), c.data_ptr<double>());
       if (half) gx = gx.to(st);
     } else {
       py::gil_scoped_acquire gil;
       gx = (*slow_backward)(ctx->saved_data["fid"].toInt(), x, g).cast<at::Tensor>();
     }
-    return {gx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+    return {gx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
+            at::Tensor()};
   }
 };
 
-at::Tensor sg_spike(const at::Tensor& x, bool strict, int64_t k32, int64_t k64, int64_t fid) {
-  return SgSpike::apply(x, strict, k32, k64, fid);
+at::Tensor sg_spike(const at::Tensor& x, bool strict, int64_t k32, int64_t k64, int64_t fid,
+                    const at::Tensor& c32, const at::Tensor& c64) {
+  return SgSpike::apply(x, strict, k32, k64, fid, c32, c64);
 }
 
 void sg_set_slow(py::object f) {
@@ -102,7 +108,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 
 _state: dict[str, Any] = {"module": None, "error": None, "thread": None}
 _lock = threading.Lock()
-_ENABLED = os.environ.get("SPIKEGRAD_NATIVE", "1") != "0"
+_ENABLED = True
 
 
 def _cache_root() -> Path:
@@ -178,6 +184,12 @@ def _build() -> None:
         _state["error"] = f"{type(exc).__name__}: {exc}"
 
 
+def disable() -> None:
+    """Do not use the C++ node in this process (the Python Function serves every call)."""
+    global _ENABLED
+    _ENABLED = False
+
+
 def module() -> Any:
     """The compiled extension, or ``None`` while it builds / when unavailable.
 
@@ -208,7 +220,7 @@ def ensure(timeout: float | None = None) -> bool:
 def status() -> str:
     """``"ready"``, ``"building"``, ``"disabled"`` or the build error."""
     if not _ENABLED:
-        return "disabled (SPIKEGRAD_NATIVE=0)"
+        return "disabled"
     if _state["module"] is not None:
         return "ready"
     if _state["error"] is not None:

@@ -1,35 +1,47 @@
-"""The torch adapter: every registered surrogate as a ``torch.autograd.Function``.
+"""The torch adapter: any surrogate definition as one generic ``torch.autograd.Function``.
 
-One Function class is created (once, then cached) per bound surrogate, with the
-parameters baked in as Python floats; no per-surrogate code exists here.  The forward
-writes the spike straight into a float tensor of the input's dtype; the backward computes
-``grad * g'(x)`` from the spec's array-API formula on the saved input (the only tensor
-saved).  Forward mode (``jvp``) and ``vmap`` (``generate_vmap_rule``) are supported, so
-the Functions work under ``torch.func`` and ``torch.compile(fullgraph=True)``.
+There is no per-surrogate (or per-parameter-value) class: :class:`_Spike` takes the bound
+surrogate as a constant argument and its array parameters as tensor inputs,
+``_Spike.apply(x, bound, key, p0, ..., p7)``, so nothing is created per call and
+``torch.compile(fullgraph=True)`` traces it on the first call, with or without grad.  The
+forward writes the spike in the input's dtype; the backward gives
 
-Second derivatives follow the formula: when the backward runs with ``create_graph=True``
-it is itself differentiable, and ``d/dx (grad * g'(x)) = grad * g''(x)``.
+* ``grad_x = grad * g'(x; θ)`` (a fused generated kernel on eager CPU calls with number
+  parameters, the spec's formula with torch ops everywhere else, differentiable for
+  ``create_graph=True``: double backward gives ``grad * g''(x)``);
+* for each tensor parameter θ that requires grad, ``Σ grad · ∂g(x; θ)/∂θ``, the derivative
+  of the spec's primitive obtained with ``torch.func.vjp`` and reduced over the dimensions
+  θ was broadcast along; it is itself differentiable in θ (meta-gradients).
 
-Autocast: the Functions are not autocast-eligible; like elementwise ops they run in the
-dtype of their input and return the spike in that dtype (float16/bfloat16 are computed in
-float32 internally and rounded once).
+Forward mode (``jvp``) and ``vmap`` (``generate_vmap_rule``) are supported, so the Function
+works under ``torch.func``.  Dynamo does not trace custom ``jvp`` methods, so under
+``torch.compile`` the twin class without one is used.
+
+Autocast: the Function is not autocast-eligible; like elementwise ops it runs in the dtype
+of its input and returns the spike in that dtype (float16/bfloat16 are computed in float32
+internally and rounded once).  Tensor parameters are used in that compute dtype; their
+gradients come back in their own dtype.
 """
 
 from __future__ import annotations
 
-import os
+import itertools
+import threading
 import warnings
 from typing import Any
 
 import torch
 
 from .. import special
-from .._evaluate import derivative_compute, evaluate_formula, primitive_compute
+from .._evaluate import derivative_compute, evaluate_formula, mapped, primitive_compute
 from .._spec import Bound
 
-__all__ = ["check_tensor", "derivative", "function_for", "primitive", "spike"]
+__all__ = ["MAX_TENSOR_PARAMS", "check_tensor", "derivative", "function_for", "primitive",
+           "spike"]
 
 _FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+#: Tensor parameters one surrogate may have (positional slots of the Function).
+MAX_TENSOR_PARAMS = 8
 
 
 def _xp() -> Any:
@@ -61,121 +73,80 @@ def _cast(x: torch.Tensor) -> torch.Tensor:
     return x.to(_compute_dtype(x.dtype))
 
 
-def _values(fn: Any, x: torch.Tensor, params: dict[str, Any], scale: float) -> torch.Tensor:
-    """``scale * fn(x)`` (NaN-propagating) computed in the compute dtype, in ``x``'s dtype."""
-    return evaluate_formula(fn, _cast(x), _xp(), params, scale).to(x.dtype)
+def _overrides(bound: Bound, tensors: tuple[Any, ...]) -> dict[str, Any] | None:
+    names = bound.array_param_names
+    if not names:
+        return None
+    return dict(zip(names, tensors))
 
 
-def derivative(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
-    """``g'(x)`` with torch ops (differentiable), in ``x``'s dtype."""
-    return derivative_compute(bound, _cast(x), _xp(), key).to(x.dtype)
+def derivative(bound: Bound, x: torch.Tensor, key: Any = None,
+               params: tuple[Any, ...] = ()) -> torch.Tensor:
+    """``g'(x)`` with torch ops (differentiable, also in tensor parameters), in ``x``'s
+    dtype."""
+    return derivative_compute(bound, _cast(x), _xp(), key, _overrides(bound, params)
+                              ).to(x.dtype)
 
 
-def primitive(bound: Bound, x: torch.Tensor) -> torch.Tensor:
-    """``g(x)`` with torch ops (differentiable), in ``x``'s dtype."""
-    return primitive_compute(bound, _cast(x), _xp()).to(x.dtype)
+def primitive(bound: Bound, x: torch.Tensor, params: tuple[Any, ...] = ()) -> torch.Tensor:
+    """``g(x)`` with torch ops (differentiable, also in tensor parameters), in ``x``'s
+    dtype."""
+    return primitive_compute(bound, _cast(x), _xp(), _overrides(bound, params)).to(x.dtype)
 
 
-class _SurrogateFunction(torch.autograd.Function):
-    """Base class; :func:`function_for` makes one subclass per bound surrogate.
-
-    Subclasses carry only plain constants (the forward kind, the formula functions, the
-    formula parameters as Python numbers and the output scale), so dynamo traces them
-    without graph breaks.
-    """
-
-    bound: Bound
-    kind: str = "ge"
-    d_fn: Any = None
-    g_fn: Any = None
-    f_fn: Any = None
-    params: dict[str, Any] = {}  # noqa: RUF012 - replaced per subclass
-    scale: float = 1.0
-    stochastic_backward: bool = False
-    generate_vmap_rule = True
-
-    @classmethod
-    def apply(cls, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
-        # Function.apply binds default arguments through inspect.signature on every call
-        # (setup_context style); skip that when no functorch transform is active.
-        if kwargs or torch._C._are_functorch_transforms_active():
-            return super().apply(*args, **kwargs)
-        return super(torch.autograd.Function, cls).apply(*args)  # type: ignore[misc]
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        x, key = inputs
-        ctx.save_for_backward(x)  # the only tensor kept: the input itself, no new bytes
-        ctx.key = key
-
-    @classmethod
-    def _grad_factor(cls, x: torch.Tensor, key: Any) -> torch.Tensor:
-        params = cls.params
-        if cls.stochastic_backward:
-            params = dict(params, noise=special.uniform(key, _cast(x), _cast(x).dtype, _xp()))
-        return _values(cls.d_fn, x, params, cls.scale)
-
-    @classmethod
-    def _forward(cls, x: torch.Tensor, key: Any) -> torch.Tensor:
-        kind = cls.kind
-        if kind in ("ge", "gt"):
-            op = torch.ge if kind == "ge" else torch.gt
-            if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
-                return op(x, 0).to(x.dtype)
-            # eager: write the float spike directly, no bool temporary
-            return op(x, 0, out=torch.empty_like(x, memory_format=torch.contiguous_format))
-        xc = _cast(x)
-        if kind == "formula":
-            return cls.f_fn(xc, xp=_xp(), **cls.params).to(x.dtype)
-        u = special.uniform(key, xc, xc.dtype, _xp())
-        p = xc if kind == "bernoulli_input" else evaluate_formula(
-            cls.g_fn, xc, _xp(), cls.params, cls.scale)
-        return (u < p).to(x.dtype)
-
-
+# -- fused CPU kernels -------------------------------------------------------------------
 _FUSED_DTYPES = {torch.float32: "float32", torch.float64: "float64",
                  torch.float16: "float32", torch.bfloat16: "float32"}
 _HALF = (torch.float16, torch.bfloat16)
-_fused_state = {"enabled": os.environ.get("SPIKEGRAD_FUSED", "1") != "0", "warned": False}
+_fused_state: dict[str, Any] = {"enabled": True, "no_compiler": False}
+_KERNEL_FAILURES: dict[Any, str] = {}
+_KERNEL_LOCK = threading.Lock()
 
 
-def _kernel(cls: Any, dtype: torch.dtype) -> Any:
-    """The class's compiled kernels for ``dtype`` (built once, then kept on the class)."""
-    cache = cls.__dict__.get("_kernels")
-    if cache is None:
-        cache = {}
-        cls._kernels = cache
-    kern = cache.get(dtype)
-    if kern is None:
-        from ..codegen import cpu
-
-        kern = cache[dtype] = cpu.kernels(cls.bound, _FUSED_DTYPES[dtype])
-    return kern
+def set_fused(enabled: bool) -> None:
+    """Switch the fused CPU kernels (and the C++ node) on or off for this process."""
+    _fused_state["enabled"] = bool(enabled)
 
 
-def _fused_backward(cls: Any, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor | None:
-    """``grad * g'(x)`` in one generated C loop, for plain CPU tensors in eager mode.
+def _kernel(bound: Bound, dtype: torch.dtype) -> Any:
+    """``bound``'s compiled kernels for ``dtype``, or ``None`` where they cannot be built
+    (one warning per formula, naming it and the fallback)."""
+    from ..codegen import cpu
 
-    Returns ``None`` where the fused kernel does not apply (GPU, tensor subclasses,
-    functorch transforms, ``torch.compile``, ``create_graph=True``, stochastic
-    backward); the caller then evaluates the same formula with torch ops.
-    """
-    if (torch.is_grad_enabled() or not _fused_state["enabled"] or cls.stochastic_backward
+    fkey = (bound.formula, _FUSED_DTYPES[dtype])
+    if _fused_state["no_compiler"] or fkey in _KERNEL_FAILURES:
+        return None
+    try:
+        return cpu.kernels(bound, _FUSED_DTYPES[dtype])
+    except cpu.CompilerUnavailable as exc:
+        _fused_state["no_compiler"] = True
+        warnings.warn(f"spikegrad: fused CPU kernels unavailable ({exc}); the backward uses "
+                      "torch ops (same values, slower)", RuntimeWarning, stacklevel=4)
+    except (RuntimeError, OSError, TypeError, ValueError, NotImplementedError,
+            RecursionError) as exc:
+        with _KERNEL_LOCK:
+            first = fkey not in _KERNEL_FAILURES
+            _KERNEL_FAILURES[fkey] = f"{type(exc).__name__}: {exc}"
+        if first:
+            warnings.warn(f"spikegrad: no fused CPU kernel for {bound.name} "
+                          f"({type(exc).__name__}: {str(exc)[:200]}); its backward uses "
+                          "torch ops (same values, slower)", RuntimeWarning, stacklevel=4)
+    return None
+
+
+def _fused_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor | None:
+    """``grad * g'(x)`` in one generated C loop, for plain CPU tensors in eager mode with
+    number parameters; ``None`` where it does not apply."""
+    if (torch.is_grad_enabled() or not _fused_state["enabled"] or bound.has_array_params
+            or bound.formula.stochastic_backward
             or type(x) is not torch.Tensor or type(grad) is not torch.Tensor
             or x.dtype not in _FUSED_DTYPES or grad.dtype != x.dtype
             or x.device.type != "cpu" or grad.device.type != "cpu"
             or x.shape != grad.shape or torch.compiler.is_compiling()
             or torch._C._are_functorch_transforms_active()):
         return None
-    try:
-        kern = _kernel(cls, x.dtype)
-    except (RuntimeError, OSError) as exc:  # no C compiler: the torch-ops path is exact too
-        _fused_state["enabled"] = False
-        if not _fused_state["warned"]:
-            _fused_state["warned"] = True
-            warnings.warn(f"spikegrad: fused CPU kernels unavailable ({exc}); using torch "
-                          "ops for the backward (same values, slower)", RuntimeWarning,
-                          stacklevel=3)
+    kern = _kernel(bound, x.dtype)
+    if kern is None:
         return None
     if x.dtype in _HALF:
         xc, gc = x.float().contiguous(), grad.float().contiguous()
@@ -187,107 +158,192 @@ def _fused_backward(cls: Any, x: torch.Tensor, grad: torch.Tensor) -> torch.Tens
     return out.to(x.dtype) if x.dtype in _HALF else out
 
 
-def _setup_context_with_jvp(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-    x, key = inputs
-    ctx.save_for_backward(x)
-    ctx.save_for_forward(x)
-    ctx.key = key
+# -- the Function ----------------------------------------------------------------------------
+def _forward(x: torch.Tensor, bound: Bound, key: Any, params: tuple[Any, ...]) -> torch.Tensor:
+    kind = bound.forward_kind
+    if kind in ("ge", "gt"):
+        op = torch.ge if kind == "ge" else torch.gt
+        if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+            return op(x, 0).to(x.dtype)
+        # eager: write the float spike directly, no bool temporary
+        return op(x, 0, out=torch.empty_like(x, memory_format=torch.contiguous_format))
+    xc = _cast(x)
+    over = _overrides(bound, params)
+    if kind == "formula":
+        kwargs, _ = mapped(bound, _xp(), xc.dtype, over)
+        return bound.formula.forward(xc, xp=_xp(), **kwargs).to(x.dtype)
+    u = special.uniform(key, xc, xc.dtype, _xp())
+    if kind == "bernoulli_input":
+        p = xc
+    else:
+        kwargs, scale = mapped(bound, _xp(), xc.dtype, over)
+        p = evaluate_formula(bound.formula.primitive, xc, _xp(), kwargs, scale)
+    return (u < p).to(x.dtype)
 
 
-def function_for(bound: Bound) -> type[torch.autograd.Function]:
-    """The ``torch.autograd.Function`` of ``bound``, created on first use and cached.
+def _grad_x(bound: Bound, x: torch.Tensor, grad: torch.Tensor, key: Any,
+            params: tuple[Any, ...]) -> torch.Tensor:
+    fused = None if params else _fused_backward(bound, x, grad)
+    if fused is not None:
+        return fused
+    return grad * derivative(bound, x, key, params)
+
+
+def _param_grads(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
+                 params: tuple[Any, ...], needed: tuple[bool, ...]) -> list[Any]:
+    """``Σ grad · ∂g(x; θ)/∂θ`` for each tensor parameter (``None`` where not needed)."""
+    if not any(needed):
+        return [None] * len(params)
+    if not bound.has_primitive:
+        raise NotImplementedError(
+            f"{bound.name} has no primitive g, so its parameters "
+            f"({', '.join(bound.array_param_names)}) have no gradient (∂L/∂θ = Σ G ∂g/∂θ); "
+            "pass them as numbers or detach them")
+    xd = x.detach()
+    _, vjp = torch.func.vjp(lambda *ps: primitive(bound, xd, ps), *params)
+    grads = vjp(grad)
+    return [g if need else None for g, need in zip(grads, needed)]
+
+
+def _pad(params: tuple[Any, ...]) -> tuple[Any, ...]:
+    return (*params, *([None] * (MAX_TENSOR_PARAMS - len(params))))
+
+
+def _unpack(ctx: Any, saved: tuple[Any, ...]) -> tuple[torch.Tensor, tuple[Any, ...]]:
+    return saved[0], tuple(saved[1:1 + ctx.n_params])
+
+
+class _Spike(torch.autograd.Function):
+    """``_Spike.apply(x, bound, key, p0, ..., p7)``: the spike of ``x`` with ``bound``'s
+    surrogate gradient; ``p0..`` are ``bound``'s tensor parameters (``None`` padded)."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, bound: Bound, key: Any, p0: Any = None, p1: Any = None,
+                p2: Any = None, p3: Any = None, p4: Any = None, p5: Any = None,
+                p6: Any = None, p7: Any = None) -> torch.Tensor:
+        params = (p0, p1, p2, p3, p4, p5, p6, p7)[: len(bound.array_param_names)]
+        return _forward(x, bound, key, params)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        x, bound, key = inputs[:3]
+        n = len(bound.array_param_names)
+        ctx.save_for_backward(x, *inputs[3:3 + n])  # the input and the parameters only
+        ctx.bound, ctx.key, ctx.n_params = bound, key, n
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        x, params = _unpack(ctx, ctx.saved_tensors)
+        bound = ctx.bound
+        gx = _grad_x(bound, x, grad, ctx.key, params) if ctx.needs_input_grad[0] else None
+        needed = tuple(ctx.needs_input_grad[3:3 + len(params)])
+        gps = _param_grads(bound, x, grad, params, needed)
+        return (gx, None, None, *_pad(tuple(gps)))
+
+
+class _SpikeWithJvp(_Spike):
+    """:class:`_Spike` with forward mode (outside ``torch.compile``)."""
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        _Spike.setup_context(ctx, inputs, output)
+        n = ctx.n_params
+        ctx.save_for_forward(inputs[0], *inputs[3:3 + n])
+
+    @staticmethod
+    def jvp(ctx: Any, x_t: Any, bound_t: Any, key_t: Any, *param_t: Any) -> torch.Tensor:
+        x, params = _unpack(ctx, ctx.saved_tensors)
+        bound = ctx.bound
+        out = x_t * derivative(bound, x, ctx.key, params) if x_t is not None else None
+        tangents = param_t[: len(params)]
+        if any(t is not None for t in tangents):
+            if not bound.has_primitive:
+                raise NotImplementedError(f"{bound.name} has no primitive g: no tangent in "
+                                          "its parameters")
+            filled = tuple(t if t is not None else torch.zeros_like(p)
+                           for p, t in zip(params, tangents))
+            _, dp = torch.func.jvp(lambda *ps: primitive(bound, x, ps), params, filled)
+            out = dp if out is None else out + dp
+        return out if out is not None else torch.zeros_like(x)
+
+
+def function_for(bound: Bound | None = None) -> type[torch.autograd.Function]:
+    """The ``torch.autograd.Function`` serving every surrogate:
+    ``function_for().apply(x, bound, key, *tensor_params)``.
 
     Under ``torch.compile`` the class without a custom ``jvp`` is returned (dynamo does not
     trace custom ``jvp`` methods); everywhere else the class with forward mode.
     """
-    fns = bound.__dict__.get("_torch_functions")
-    if fns is None:  # first use, in eager mode: build both classes once
-        fns = (_make_function(bound, False), _make_function(bound, True))
-        object.__setattr__(bound, "_torch_functions", fns)
-    return fns[0] if torch.compiler.is_compiling() else fns[1]
+    return _Spike if torch.compiler.is_compiling() else _SpikeWithJvp
 
 
-def _make_function(bound: Bound, with_jvp: bool) -> type[torch.autograd.Function]:
-    formula = bound.formula
-    cls: Any = None
-
-    def forward(x: torch.Tensor, key: Any = None) -> torch.Tensor:
-        return cls._forward(x, key)
-
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, None]:
-        (x,) = ctx.saved_tensors
-        fused = _fused_backward(cls, x, grad)
-        if fused is not None:
-            return fused, None
-        return grad * cls._grad_factor(x, ctx.key), None
-
-    def jvp(ctx: Any, x_t: torch.Tensor, key_t: Any = None) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        return x_t * cls._grad_factor(x, ctx.key)
-
-    name = "".join(part.capitalize() for part in bound.name.replace(":", "_").split("_"))
-    body: dict[str, Any] = {
-        "bound": bound,
-        "kind": bound.forward_kind,
-        "d_fn": staticmethod(formula.derivative),
-        "g_fn": staticmethod(formula.primitive) if formula.primitive else None,
-        "f_fn": staticmethod(formula.forward) if formula.forward else None,
-        "params": bound.formula_params,
-        "scale": bound.scale,
-        "stochastic_backward": formula.stochastic_backward,
-        "forward": staticmethod(forward),
-        "backward": staticmethod(backward),
-        "__doc__": f"Spike with the {bound!r} surrogate gradient.",
-    }
-    if with_jvp:
-        body["jvp"] = staticmethod(jvp)
-        body["setup_context"] = staticmethod(_setup_context_with_jvp)
-    cls = type(f"{name}Spike", (_SurrogateFunction,), body)
-    return cls
-
-
-_NATIVE_FUNCTIONS: list[Any] = []
+# -- the C++ node (eager CPU calls with number parameters) ------------------------------------
+_NATIVE_LOCK = threading.Lock()
+_NATIVE_IDS: dict[Bound, tuple[int, int, int, torch.Tensor, torch.Tensor]] = {}
+_NATIVE_BOUNDS: dict[int, Bound] = {}
+_NATIVE_COUNTER = itertools.count()
 
 
 def _slow_backward(fid: int, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     """Backward of the C++ node when its fused kernel does not apply (called from C++)."""
-    cls = _NATIVE_FUNCTIONS[fid]
-    return grad * cls._grad_factor(x, None)
+    return grad * derivative(_NATIVE_BOUNDS[fid], x)
 
 
-def _native_pointers(cls: Any) -> tuple[int, int, int] | None:
-    """(float32 kernel, float64 kernel, function id) for the C++ node, built once."""
-    ptrs = cls.__dict__.get("_native_ptrs")
-    if ptrs is None:
-        try:
-            k32, k64 = _kernel(cls, torch.float32), _kernel(cls, torch.float64)
-        except (RuntimeError, OSError):
-            ptrs = False
-        else:
-            import ctypes
+def _native_args(bound: Bound) -> tuple[int, int, int, torch.Tensor, torch.Tensor] | None:
+    """(float32 kernel, float64 kernel, id, float32 constants, float64 constants) of the C++
+    node for ``bound``; one id per distinct bound, assigned under a lock."""
+    found = _NATIVE_IDS.get(bound)
+    if found is not None:
+        return found
+    k32, k64 = _kernel(bound, torch.float32), _kernel(bound, torch.float64)
+    if k32 is None or k64 is None:
+        return None
+    import ctypes
 
-            _NATIVE_FUNCTIONS.append(cls)
-            ptrs = (ctypes.cast(k32.backward, ctypes.c_void_p).value,
-                    ctypes.cast(k64.backward, ctypes.c_void_p).value,
-                    len(_NATIVE_FUNCTIONS) - 1)
-        cls._native_ptrs = ptrs
-    return ptrs or None
+    with _NATIVE_LOCK:
+        found = _NATIVE_IDS.get(bound)
+        if found is None:
+            fid = next(_NATIVE_COUNTER)
+            _NATIVE_BOUNDS[fid] = bound
+            found = (ctypes.cast(k32.library.backward, ctypes.c_void_p).value,
+                     ctypes.cast(k64.library.backward, ctypes.c_void_p).value, fid,
+                     torch.from_numpy(k32.constants), torch.from_numpy(k64.constants))
+            _NATIVE_IDS[bound] = found
+    return found
+
+
+def _native_ok(bound: Bound, x: torch.Tensor, key: Any) -> bool:
+    return (key is None and bound.forward_kind in ("ge", "gt")
+            and not bound.formula.stochastic_backward and not bound.has_array_params
+            and type(x) is torch.Tensor and x.device.type == "cpu"
+            and _fused_state["enabled"] and not _fused_state["no_compiler"]
+            and not torch._C._are_functorch_transforms_active()
+            and torch.autograd.forward_ad._current_level < 0)
 
 
 def spike(x: torch.Tensor, bound: Bound, key: Any = None) -> torch.Tensor:
-    """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable)."""
+    """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable in ``x`` and in
+    tensor parameters)."""
     check_tensor(x)
-    cls = function_for(bound)
-    if (not torch.compiler.is_compiling() and key is None and cls.kind in ("ge", "gt")
-            and not cls.stochastic_backward and type(x) is torch.Tensor
-            and x.device.type == "cpu" and _fused_state["enabled"]
-            and not torch._C._are_functorch_transforms_active()
-            and torch.autograd.forward_ad._current_level < 0):
+    params = tuple(dict(bound.param_items)[k] for k in bound.array_param_names)
+    if len(params) > MAX_TENSOR_PARAMS:
+        raise ValueError(f"{bound.name}: at most {MAX_TENSOR_PARAMS} tensor parameters")
+    for name, p in zip(bound.array_param_names, params):
+        if not isinstance(p, torch.Tensor):
+            raise TypeError(f"{bound.name}: parameter {name} is a "
+                            f"{type(p).__module__.split('.')[0]} array; give torch tensors "
+                            "(or numbers) with torch input")
+    if bound.stochastic and key is None:
+        special.uniform(None, x, x.dtype, _xp())  # raises the clear "pass key=" error
+    if not torch.compiler.is_compiling() and _native_ok(bound, x, key):
         from . import _torch_native
 
         native = _torch_native.module()
         if native is not None:
-            ptrs = _native_pointers(cls)
-            if ptrs is not None:
-                return native.spike(x, cls.kind == "gt", *ptrs)
-    return cls.apply(x, key)
+            args = _native_args(bound)
+            if args is not None:
+                return native.spike(x, bound.forward_kind == "gt", *args)
+    # always every slot: dynamo matches the call against the full signature
+    return function_for().apply(x, bound, key, *_pad(params))
