@@ -21,10 +21,10 @@ except ImportError as exc:  # pragma: no cover - exercised without jax installed
 
 from . import _registry
 from ._frontend import named_functions, resolve
-from ._spec import Bound
+from ._spec import Bound, Entry
 from .adapters import jax as _adapter
 
-__all__ = ["Surrogate", "function", "spike", *_registry.names()]
+__all__ = ["Surrogate", "function", "spike", *_registry.names(user=False)]
 
 
 def function(name_or_bound: str | Bound, **params: Any) -> Any:
@@ -32,7 +32,7 @@ def function(name_or_bound: str | Bound, **params: Any) -> Any:
     return _adapter.function_for(resolve(name_or_bound, params))
 
 
-def spike(x: Any, name_or_bound: str | Bound, /, *, key: Any = None,
+def spike(x: Any, name_or_bound: str | Bound | Entry, /, *, key: Any = None,
           **params: Any) -> jax.Array:
     """Spike of ``x`` (in ``x``'s dtype) whose gradient is the surrogate's ``g'(x)``.
 
@@ -45,28 +45,52 @@ def spike(x: Any, name_or_bound: str | Bound, /, *, key: Any = None,
     key : jax.random key, optional
         Random source for stochastic surrogates.
     **params
-        Surrogate parameters (Python numbers).
+        Surrogate parameters: Python numbers, or jax arrays / tracers (0-d or
+        broadcasting against ``x``) that receive ``Σ G ∂g/∂θ`` under ``jax.grad``.
     """
     return _adapter.spike(x, resolve(name_or_bound, params), key)
 
 
+@jax.tree_util.register_pytree_node_class
 class Surrogate:
     """A surrogate spike as a callable object (``Surrogate("braintools:Arctan")(x)``).
 
-    ``spiking=False`` returns the primitive ``g(x)`` instead of the spike.
+    A pytree: its array parameters (``Surrogate("atan", alpha=jnp.asarray(2.0))``) are
+    leaves, so it goes inside flax/equinox/brainstate modules and through ``jit``, ``grad``
+    and ``vmap``, and a gradient with respect to the object holds ``Σ G ∂g/∂θ`` per
+    parameter.  ``spiking=False`` returns the primitive ``g(x)`` instead of the spike.
     """
 
-    def __init__(self, name: str | Bound, spiking: bool = True, **params: Any) -> None:
+    def __init__(self, name: str | Bound | Entry, spiking: bool = True, *, key: Any = None,
+                 **params: Any) -> None:
         self.bound = resolve(name, params)
         self.spiking = spiking
+        self.key = key
         if not spiking and not self.bound.has_primitive:
             raise ValueError(f"{self.bound.name} has no primitive: spiking=False is not "
                              "available for it")
 
     def __call__(self, x: Any, key: Any = None) -> jax.Array:
+        key = key if key is not None else self.key
         if self.spiking:
             return _adapter.spike(x, self.bound, key)
         return _adapter.primitive(self.bound, _adapter.check_array(x))
+
+    def tree_flatten(self) -> tuple[tuple[Any, ...], Any]:
+        names = self.bound.array_param_names
+        items = dict(self.bound.param_items)
+        static = tuple((k, None if k in names else v) for k, v in self.bound.param_items)
+        return (tuple(items[k] for k in names), (self.bound.entry, static, names,
+                                                 self.spiking, self.key))
+
+    @classmethod
+    def tree_unflatten(cls, aux: Any, children: tuple[Any, ...]) -> Surrogate:
+        entry, static, names, spiking, key = aux
+        values = dict(zip(names, children))
+        obj = object.__new__(cls)
+        obj.bound = Bound(entry, tuple((k, values.get(k, v)) for k, v in static))
+        obj.spiking, obj.key = spiking, key
+        return obj
 
     def __repr__(self) -> str:
         return f"spikegrad.jax.Surrogate({self.bound!r}, spiking={self.spiking})"

@@ -10,8 +10,10 @@ batching, lowering and transpose rules for every backend.  The rule is written w
 ``jax.numpy`` ops, so second derivatives (``jax.hessian``) differentiate ``g'`` and give
 ``g''(x)``.
 
-Parameters are Python floats baked into the function (cached per bound surrogate), never
-arrays: nothing is traced, nothing leaks.  float16/bfloat16 are computed in float32 and
+Number parameters are static (host constants); array parameters (jax arrays, tracers under
+``jit``/``grad``/``vmap``) are traced arguments of the custom derivative, and receive
+``Σ G ∂g(x; θ)/∂θ``, the tangent of the spec's primitive in θ (JAX transposes it and sums
+over broadcast dimensions).  float16/bfloat16 are computed in float32 and
 rounded once; the spike keeps the input dtype.
 
 Subnormals: XLA's CPU backend flushes subnormal floats to zero (denormals-are-zero on
@@ -32,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import special
-from .._evaluate import evaluate_formula
+from .._evaluate import derivative_compute, evaluate_formula, mapped, primitive_compute
 from .._spec import Bound
 
 __all__ = ["check_array", "derivative", "function_for", "primitive", "spike"]
@@ -64,23 +66,29 @@ def _compute(x: jax.Array) -> jax.Array:
     return x.astype(jnp.float32) if x.dtype in _HALF else x
 
 
-def _values(fn: Any, x: jax.Array, params: dict[str, Any], scale: float) -> jax.Array:
-    return evaluate_formula(fn, _compute(x), jnp, params, scale).astype(x.dtype)
+def _overrides(bound: Bound, params: tuple[Any, ...]) -> dict[str, Any] | None:
+    names = bound.array_param_names
+    return dict(zip(names, params)) if names else None
 
 
-def derivative(bound: Bound, x: jax.Array, key: Any = None) -> jax.Array:
-    """``g'(x)`` with jax ops, in ``x``'s dtype."""
-    params = bound.formula_params
-    if bound.formula.stochastic_backward:
-        params["noise"] = special.uniform(key, _compute(x), _compute(x).dtype, jnp)
-    return _values(bound.formula.derivative, x, params, bound.scale)
+def _array_values(bound: Bound) -> tuple[Any, ...]:
+    items = dict(bound.param_items)
+    return tuple(jnp.asarray(items[k]) for k in bound.array_param_names)
 
 
-def primitive(bound: Bound, x: jax.Array) -> jax.Array:
-    """``g(x)`` with jax ops, in ``x``'s dtype."""
-    if bound.formula.primitive is None:
-        raise NotImplementedError(f"{bound.name} has no primitive g")
-    return _values(bound.formula.primitive, x, bound.formula_params, bound.scale)
+def derivative(bound: Bound, x: jax.Array, key: Any = None,
+               params: tuple[Any, ...] | None = None) -> jax.Array:
+    """``g'(x)`` with jax ops, in ``x``'s dtype (differentiable in array parameters)."""
+    params = _array_values(bound) if params is None else params
+    return derivative_compute(bound, _compute(x), jnp, key, _overrides(bound, params)
+                              ).astype(x.dtype)
+
+
+def primitive(bound: Bound, x: jax.Array, params: tuple[Any, ...] | None = None) -> jax.Array:
+    """``g(x)`` with jax ops, in ``x``'s dtype (differentiable in array parameters)."""
+    params = _array_values(bound) if params is None else params
+    return primitive_compute(bound, _compute(x), jnp, _overrides(bound, params)
+                             ).astype(x.dtype)
 
 
 _UINT = {2: jnp.uint16, 4: jnp.uint32, 8: jnp.uint64}
@@ -99,32 +107,88 @@ def _heaviside(x: jax.Array, strict: bool) -> jax.Array:
     return ((u <= inf_bits) | (u == sign_bit)).astype(x.dtype)
 
 
-def _forward(bound: Bound, x: jax.Array, key: Any) -> jax.Array:
+def _forward(bound: Bound, x: jax.Array, key: Any, params: tuple[Any, ...]) -> jax.Array:
     kind = bound.forward_kind
     if kind in ("ge", "gt"):
         return _heaviside(x, kind == "gt")
     xc = _compute(x)
+    kwargs, scale = mapped(bound, jnp, xc.dtype, _overrides(bound, params))
     if kind == "formula":
-        return bound.formula.forward(xc, xp=jnp, **bound.formula_params).astype(x.dtype)
+        return bound.formula.forward(xc, xp=jnp, **kwargs).astype(x.dtype)
     u = special.uniform(key, xc, xc.dtype, jnp)
-    p = xc if kind == "bernoulli_input" else _values(bound.formula.primitive, xc,
-                                                     bound.formula_params, bound.scale)
+    p = xc if kind == "bernoulli_input" else evaluate_formula(
+        bound.formula.primitive, xc, jnp, kwargs, scale)
     return (u < p).astype(x.dtype)
 
 
-@functools.lru_cache(maxsize=2048)
+class _Static:
+    """The hashable, static part of a bound surrogate: its definition and its number
+    parameters (array parameters are traced arguments)."""
+
+    __slots__ = ("entry", "items", "names")
+
+    def __init__(self, bound: Bound) -> None:
+        self.entry = bound.entry
+        self.names = bound.array_param_names
+        self.items = tuple((k, None if k in self.names else v) for k, v in bound.param_items)
+
+    def bound(self, params: tuple[Any, ...]) -> Bound:
+        values = dict(zip(self.names, params))
+        return Bound(self.entry, tuple((k, values.get(k, v)) for k, v in self.items))
+
+    def __hash__(self) -> int:
+        return hash((id(self.entry), self.items, self.names))
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, _Static) and other.entry is self.entry
+                and other.items == self.items and other.names == self.names)
+
+
+def _is_zero(t: Any) -> bool:
+    return isinstance(t, jax.custom_derivatives.SymbolicZero)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _spike(static: _Static, x: jax.Array, key: Any, params: tuple[Any, ...]) -> jax.Array:
+    return _forward(static.bound(params), x, key, params)
+
+
+def _spike_jvp(static: _Static, primals: tuple[Any, ...], tangents: tuple[Any, ...]
+               ) -> tuple[Any, Any]:
+    x, key, params = primals
+    x_dot, _, p_dots = tangents
+    bound = static.bound(params)
+    out = _spike(static, x, key, params)
+    tangent = None
+    if not _is_zero(x_dot):
+        tangent = derivative(bound, x, key, params) * x_dot
+    live = [not _is_zero(t) for t in p_dots]
+    if any(live):
+        if not bound.has_primitive:
+            raise NotImplementedError(
+                f"{bound.name} has no primitive g, so its parameters "
+                f"({', '.join(bound.array_param_names)}) have no gradient")
+        dots = tuple(t if ok else jnp.zeros_like(p) for t, p, ok in zip(p_dots, params, live))
+        _, dp = jax.jvp(lambda *ps: primitive(bound, x, ps), params, dots)
+        tangent = dp if tangent is None else tangent + dp
+    if tangent is None:
+        tangent = jnp.zeros_like(out)
+    return out, tangent.astype(out.dtype)
+
+
+_spike.defjvp(_spike_jvp, symbolic_zeros=True)
+
+
 def function_for(bound: Bound) -> Any:
-    """The ``custom_jvp`` spike function ``f(x, key)`` of ``bound`` (cached)."""
+    """The spike function ``f(x, key)`` of ``bound`` (a ``custom_jvp`` in ``x`` and in its
+    array parameters)."""
+    static = _Static(bound)
+    params = _array_values(bound)
 
-    @jax.custom_jvp
-    def spike_fn(x: jax.Array, key: Any) -> jax.Array:
-        return _forward(bound, x, key)
-
-    @spike_fn.defjvp
-    def _jvp(primals: tuple[Any, Any], tangents: tuple[Any, Any]) -> tuple[Any, Any]:
-        x, key = primals
-        x_dot, _ = tangents
-        return spike_fn(x, key), derivative(bound, x, key) * x_dot
+    def spike_fn(x: jax.Array, key: Any = None) -> jax.Array:
+        if key is None:
+            key = jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
+        return _spike(static, x, key, params)
 
     spike_fn.__name__ = bound.name.replace(":", "_")
     spike_fn.__doc__ = f"Spike with the {bound!r} surrogate gradient."
@@ -132,10 +196,21 @@ def function_for(bound: Bound) -> Any:
 
 
 def spike(x: Any, bound: Bound, key: Any = None) -> jax.Array:
-    """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable in jax)."""
+    """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable in jax, in ``x``
+    and in array parameters)."""
     x = check_array(x)
+    for name, p in zip(bound.array_param_names, _raw_array_params(bound)):
+        mod = type(p).__module__.split(".")[0]
+        if mod not in ("jax", "jaxlib", "numpy"):
+            raise TypeError(f"{bound.name}: parameter {name} is a {mod} array; give jax "
+                            "arrays (or numbers) with jax input")
     if key is None:
         if bound.stochastic:
             special.uniform(None, x, x.dtype, jnp)  # raises the clear "pass key=" error
         key = jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
-    return function_for(bound)(x, key)
+    return _spike(_Static(bound), x, key, _array_values(bound))
+
+
+def _raw_array_params(bound: Bound) -> tuple[Any, ...]:
+    items = dict(bound.param_items)
+    return tuple(items[k] for k in bound.array_param_names)
