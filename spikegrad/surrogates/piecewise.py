@@ -22,7 +22,10 @@ def _scaled_mul(c: float, x: Array, xp: Any) -> Array:
     """``c * x`` with ``0 * ±inf = 0`` (a zero slope stays zero at infinity)."""
     if is_host(c):
         return xp.zeros_like(x) if c == 0.0 else c * x
-    return xp.where(c == 0.0, xp.zeros_like(x), c * x)
+    # finite x: the plain product (differentiable in c); infinite x: 0 when c is 0
+    finite = xp.isfinite(x)
+    plain = c * xp.where(finite, x, xp.zeros_like(x))
+    return xp.where(finite, plain, xp.where(c == 0.0, xp.zeros_like(x), c * x))
 
 
 # -- triangle / piecewise quadratic -----------------------------------------------------

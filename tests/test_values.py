@@ -1,0 +1,282 @@
+"""A surrogate is a value: user definitions, parameters that learn, threads, pickling,
+per-call names and dispatch.  Each test names the failure it guards against."""
+
+from __future__ import annotations
+
+import copy
+import gc
+import io
+import pickle
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import spikegrad
+from spikegrad import Domain, Param
+
+from .conftest import CANONICAL
+
+
+# -- a user definition, written once -----------------------------------------------------
+def sech2_derivative(x, /, *, xp, a):
+    e = xp.exp(-2.0 * a * xp.abs(x))
+    return (2.0 * a) * e / ((1.0 + e) * (1.0 + e))
+
+
+def sech2_primitive(x, /, *, xp, a):
+    return 0.5 * (1.0 + xp.tanh(a * x))
+
+
+SECH2 = spikegrad.define(
+    "testlab:sech2", sech2_derivative, primitive=sech2_primitive,
+    params=[Param("a", 1.5, Domain.positive(), "Slope.")],
+    summary="(a/2) sech^2(a x)", latex_derivative=r"\frac a2 \operatorname{sech}^2(ax)")
+
+
+def _closed_form(x: np.ndarray, a: float) -> np.ndarray:  # independent oracle
+    return a / 2.0 / np.cosh(a * x) ** 2
+
+
+@pytest.fixture
+def registered():
+    spikegrad.register(SECH2)
+    yield SECH2
+    spikegrad.unregister("testlab:sech2")
+
+
+def test_user_definition_works_everywhere_a_builtin_does(registered) -> None:
+    """Finding: `register` was private; no user-defined surrogate."""
+    x = np.linspace(-3, 3, 41)
+    s = spikegrad.get("testlab:sech2", a=2.0)
+    np.testing.assert_allclose(s.derivative(x), _closed_form(x, 2.0), rtol=1e-13)
+    assert "testlab:sech2" in spikegrad.names()
+    from spikegrad.codegen import cpu
+
+    k = cpu.kernels(s, "float64")
+    out = np.empty_like(x)
+    k.derivative(x.ctypes.data, out.ctypes.data, x.size)
+    np.testing.assert_allclose(out, _closed_form(x, 2.0), rtol=1e-13)
+    from spikegrad.cli import main
+
+    assert main(["show", "testlab:sech2"]) == 0
+
+
+def test_user_names_never_shadow_builtins() -> None:
+    with pytest.raises(ValueError, match="reserved"):
+        spikegrad.register(spikegrad.define("snntorch:mine", sech2_derivative,
+                                            params={"a": 1.0}))
+    with pytest.raises(ValueError, match="namespace:name"):
+        spikegrad.define("mine", sech2_derivative, params={"a": 1.0})
+
+
+def test_same_name_different_formula_never_share_a_kernel() -> None:
+    """Finding: Bound equality was (name, params); the second formula got the first's
+    kernel."""
+    from spikegrad.codegen import cpu
+
+    def one(x, /, *, xp):
+        return xp.ones_like(x)
+
+    def two(x, /, *, xp):
+        return 2.0 * xp.ones_like(x)
+
+    a = spikegrad.define("testlab:k", one).bind()
+    b = spikegrad.define("testlab:k", two).bind()
+    assert a != b
+    x = np.zeros(3)
+    for s, want in ((a, 1.0), (b, 2.0)):
+        out = np.empty_like(x)
+        cpu.kernels(s, "float64").derivative(x.ctypes.data, out.ctypes.data, 3)
+        assert (out == want).all()
+
+
+# -- pickling ----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["atan", "snntorch:fast_sigmoid", "braintools:ReluGrad"])
+def test_bound_pickles_and_deep_copies(name: str) -> None:
+    """Finding: Can't pickle local object 'Domain.positive.<locals>.<lambda>'."""
+    s = spikegrad.get(name)
+    for t in (pickle.loads(pickle.dumps(s)), copy.deepcopy(s)):
+        assert t == s and t.entry is s.entry
+    x = np.linspace(-2, 2, 9)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(s)).derivative(x), s.derivative(x))
+
+
+def test_unregistered_user_definition_pickles_by_value() -> None:
+    t = pickle.loads(pickle.dumps(SECH2.bind(a=0.7)))
+    x = np.linspace(-1, 1, 5)
+    np.testing.assert_allclose(t.derivative(x), _closed_form(x, 0.7), rtol=1e-13)
+
+
+# -- threads -----------------------------------------------------------------------------
+_THREADS = textwrap.dedent("""
+    import threading, spikegrad
+    errors, results = [], []
+    barrier = threading.Barrier(16)
+    def work():
+        try:
+            barrier.wait()
+            s = spikegrad.get("atan")
+            results.append((len(spikegrad.names()), len(spikegrad.aliases()),
+                            float(s.derivative(__import__("numpy").array([0.5]))[0])))
+        except Exception as exc:
+            errors.append(repr(exc))
+    ts = [threading.Thread(target=work) for _ in range(16)]
+    [t.start() for t in ts]; [t.join() for t in ts]
+    assert not errors, errors
+    assert len(set(results)) == 1, results
+    print(results[0])
+""")
+
+
+def test_registry_loads_safely_from_many_threads() -> None:
+    """Finding: `_LOADED = True` before the imports finished: 49 of 50 fresh processes
+    failed with 8 threads."""
+    outs = set()
+    for _ in range(10):
+        res = subprocess.run([sys.executable, "-c", _THREADS], capture_output=True, text=True,
+                             timeout=120)
+        assert res.returncode == 0, res.stderr[-2000:]
+        outs.add(res.stdout.strip())
+    assert len(outs) == 1
+
+
+# -- torch -------------------------------------------------------------------------------
+torch = pytest.importorskip("torch")
+import spikegrad.torch as sgt  # noqa: E402
+
+
+def test_bound_spike_on_a_tensor_carries_the_gradient() -> None:
+    """Finding: spikegrad.get("atan").spike(torch_x) had no grad_fn."""
+    x = torch.linspace(-1, 1, 5, requires_grad=True)
+    y = spikegrad.get("atan").spike(x)
+    assert y.grad_fn is not None
+    y.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), spikegrad.get("atan").derivative(
+        x.detach().numpy()), rtol=1e-6)
+
+
+def test_tensor_parameter_learns() -> None:
+    """Finding: an nn.Parameter alpha was silently frozen (alpha.grad stayed None)."""
+    alpha = torch.nn.Parameter(torch.tensor(2.0, dtype=torch.float64))
+    x = torch.linspace(-2, 2, 11, dtype=torch.float64)
+    w = torch.arange(11, dtype=torch.float64)
+    (sgt.Surrogate("atan", alpha=alpha)(x) * w).sum().backward()
+    # oracle: d/dalpha of g = atan(pi alpha x / 2)/pi + 1/2 is x / (2 (1 + (pi alpha x/2)^2))
+    xn = x.numpy()
+    want = (w.numpy() * xn / (2 * (1 + (np.pi * 2.0 * xn / 2) ** 2))).sum()
+    assert alpha.grad is not None
+    np.testing.assert_allclose(alpha.grad.item(), want, rtol=1e-12)
+
+
+def test_per_call_name_builds_nothing_per_call() -> None:
+    """Finding: sgt.spike(x, "atan") built new Function classes and a never-freed native
+    entry per call (20,000 calls: +308 MB)."""
+    from spikegrad.adapters import torch as adapter
+
+    x = torch.randn(64, requires_grad=True)
+    for _ in range(200):
+        sgt.spike(x, "atan").sum().backward()
+    gc.collect()
+    before_objects, before_ids = len(gc.get_objects()), len(adapter._NATIVE_IDS)
+    for _ in range(20_000):
+        sgt.spike(x, "atan")
+    gc.collect()
+    assert len(adapter._NATIVE_IDS) == before_ids
+    assert len(gc.get_objects()) - before_objects < 1000
+
+
+def test_torch_save_of_a_model_with_surrogates() -> None:
+    """Finding: torch.save(model) failed for any model holding a Surrogate."""
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), sgt.Surrogate("sigmoid", alpha=3.0),
+                                torch.nn.Linear(4, 4),
+                                sgt.Surrogate("atan", learnable=True))
+    buf = io.BytesIO()
+    torch.save(model, buf)
+    buf.seek(0)
+    clone = torch.load(buf, weights_only=False)
+    x = torch.randn(3, 4, requires_grad=True)
+    a, b = model(x).sum(), clone(x).sum()
+    assert a.item() == b.item()
+    ga = torch.autograd.grad(a, [x, model[3].alpha])
+    gb = torch.autograd.grad(b, [x, clone[3].alpha])
+    for u, v in zip(ga, gb):
+        torch.testing.assert_close(u, v, rtol=0, atol=0)
+    assert "3.alpha" in clone.state_dict()
+
+
+@pytest.mark.parametrize("grad", [True, False], ids=["grad", "no_grad"])
+@pytest.mark.parametrize("form", ["per_name", "spike", "module", "tensor_param"])
+def test_torch_compile_first_call(form: str, grad: bool) -> None:
+    """Finding: fullgraph compile failed on the first call ("staticmethod") and for any
+    input that does not require grad ("AutogradFunctionVariable() is not a constant")."""
+    torch._dynamo.reset()
+    mod = sgt.Surrogate("sigmoid", alpha=3.3)
+    alpha = torch.tensor(1.7)
+    fns = {"per_name": lambda v: sgt.fast_sigmoid(v, k=7.5),
+           "spike": lambda v: sgt.spike(v, "erf", alpha=1.1),
+           "module": mod,
+           "tensor_param": lambda v: sgt.atan(v, alpha=alpha)}
+    fn = fns[form]
+    compiled = torch.compile(fn, fullgraph=True)
+    x = torch.randn(16, requires_grad=grad)
+    with torch.set_grad_enabled(grad):
+        y = compiled(x)
+    torch.testing.assert_close(y, fn(x.detach()))
+    if grad:
+        (g,) = torch.autograd.grad(y.sum(), x)
+        x2 = x.detach().requires_grad_()
+        (want,) = torch.autograd.grad(fn(x2).sum(), x2)
+        torch.testing.assert_close(g, want)
+
+
+def test_stochastic_surrogate_module_holds_its_generator() -> None:
+    """Finding: Surrogate("snntorch:SSO") failed only at backward; key= was refused."""
+    with pytest.raises(TypeError, match="key=torch.Generator"):
+        sgt.Surrogate("snntorch:SSO")
+    m = sgt.Surrogate("stochastic_spike_operator", key=torch.Generator().manual_seed(0))
+    x = torch.randn(100, requires_grad=True)
+    m(x).sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("name", [n for n in CANONICAL
+                                  if spikegrad.entry(n).formula.primitive is not None
+                                  and spikegrad.entry(n).forward in ("ge", "gt")])
+def test_parameter_gradient_is_the_derivative_of_the_primitive(name: str) -> None:
+    """∂L/∂θ = Σ G ∂g/∂θ for each real parameter, 0-d and per-channel, against central
+    finite differences (Richardson) of the float64 reference primitive."""
+    e = spikegrad.entry(name)
+    real = [p for p in e.params if not p.static]
+    if not real:
+        pytest.skip("no real parameter")
+    base = spikegrad.get(name)
+    scale = float(e.x_scale(base.params)) or 1.0
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-2.0, 2.0, size=(2, 7)) / scale
+    G = rng.normal(size=(2, 7))
+    for p in real:
+        theta = float(base.params[p.name])
+
+        def primal(t: float, p=p, x=x) -> np.ndarray:
+            return base.replace(**{p.name: t}).primitive(x)
+
+        h = 1e-3 * max(abs(theta), 1e-3)
+        if not all(p.domain.check(theta + k * h) for k in (-2, 2)):
+            continue  # at the edge of its domain: no central difference
+        fd = (8 * (primal(theta + h) - primal(theta - h))
+              - (primal(theta + 2 * h) - primal(theta - 2 * h))) / (12 * h)
+        if not np.all(np.isfinite(fd)):
+            continue
+        want_0d = (G * fd).sum()
+        t0 = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+        y = sgt.spike(torch.from_numpy(x), name, **{p.name: t0})
+        (g0,) = torch.autograd.grad(y, t0, torch.from_numpy(G))
+        np.testing.assert_allclose(g0.item(), want_0d, rtol=1e-6, atol=1e-9 * np.abs(G * fd).sum())
+        tc = torch.full((2, 1), theta, dtype=torch.float64, requires_grad=True)
+        y = sgt.spike(torch.from_numpy(x), name, **{p.name: tc})
+        (gc_,) = torch.autograd.grad(y, tc, torch.from_numpy(G))
+        np.testing.assert_allclose(gc_.numpy()[:, 0], (G * fd).sum(axis=1), rtol=1e-6,
+                                   atol=1e-9 * np.abs(G * fd).sum())
