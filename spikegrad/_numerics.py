@@ -22,11 +22,11 @@ import numpy as np
 Array = Any
 
 __all__ = [
-    "is_host",
-    "host_or_array",
     "exp_neg",
     "exp_neg_abs",
     "exp_neg_square",
+    "host_or_array",
+    "is_host",
     "one_minus",
     "scaled",
     "scaled_abs",

@@ -459,7 +459,7 @@ class Bound:
             return NotImplemented
         return self.entry is other.entry and all(
             a == b and _param_key(va) == _param_key(vb)
-            for (a, va), (b, vb) in zip(self.param_items, other.param_items))
+            for (a, va), (b, vb) in zip(self.param_items, other.param_items, strict=False))
 
     def __hash__(self) -> int:
         return hash((self.entry.name, id(self.entry),

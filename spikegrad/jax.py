@@ -86,7 +86,7 @@ class Surrogate:
     @classmethod
     def tree_unflatten(cls, aux: Any, children: tuple[Any, ...]) -> Surrogate:
         entry, static, names, spiking, key = aux
-        values = dict(zip(names, children))
+        values = dict(zip(names, children, strict=False))
         obj = object.__new__(cls)
         obj.bound = Bound(entry, tuple((k, values.get(k, v)) for k, v in static))
         obj.spiking, obj.key = spiking, key

@@ -75,7 +75,8 @@ def test_native_node_is_used_in_eager_mode() -> None:
         pytest.skip(f"C++ node unavailable: {_torch_native.status()}")
     x = torch.linspace(-1, 1, 5, requires_grad=True)
     assert type(sgt.atan(x).grad_fn).__name__ == "CppFunction"
-    assert "Spike" in type(sgt.function().apply(x, spikegrad.get("atan"), None, *[None] * 8).grad_fn).__name__
+    assert "Spike" in type(sgt.function().apply(
+        x, spikegrad.get("atan"), None, *[None] * 8).grad_fn).__name__
     gen = torch.Generator()
     assert "Spike" in type(sgt.poisson_pass(x.detach().clamp(0, 1).requires_grad_(),
                                             key=gen).grad_fn).__name__

@@ -202,7 +202,7 @@ def test_torch_save_of_a_model_with_surrogates() -> None:
     assert a.item() == b.item()
     ga = torch.autograd.grad(a, [x, model[3].alpha])
     gb = torch.autograd.grad(b, [x, clone[3].alpha])
-    for u, v in zip(ga, gb):
+    for u, v in zip(ga, gb, strict=False):
         torch.testing.assert_close(u, v, rtol=0, atol=0)
     assert "3.alpha" in clone.state_dict()
 
@@ -234,7 +234,7 @@ def test_torch_compile_first_call(form: str, grad: bool) -> None:
 
 def test_stochastic_surrogate_module_holds_its_generator() -> None:
     """Finding: Surrogate("snntorch:SSO") failed only at backward; key= was refused."""
-    with pytest.raises(TypeError, match="key=torch.Generator"):
+    with pytest.raises(TypeError, match=r"key=torch\.Generator"):
         sgt.Surrogate("snntorch:SSO")
     m = sgt.Surrogate("stochastic_spike_operator", key=torch.Generator().manual_seed(0))
     x = torch.randn(100, requires_grad=True)

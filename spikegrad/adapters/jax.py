@@ -68,7 +68,7 @@ def _compute(x: jax.Array) -> jax.Array:
 
 def _overrides(bound: Bound, params: tuple[Any, ...]) -> dict[str, Any] | None:
     names = bound.array_param_names
-    return dict(zip(names, params)) if names else None
+    return dict(zip(names, params, strict=False)) if names else None
 
 
 def _array_values(bound: Bound) -> tuple[Any, ...]:
@@ -133,7 +133,7 @@ class _Static:
         self.items = tuple((k, None if k in self.names else v) for k, v in bound.param_items)
 
     def bound(self, params: tuple[Any, ...]) -> Bound:
-        values = dict(zip(self.names, params))
+        values = dict(zip(self.names, params, strict=False))
         return Bound(self.entry, tuple((k, values.get(k, v)) for k, v in self.items))
 
     def __hash__(self) -> int:
@@ -168,7 +168,8 @@ def _spike_jvp(static: _Static, primals: tuple[Any, ...], tangents: tuple[Any, .
             raise NotImplementedError(
                 f"{bound.name} has no primitive g, so its parameters "
                 f"({', '.join(bound.array_param_names)}) have no gradient")
-        dots = tuple(t if ok else jnp.zeros_like(p) for t, p, ok in zip(p_dots, params, live))
+        dots = tuple(t if ok else jnp.zeros_like(p)
+                     for t, p, ok in zip(p_dots, params, live, strict=False))
         _, dp = jax.jvp(lambda *ps: primitive(bound, x, ps), params, dots)
         tangent = dp if tangent is None else tangent + dp
     if tangent is None:
@@ -199,7 +200,7 @@ def spike(x: Any, bound: Bound, key: Any = None) -> jax.Array:
     """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable in jax, in ``x``
     and in array parameters)."""
     x = check_array(x)
-    for name, p in zip(bound.array_param_names, _raw_array_params(bound)):
+    for name, p in zip(bound.array_param_names, _raw_array_params(bound), strict=False):
         mod = type(p).__module__.split(".")[0]
         if mod not in ("jax", "jaxlib", "numpy"):
             raise TypeError(f"{bound.name}: parameter {name} is a {mod} array; give jax "

@@ -77,7 +77,7 @@ def _overrides(bound: Bound, tensors: tuple[Any, ...]) -> dict[str, Any] | None:
     names = bound.array_param_names
     if not names:
         return None
-    return dict(zip(names, tensors))
+    return dict(zip(names, tensors, strict=False))
 
 
 def derivative(bound: Bound, x: torch.Tensor, key: Any = None,
@@ -202,7 +202,7 @@ def _param_grads(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
     xd = x.detach()
     _, vjp = torch.func.vjp(lambda *ps: primitive(bound, xd, ps), *params)
     grads = vjp(grad)
-    return [g if need else None for g, need in zip(grads, needed)]
+    return [g if need else None for g, need in zip(grads, needed, strict=False)]
 
 
 def _pad(params: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -263,7 +263,7 @@ class _SpikeWithJvp(_Spike):
                 raise NotImplementedError(f"{bound.name} has no primitive g: no tangent in "
                                           "its parameters")
             filled = tuple(t if t is not None else torch.zeros_like(p)
-                           for p, t in zip(params, tangents))
+                           for p, t in zip(params, tangents, strict=False))
             _, dp = torch.func.jvp(lambda *ps: primitive(bound, x, ps), params, filled)
             out = dp if out is None else out + dp
         return out if out is not None else torch.zeros_like(x)
@@ -330,7 +330,7 @@ def spike(x: torch.Tensor, bound: Bound, key: Any = None) -> torch.Tensor:
     params = tuple(dict(bound.param_items)[k] for k in bound.array_param_names)
     if len(params) > MAX_TENSOR_PARAMS:
         raise ValueError(f"{bound.name}: at most {MAX_TENSOR_PARAMS} tensor parameters")
-    for name, p in zip(bound.array_param_names, params):
+    for name, p in zip(bound.array_param_names, params, strict=False):
         if not isinstance(p, torch.Tensor):
             raise TypeError(f"{bound.name}: parameter {name} is a "
                             f"{type(p).__module__.split('.')[0]} array; give torch tensors "

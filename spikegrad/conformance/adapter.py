@@ -134,25 +134,24 @@ class TorchAdapter(Adapter):
     def jit_vjp(self, s: Bound, x: Any, g: Any) -> Any:
         if s.entry.forward.startswith("bernoulli"):
             raise NotImplementedError("a stochastic forward takes a Generator: not compiled")
-        module = self.sgt.Surrogate(s)
+        module = self.sgt.Surrogate(s, key=self._key(s))
         self.torch._dynamo.reset()  # one fresh graph per case (no recompile-limit fallback)
         fn = self.torch.compile(lambda v: module(v), fullgraph=True, dynamic=False,
                                 backend="aot_eager")
         return self._grad(fn, x, g)
 
     def vmap_vjp(self, s: Bound, x: Any, g: Any) -> Any:
-        fn = self.sgt.function(s)
         key = self._key(s)
         flat = x.reshape(-1)
         randomness = "different" if s.stochastic else "error"
-        grads = self.torch.func.vmap(self.torch.func.grad(lambda v: fn.apply(v, key)),
+        grads = self.torch.func.vmap(self.torch.func.grad(
+                                     lambda v: self.sgt.spike(v, s, key=key)),
                                      randomness=randomness)(flat)
         return (grads * g.reshape(-1)).reshape(x.shape)
 
     def jvp(self, s: Bound, x: Any, t: Any) -> Any:
-        fn = self.sgt.function(s)
         key = self._key(s)
-        return self.torch.func.jvp(lambda v: fn.apply(v, key), (x,), (t,))[1]
+        return self.torch.func.jvp(lambda v: self.sgt.spike(v, s, key=key), (x,), (t,))[1]
 
     def second_derivative(self, s: Bound, x: Any) -> Any:
         x = x.detach().clone().requires_grad_(True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._registry import entry as _lookup
 from .._registry import _register as register
+from .._registry import entry as _lookup
 from .._spec import Domain, Entry, Formula, Param
 
 __all__ = ["Domain", "Formula", "P", "alias", "canonical", "nonneg", "pos", "real"]
