@@ -24,6 +24,7 @@ __all__ = [
     "check_real_float",
     "compute_dtype_for",
     "derivative",
+    "differentiable_derivative",
     "mapped",
     "namespace_of",
     "primitive",
@@ -198,6 +199,44 @@ def derivative_compute(bound: Bound, xc: Array, xp: Any, key: Any = None,
     if formula.stochastic_backward:
         kwargs["noise"] = special.uniform(key, xc, xc.dtype, xp)
     return evaluate_formula(formula.derivative, xc, xp, kwargs, scale)
+
+
+def _param_shape(kwargs: dict[str, Any], scale: Any) -> tuple[int, ...]:
+    shapes = [tuple(v.shape) for v in (*kwargs.values(), scale)
+              if hasattr(v, "shape") and not isinstance(v, (int, float))]
+    if not shapes:
+        return ()
+    import numpy as np
+
+    return tuple(np.broadcast_shapes(*shapes))
+
+
+def differentiable_derivative(bound: Bound, xc: Array, xp: Any, key: Any = None,
+                              overrides: dict[str, Any] | None = None) -> Array:
+    """``g'(xc)`` whose own derivative in ``xc`` is finite at ±inf.
+
+    A formula evaluated at ``x = ±inf`` gives the right value ``g'(±inf)``, but autodiff
+    through it meets ``inf · 0`` and gives NaN for ``g''``.  Here the formula runs on finite
+    inputs only, and the values at ±inf are the formula's limits, evaluated apart (they do
+    not depend on ``x``), so ``g''(±inf) = 0``, the limit of ``g''`` for every surrogate
+    with a limit.  Used by the differentiable paths of the adapters (double backward,
+    forward mode, Hessians).
+    """
+    if bound.formula.stochastic_backward:
+        return derivative_compute(bound, xc, xp, key, overrides)
+    inf = xp.isinf(xc)
+    safe = xp.where(inf, xp.zeros_like(xc), xc)
+    values = derivative_compute(bound, safe, xp, key, overrides)
+    kwargs, scale = mapped(bound, xp, xc.dtype, overrides)
+    shape = _param_shape(kwargs, scale)
+    import array_api_compat
+
+    dev = array_api_compat.device(xc)
+    pos = derivative_compute(bound, xp.full(shape, float("inf"), dtype=xc.dtype, device=dev),
+                             xp, key, overrides)
+    neg = derivative_compute(bound, xp.full(shape, float("-inf"), dtype=xc.dtype, device=dev),
+                             xp, key, overrides)
+    return xp.where(xc == float("inf"), pos, xp.where(xc == float("-inf"), neg, values))
 
 
 def primitive_compute(bound: Bound, xc: Array, xp: Any,

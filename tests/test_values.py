@@ -280,3 +280,19 @@ def test_parameter_gradient_is_the_derivative_of_the_primitive(name: str) -> Non
         (gc_,) = torch.autograd.grad(y, tc, torch.from_numpy(G))
         np.testing.assert_allclose(gc_.numpy()[:, 0], (G * fd).sum(axis=1), rtol=1e-6,
                                    atol=1e-9 * np.abs(G * fd).sum())
+
+
+_WITH_LIMIT = [n for n in CANONICAL if not spikegrad.entry(n).stochastic
+               and "periodic" not in spikegrad.entry(n).limits]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+@pytest.mark.parametrize("name", _WITH_LIMIT)
+def test_second_derivative_at_infinity_is_its_limit(name: str, dtype: torch.dtype) -> None:
+    """Finding: g'' was NaN at ±inf for atan, erf, soft_sign, fast_sigmoid (and others)
+    under double backward; its limit is 0."""
+    x = torch.tensor([float("inf"), -float("inf"), 0.25], dtype=dtype, requires_grad=True)
+    (g,) = torch.autograd.grad(sgt.spike(x, name).sum(), x, create_graph=True)
+    (h,) = torch.autograd.grad(g.sum(), x)
+    assert h[:2].tolist() == [0.0, 0.0]
+    assert torch.isfinite(h[2])

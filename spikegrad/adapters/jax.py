@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import special
-from .._evaluate import derivative_compute, evaluate_formula, mapped, primitive_compute
+from .._evaluate import differentiable_derivative, evaluate_formula, mapped, primitive_compute
 from .._spec import Bound
 
 __all__ = ["check_array", "derivative", "function_for", "primitive", "spike"]
@@ -80,8 +80,8 @@ def derivative(bound: Bound, x: jax.Array, key: Any = None,
                params: tuple[Any, ...] | None = None) -> jax.Array:
     """``g'(x)`` with jax ops, in ``x``'s dtype (differentiable in array parameters)."""
     params = _array_values(bound) if params is None else params
-    return derivative_compute(bound, _compute(x), jnp, key, _overrides(bound, params)
-                              ).astype(x.dtype)
+    return differentiable_derivative(bound, _compute(x), jnp, key, _overrides(bound, params)
+                                     ).astype(x.dtype)
 
 
 def primitive(bound: Bound, x: jax.Array, params: tuple[Any, ...] | None = None) -> jax.Array:

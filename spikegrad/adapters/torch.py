@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from .. import special
-from .._evaluate import derivative_compute, evaluate_formula, mapped, primitive_compute
+from .._evaluate import differentiable_derivative, evaluate_formula, mapped, primitive_compute
 from .._spec import Bound
 
 __all__ = ["MAX_TENSOR_PARAMS", "check_tensor", "derivative", "function_for", "primitive",
@@ -84,8 +84,8 @@ def derivative(bound: Bound, x: torch.Tensor, key: Any = None,
                params: tuple[Any, ...] = ()) -> torch.Tensor:
     """``g'(x)`` with torch ops (differentiable, also in tensor parameters), in ``x``'s
     dtype."""
-    return derivative_compute(bound, _cast(x), _xp(), key, _overrides(bound, params)
-                              ).to(x.dtype)
+    return differentiable_derivative(bound, _cast(x), _xp(), key, _overrides(bound, params)
+                                     ).to(x.dtype)
 
 
 def primitive(bound: Bound, x: torch.Tensor, params: tuple[Any, ...] = ()) -> torch.Tensor:

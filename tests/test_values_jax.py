@@ -1,0 +1,69 @@
+"""The jax side of "a surrogate is a value": traced parameters, pytrees, pickling, g''."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import spikegrad
+
+from .conftest import CANONICAL
+
+jax = pytest.importorskip("jax")
+import jax.numpy as jnp  # noqa: E402
+
+import spikegrad.jax as sgj  # noqa: E402
+
+_WITH_LIMIT = [n for n in CANONICAL if not spikegrad.entry(n).stochastic
+               and "periodic" not in spikegrad.entry(n).limits]
+
+
+def test_array_and_traced_parameters() -> None:
+    """Finding: a jnp.array alpha gave `unhashable type`; a traced alpha under grad/vmap a
+    raw ConcretizationTypeError."""
+    x = jnp.linspace(-1.0, 1.0, 7)
+    w = jnp.arange(7.0)
+
+    def loss(a):
+        return (sgj.atan(x, alpha=a) * w).sum()
+
+    xn = np.asarray(x, dtype=np.float64)
+    want = float((np.arange(7.0) * xn / (2 * (1 + (np.pi * 2.0 * xn / 2) ** 2))).sum())
+    np.testing.assert_allclose(float(jax.grad(loss)(2.0)), want, rtol=1e-6)
+    np.testing.assert_allclose(float(jax.jit(jax.grad(loss))(jnp.asarray(2.0))), want, rtol=1e-6)
+    np.testing.assert_allclose(jax.vmap(jax.grad(loss))(jnp.array([2.0, 2.0])), [want, want],
+                               rtol=1e-6)
+    np.testing.assert_allclose(float(jax.jacfwd(loss)(2.0)), want, rtol=1e-6)
+    per_channel = jax.grad(lambda a: (sgj.atan(x, alpha=a) * w).sum())(jnp.full((7,), 2.0))
+    np.testing.assert_allclose(float(per_channel.sum()), want, rtol=1e-6)
+
+
+def test_surrogate_is_a_pytree_and_pickles() -> None:
+    s = sgj.Surrogate("sigmoid", alpha=jnp.asarray(3.0))
+    leaves, tree = jax.tree_util.tree_flatten(s)
+    assert len(leaves) == 1
+    x = jnp.linspace(-1.0, 1.0, 5)
+    back = jax.tree_util.tree_unflatten(tree, leaves)
+    np.testing.assert_array_equal(back(x), s(x))
+    g = jax.grad(lambda m: (m(x) * jnp.arange(5.0)).sum())(s)
+    assert isinstance(g, sgj.Surrogate) and np.isfinite(float(jax.tree_util.tree_leaves(g)[0]))
+    clone = pickle.loads(pickle.dumps(s))
+    np.testing.assert_array_equal(jax.grad(lambda v: clone(v).sum())(x),
+                                  jax.grad(lambda v: s(v).sum())(x))
+
+
+def test_bound_spike_on_a_jax_array_is_differentiable() -> None:
+    x = jnp.linspace(-1.0, 1.0, 5)
+    g = jax.grad(lambda v: spikegrad.get("atan").spike(v).sum())(x)
+    np.testing.assert_allclose(np.asarray(g), spikegrad.get("atan").derivative(
+        np.asarray(x)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", _WITH_LIMIT)
+def test_hessian_at_infinity_is_its_limit(name: str) -> None:
+    """Finding: jax.hessian gave NaN at ±inf for atan, erf, soft_sign, fast_sigmoid."""
+    x = jnp.array([np.inf, -np.inf, 0.25], dtype=jnp.float32)
+    h = jax.vmap(jax.grad(jax.grad(lambda v: sgj.spike(v, name))))(x)
+    assert np.asarray(h[:2]).tolist() == [0.0, 0.0] and np.isfinite(float(h[2]))
