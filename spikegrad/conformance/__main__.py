@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="check transforms on every parameter set, not only the defaults")
     p.add_argument("--no-compare", action="store_true",
                    help="skip the cross-adapter agreement report")
+    p.add_argument("--surrogate", action="append", default=[], metavar="MODULE:OBJECT",
+                   help="also check a definition (a spikegrad.define(...) value or a bound "
+                        "surrogate) importable as MODULE:OBJECT; repeatable")
 
 
 def _gprime(adapter, only, dtype) -> dict:  # g' of every case, for cross-comparison
@@ -53,6 +56,35 @@ def _gprime(adapter, only, dtype) -> dict:  # g' of every case, for cross-compar
         g = adapter.from_numpy(np.ones_like(case.inputs()))
         out[(case.name, case.index, case.dtype)] = np.asarray(
             adapter.to_numpy(adapter.vjp(s, x, g)), dtype=np.float64)
+    return out
+
+
+def _definitions(args: argparse.Namespace) -> list:
+    """Definitions without goldens to check: ``--surrogate`` objects, ``--only`` naming a
+    registered definition that has none, and (in a full run) every user registration."""
+    import importlib
+
+    from .._registry import entry as lookup
+    from .._registry import names as registered
+    from .._spec import Bound, Entry
+    from .goldens import names as golden_names
+
+    out = []
+    for spec in args.surrogate:
+        module, _, attr = spec.partition(":")
+        obj = getattr(importlib.import_module(module), attr)
+        if isinstance(obj, Entry):
+            obj = obj.bind()
+        if not isinstance(obj, Bound):
+            raise TypeError(f"{spec} is a {type(obj).__name__}, not a definition "
+                            "(spikegrad.define(...)) or a bound surrogate")
+        out.append(obj)
+    with_goldens = set(golden_names())
+    if args.only:
+        if args.only not in with_goldens:
+            out.append(lookup(args.only).bind())
+    elif not args.surrogate:
+        out += [lookup(n).bind() for n in registered() if lookup(n).user]
     return out
 
 
@@ -77,15 +109,27 @@ def execute(args: argparse.Namespace) -> int:
     xfails = load_xfails(args.xfails) if args.xfails else set()
     everything: list[Result] = []
     failed = False
+    from .definitions import run_definition
+
+    try:
+        extra = _definitions(args)
+    except (ImportError, AttributeError, KeyError, TypeError) as exc:
+        print(f"spikegrad conformance: {exc}", file=sys.stderr)
+        return 2
+    goldens_wanted = not args.surrogate and (args.only is None or not extra)
     for adapter in loaded:
         t0 = time.perf_counter()
-        results = list(run(adapter, args.only, args.dtype, args.param_set, args.thorough))
+        results = list(run(adapter, args.only, args.dtype, args.param_set, args.thorough)) \
+            if goldens_wanted else []
+        dtypes = (args.dtype,) if args.dtype else None
+        for bound in extra:
+            results += list(run_definition(adapter, bound, dtypes))
         apply_xfails(results, xfails)
         everything += results
         print(matrix(results))
         print(summary(results) + f"  [{time.perf_counter() - t0:.1f} s]\n")
         failed |= any(r.status == "fail" for r in results)
-    if len(loaded) > 1 and not args.no_compare:
+    if len(loaded) > 1 and not args.no_compare and goldens_wanted:
         values = {a.name: _gprime(a, args.only, args.dtype) for a in loaded}
         masks = None
         if any(a.flushes_subnormals for a in loaded):  # compare where all agree to compute
