@@ -44,6 +44,11 @@ def contenders() -> dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]
         "spikegrad.atan": ("atan", sgt.Surrogate("atan", alpha=2.0)),
         "spikegrad.sigmoid": ("sigmoid", sgt.Surrogate("sigmoid", alpha=4.0)),
         "spikegrad.fast_sigmoid": ("fast_sigmoid", sgt.Surrogate("fast_sigmoid", k=25.0)),
+        # the per-call name form, and alpha as a learnable tensor (torch-ops backward plus
+        # the parameter gradient from the primitive)
+        "spikegrad.atan[by name]": ("atan", lambda v: sgt.spike(v, "atan", alpha=2.0)),
+        "spikegrad.atan[alpha learns]": ("atan", sgt.Surrogate("atan", alpha=2.0,
+                                                               learnable=True)),
     }
     try:
         from snntorch import surrogate as st
@@ -121,6 +126,29 @@ def run(sizes: list[int], device: torch.device, repeats: int) -> dict[str, Any]:
     return results
 
 
+def parameter_sweep(n: int, steps: int, device: torch.device) -> dict[str, Any]:
+    """A training loop that changes alpha (a Python number) at every step: time per
+    forward+backward, and kernels compiled after the first step."""
+    import time
+
+    import spikegrad.torch as sgt
+    from spikegrad.codegen import cpu
+
+    x = torch.randn(n, device=device, requires_grad=True)
+    g = torch.ones_like(x)
+    sgt.atan(x, alpha=1.0)  # warm: the formula's kernel exists
+    torch.autograd.grad(sgt.atan(x, alpha=1.01), x, g)
+    before = cpu.compiled_count()
+    t0 = time.perf_counter()
+    for i in range(steps):
+        torch.autograd.grad(sgt.atan(x, alpha=1.5 + 0.0137 * i), x, g)
+    _sync(device)
+    per = (time.perf_counter() - t0) / steps
+    fixed = timeit(lambda: torch.autograd.grad(sgt.atan(x, alpha=2.0), x, g), device, 5)
+    return {"n": n, "steps": steps, "per_step_s": per, "fixed_alpha_s": fixed,
+            "new_kernels": cpu.compiled_count() - before}
+
+
 def report(results: dict[str, Any]) -> str:
     lines = [f"# device {results['device']}, torch {results['torch']}, "
              f"{results['threads']} threads"]
@@ -144,6 +172,12 @@ def report(results: dict[str, Any]) -> str:
                     else "     "
                 row += f"{_fmt_t(t):>10s} [{extra} {frac:4.2f}]"
             lines.append(row)
+    sweep = results.get("sweep")
+    if sweep:
+        lines.append(f"\n## alpha changed at every step (2^{sweep['n'].bit_length() - 1}, "
+                     f"{sweep['steps']} steps): {_fmt_t(sweep['per_step_s'])} per step, "
+                     f"{_fmt_t(sweep['fixed_alpha_s'])} with a fixed alpha; "
+                     f"{sweep['new_kernels']} kernels compiled after the first")
     lines.append("\n## saved for backward, bytes per element (new bytes beyond the input)")
     for name in dict.fromkeys(c["contender"] for c in cells):
         c = next(c for c in cells if c["contender"] == name)
@@ -164,6 +198,7 @@ def main() -> None:
     ap.add_argument("--json", help="write the raw results here")
     args = ap.parse_args()
     results = run(args.sizes, torch.device(args.device), args.repeats)
+    results["sweep"] = parameter_sweep(2**14, 100, torch.device(args.device))
     print(report(results))
     if args.json:
         with open(args.json, "w") as fh:

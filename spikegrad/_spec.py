@@ -449,12 +449,19 @@ class Bound:
     param_items: tuple[tuple[str, Any], ...]
 
     def __post_init__(self) -> None:
-        if not self.has_array_params:
+        names = tuple(k for k, v in self.param_items if is_array_param(v))
+        object.__setattr__(self, "_array_names", names)
+        object.__setattr__(self, "_hash", hash((
+            self.entry.name, id(self.entry),
+            tuple((k, _param_key(v)) for k, v in self.param_items))))
+        if not names:
             fparams, scale = self.entry.map_params(dict(self.param_items))
             object.__setattr__(self, "_fparams", fparams)
             object.__setattr__(self, "_scale", float(scale))
 
     def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
         if not isinstance(other, Bound):
             return NotImplemented
         return self.entry is other.entry and all(
@@ -462,8 +469,7 @@ class Bound:
             for (a, va), (b, vb) in zip(self.param_items, other.param_items, strict=False))
 
     def __hash__(self) -> int:
-        return hash((self.entry.name, id(self.entry),
-                     tuple((k, _param_key(v)) for k, v in self.param_items)))
+        return self.__dict__["_hash"]
 
     def __reduce__(self) -> Any:
         return (Bound, (self.entry, self.param_items))
@@ -484,11 +490,12 @@ class Bound:
     @property
     def has_array_params(self) -> bool:
         """Whether any parameter is an array (a tensor or traced value)."""
-        return any(is_array_param(v) for _, v in self.param_items)
+        return bool(self.__dict__["_array_names"])
 
     @property
     def array_param_names(self) -> tuple[str, ...]:
-        return tuple(k for k, v in self.param_items if is_array_param(v))
+        """Names of the parameters whose values are arrays, in definition order."""
+        return self.__dict__["_array_names"]
 
     def _numbers_only(self, what: str) -> None:
         if self.has_array_params:

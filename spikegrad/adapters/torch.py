@@ -33,7 +33,13 @@ from typing import Any
 import torch
 
 from .. import special
-from .._evaluate import differentiable_derivative, evaluate_formula, mapped, primitive_compute
+from .._evaluate import (
+    derivative_compute,
+    differentiable_derivative,
+    evaluate_formula,
+    mapped,
+    primitive_compute,
+)
 from .._spec import Bound
 
 __all__ = ["MAX_TENSOR_PARAMS", "check_tensor", "derivative", "function_for", "primitive",
@@ -186,7 +192,10 @@ def _grad_x(bound: Bound, x: torch.Tensor, grad: torch.Tensor, key: Any,
     fused = None if params else _fused_backward(bound, x, grad)
     if fused is not None:
         return fused
-    return grad * derivative(bound, x, key, params)
+    if torch.is_grad_enabled():  # create_graph: g'' must be right at ±inf too
+        return grad * derivative(bound, x, key, params)
+    return grad * derivative_compute(bound, _cast(x), _xp(), key, _overrides(bound, params)
+                                     ).to(x.dtype)
 
 
 def _param_grads(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
@@ -315,35 +324,62 @@ def _native_args(bound: Bound) -> tuple[int, int, int, torch.Tensor, torch.Tenso
 
 
 def _native_ok(bound: Bound, x: torch.Tensor, key: Any) -> bool:
-    return (key is None and bound.forward_kind in ("ge", "gt")
-            and not bound.formula.stochastic_backward and not bound.has_array_params
-            and type(x) is torch.Tensor and x.device.type == "cpu"
+    return (type(x) is torch.Tensor and x.device.type == "cpu"
+            and bound.forward_kind in ("ge", "gt") and not bound.formula.stochastic_backward
             and _fused_state["enabled"] and not _fused_state["no_compiler"]
             and not torch._C._are_functorch_transforms_active()
             and torch.autograd.forward_ad._current_level < 0)
 
 
+_NATIVE_READY: dict[Bound, tuple[Any, bool, tuple[Any, ...]]] = {}
+
+
+def _native_entry(bound: Bound) -> tuple[Any, bool, tuple[Any, ...]] | None:
+    """(module, strict, node arguments) of ``bound`` once the C++ node and its kernels are
+    ready (cached per bound: the eager hot path is one dictionary lookup)."""
+    from . import _torch_native
+
+    native = _torch_native.module()
+    if native is None:
+        return None
+    args = _native_args(bound)
+    if args is None:
+        return None
+    found = (native, bound.forward_kind == "gt", args)
+    _NATIVE_READY[bound] = found
+    return found
+
+
 def spike(x: torch.Tensor, bound: Bound, key: Any = None) -> torch.Tensor:
     """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable in ``x`` and in
     tensor parameters)."""
+    # (no dictionary keyed by the bound inside a compiled region: dynamo cannot hash it)
+    compiling = torch.compiler.is_compiling()
+    ready = _NATIVE_READY.get(bound) if key is None and not compiling else None
+    if (ready is not None and type(x) is torch.Tensor and x.is_cpu and x.dtype in _FLOATS
+            and _fused_state["enabled"]
+            and not torch._C._are_functorch_transforms_active()
+            and torch.autograd.forward_ad._current_level < 0):
+        native, strict, args = ready
+        return native.spike(x, strict, *args)
     check_tensor(x)
-    params = tuple(dict(bound.param_items)[k] for k in bound.array_param_names)
-    if len(params) > MAX_TENSOR_PARAMS:
-        raise ValueError(f"{bound.name}: at most {MAX_TENSOR_PARAMS} tensor parameters")
-    for name, p in zip(bound.array_param_names, params, strict=False):
-        if not isinstance(p, torch.Tensor):
-            raise TypeError(f"{bound.name}: parameter {name} is a "
-                            f"{type(p).__module__.split('.')[0]} array; give torch tensors "
-                            "(or numbers) with torch input")
+    names = bound.array_param_names
+    params: tuple[Any, ...] = ()
+    if names:
+        params = tuple(dict(bound.param_items)[k] for k in names)
+        if len(params) > MAX_TENSOR_PARAMS:
+            raise ValueError(f"{bound.name}: at most {MAX_TENSOR_PARAMS} tensor parameters")
+        for name, p in zip(names, params, strict=False):
+            if not isinstance(p, torch.Tensor):
+                raise TypeError(f"{bound.name}: parameter {name} is a "
+                                f"{type(p).__module__.split('.')[0]} array; give torch "
+                                "tensors (or numbers) with torch input")
+    elif key is None and not compiling and _native_ok(bound, x, key):
+        ready = _native_entry(bound)
+        if ready is not None:
+            native, strict, args = ready
+            return native.spike(x, strict, *args)
     if bound.stochastic and key is None:
         special.uniform(None, x, x.dtype, _xp())  # raises the clear "pass key=" error
-    if not torch.compiler.is_compiling() and _native_ok(bound, x, key):
-        from . import _torch_native
-
-        native = _torch_native.module()
-        if native is not None:
-            args = _native_args(bound)
-            if args is not None:
-                return native.spike(x, bound.forward_kind == "gt", *args)
     # always every slot: dynamo matches the call against the full signature
     return function_for().apply(x, bound, key, *_pad(params))
