@@ -73,12 +73,22 @@ static inline long long __double_as_longlong(double v) {
 
 
 def params(spec: str) -> list[tuple[str, str]]:
-    """``"float32 x, float32 g"`` -> ``[("float32", "x"), ("float32", "g")]``."""
+    """``"float32 x, float32 g, raw float64 c"`` -> ``[("float32", "x"), ("float32", "g")]``
+    (the elementwise parameters; see :func:`raw_params` for the others)."""
     out = []
     for part in spec.split(","):
-        dtype, name = part.split()
+        words = part.split()
+        if words[0] == "raw":
+            continue
+        dtype, name = words
         out.append((dtype, name))
     return out
+
+
+def raw_params(spec: str) -> list[tuple[str, str]]:
+    """The ``raw`` parameters (whole arrays, indexed by the kernel): ``[("float64", "c")]``."""
+    return [tuple(part.split()[1:]) for part in spec.split(",")  # type: ignore[misc]
+            if part.split()[0] == "raw"]
 
 
 def nvrtc_source(kernels: list[Any]) -> str:
@@ -98,6 +108,9 @@ def nvrtc_source(kernels: list[Any]) -> str:
     for k in kernels:
         sig, refs = [], []
         for p in k.in_params + k.out_params:
+            if p.raw:  # a whole array, indexed by the kernel itself
+                sig.append(f"CArray<{p.ctype}, 1, 1, 1> {p.name}")
+                continue
             const = "const " if p.is_const else ""
             sig.append(f"{const}CArray<{p.ctype}, 1, 1, 1> _raw_{p.name}")
             refs.append(f"{const}{p.ctype} &{p.name} = _raw_{p.name}[_ind.get()];")
@@ -130,6 +143,7 @@ def host_twin_source(pieces: list[Any]) -> str:
     for p in pieces:
         ins, outs = params(p.in_params), params(p.out_params)
         args = [f"const {_TWIN_TYPES[d]}* {n}_" for d, n in ins]
+        args += [f"const {_TWIN_TYPES[d]}* {n}" for d, n in raw_params(p.in_params)]
         args += [f"{_TWIN_TYPES[d]}* {n}_" for d, n in outs]
         load = " ".join(f"const {_TWIN_TYPES[d]} {n} = {n}_[i];" for d, n in ins)
         decl = " ".join(f"{_TWIN_TYPES[d]} {n};" for d, n in outs)
@@ -178,6 +192,8 @@ class HostTwins:
         outs = [np.empty_like(inputs[0]) for _ in params(piece.out_params)]
         fn = getattr(self._libs[piece.name], piece.name)
         arrays = [np.ascontiguousarray(a) for a in inputs]
+        if raw_params(piece.in_params):  # the surrogate's run-time constants
+            arrays.append(np.asarray(piece.constants or (0.0,), dtype=np.float64))
         fn(*[ctypes.c_void_p(a.ctypes.data) for a in [*arrays, *outs]],
            ctypes.c_int64(inputs[0].size))
         return tuple(outs)

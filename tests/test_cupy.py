@@ -58,7 +58,8 @@ def test_generated_cuda_compiles_for_every_surrogate(dtype: str, tmp_path) -> No
 
 def test_elementwise_pieces_use_selects_and_float32_for_half() -> None:
     e = cuda.elementwise(spikegrad.get("s2nn"), "float16")
-    assert e.in_params == "float16 x, float16 g" and e.out_params == "float16 out"
+    assert e.in_params == "float16 x, float16 g, raw float64 c"
+    assert e.out_params == "float16 out"
     assert "const float xv = (float)x;" in e.operation and " ? " in e.operation
     assert "out = (float16)" in e.operation and "--fmad=false" in e.options
     fb = cuda.elementwise(spikegrad.get("atan"), "float32", with_spike=True)
@@ -74,8 +75,11 @@ def test_elementwise_pieces_use_selects_and_float32_for_half() -> None:
 def test_kernel_names_are_stable_and_distinct() -> None:
     """Names (part of CuPy's on-disk cache key) do not depend on the process's hash seed."""
     a = cuda.elementwise(spikegrad.get("atan"), "float32").name
-    assert a == cuda.elementwise(spikegrad.get("atan", alpha=2.0), "float32").name
-    assert a != cuda.elementwise(spikegrad.get("atan", alpha=3.0), "float32").name
+    # parameters are run-time constants: one kernel (one name) for every value
+    assert a == cuda.elementwise(spikegrad.get("atan", alpha=3.1), "float32").name
+    assert a != cuda.elementwise(spikegrad.get("sigmoid"), "float32").name
+    assert (cuda.elementwise(spikegrad.get("atan", alpha=3.1), "float32").constants
+            != cuda.elementwise(spikegrad.get("atan"), "float32").constants)
     code = ("import spikegrad; from spikegrad.codegen import cuda; "
             "print(cuda.elementwise(spikegrad.get('atan'), 'float32').name)")
     names = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -277,16 +281,22 @@ def test_adapter_kernels_compile_with_nvrtc_as_cupy_builds_them(dtype: str) -> N
     else:
         t = np.dtype(dtype)
         sets = [(c.name, c.params) for c in TWIN_CASES if c.dtype == dtype]
-    kernels = []
+    kernels = {}
     for name, params in sets:
         s = spikegrad.get(name, **params)
-        kernels.append(sgc._backward_kernel(s, dtype))
-        if s.forward_kind in ("ge", "gt"):
-            kernels.append(sgc._fused_kernel(s, dtype))
+        for fused in (False, True):
+            if fused and s.forward_kind not in ("ge", "gt"):
+                continue
+            k = sgc._compiled(cuda.elementwise(s, dtype, with_spike=fused))
+            kernels[k.name] = k
+    kernels = list(kernels.values())
     spikes = [sgc._spike_kernel(kind, dtype) for kind in ("ge", "gt")]
     for k in kernels + spikes:
-        in_types, out_types, _ = k._decide_params_type((t.type,) * k.nin, ())
-        assert {np.dtype(d) for d in in_types + out_types} == {t}, (k.name, in_types, out_types)
+        raw = [p.raw for p in k.in_params]
+        types = tuple(np.float64 if r else t.type for r in raw)
+        in_types, out_types, _ = k._decide_params_type(types, ())
+        elementwise = [d for d, r in zip(in_types, raw, strict=True) if not r] + list(out_types)
+        assert {np.dtype(d) for d in elementwise} == {t}, (k.name, in_types, out_types)
     for group in (kernels, spikes):
         ptx = nvrtc_compile(nvrtc_source(group), cuda.OPTIONS)
         assert ptx.count(".entry") == len(group)

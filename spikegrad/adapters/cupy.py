@@ -1,8 +1,9 @@
 """The cupy adapter: explicit forward / manual backward on CUDA arrays with fused kernels
 generated from the spec (:mod:`spikegrad.codegen.cuda`), never hand-written.
 
-Kernels are ``cupy.ElementwiseKernel`` objects built once per (surrogate, parameters,
-dtype) and cached; branches are selects, float16 is computed in float32 and rounded once,
+Kernels are ``cupy.ElementwiseKernel`` objects built once per formula shape and dtype and
+cached; parameter values are run-time arguments (a small float64 array of constants per
+surrogate and device), so a new value compiles nothing; branches are selects, float16 is computed in float32 and rounded once,
 and any layout (non-contiguous, any shape) works because ElementwiseKernel indexes by
 strides.  Surrogates with a stochastic backward, or a non-spike forward, use the same
 array-API formulas through cupy's namespace (the engine of :mod:`spikegrad.adapters.numpy`).
@@ -60,14 +61,34 @@ def _spike_kernel(kind: str, dtype: str) -> Any:
     return _kernel(cuda.spike_kernel(kind, dtype))
 
 
-@functools.lru_cache(maxsize=512)
-def _backward_kernel(bound: Bound, dtype: str) -> Any:
-    return _kernel(cuda.elementwise(bound, dtype))
+_KERNELS: dict[str, Any] = {}
 
 
-@functools.lru_cache(maxsize=512)
-def _fused_kernel(bound: Bound, dtype: str) -> Any:
-    return _kernel(cuda.elementwise(bound, dtype, with_spike=True))
+def _compiled(e: cuda.Elementwise) -> Any:
+    """One ElementwiseKernel per kernel text (shared by every parameter value)."""
+    k = _KERNELS.get(e.name)
+    if k is None:
+        k = _KERNELS[e.name] = _kernel(e)
+    return k
+
+
+@functools.lru_cache(maxsize=1024)
+def _launch(bound: Bound, dtype: str, fused: bool, device_id: int) -> tuple[Any, Any]:
+    """(kernel, constants on the device) of ``bound``."""
+    e = cuda.elementwise(bound, dtype, with_spike=fused)
+    with cupy.cuda.Device(device_id):
+        constants = cupy.asarray(e.constants or (0.0,), dtype=cupy.float64)
+    return _compiled(e), constants
+
+
+def _backward_kernel(bound: Bound, dtype: str, device_id: int = 0) -> Any:
+    kernel, constants = _launch(bound, dtype, False, device_id)
+    return lambda x, g: kernel(x, g, constants)
+
+
+def _fused_kernel(bound: Bound, dtype: str, device_id: int = 0) -> Any:
+    kernel, constants = _launch(bound, dtype, True, device_id)
+    return lambda x, g: kernel(x, g, constants)
 
 
 def _check_pair(x: Any, grad: Any, what: str = "the input") -> None:
@@ -98,7 +119,7 @@ def backward(s: Bound | str, residual: Any, grad: Any, *, key: Any = None) -> An
     with residual.device:
         if b.formula.stochastic_backward:
             return engine.backward(b, residual, grad, key=key)
-        return _backward_kernel(b, residual.dtype.name)(residual, grad)
+        return _backward_kernel(b, residual.dtype.name, residual.device.id)(residual, grad)
 
 
 def forward_backward(s: Bound | str, x: Any, grad: Any, *, key: Any = None
@@ -112,7 +133,7 @@ def forward_backward(s: Bound | str, x: Any, grad: Any, *, key: Any = None
         spikes, res = forward(b, x, key=key)
         return spikes, backward(b, res, grad, key=key)
     with x.device:
-        return _fused_kernel(b, x.dtype.name)(x, grad)
+        return _fused_kernel(b, x.dtype.name, x.device.id)(x, grad)
 
 
 def spike_and_vjp(s: Bound | str, x: Any, *, key: Any = None) -> tuple[Any, Any]:

@@ -10,6 +10,10 @@ device prelude.  Two forms are produced:
 * :func:`module_source` — a standalone ``.cu`` translation unit with ``extern "C"``
   kernels, which ``nvcc`` can compile without a GPU.
 
+Parameters are run-time arguments, as in the CPU kernels: the formula's constants are read
+from a ``raw float64 c`` array (:attr:`Elementwise.constants`), so the kernel text and name
+depend on the formula's shape only and a new parameter value compiles nothing.
+
 CuPy compiles with ``-ftz=true`` (float32 subnormal inputs and results flush to zero), so
 the spike is decided on the bits of ``x`` (:func:`spike_condition`): a plain ``x >= 0``
 would fire on negative subnormals.  Contraction into FMA is switched off
@@ -54,6 +58,8 @@ class Elementwise:
     name: str
     preamble: str
     options: tuple[str, ...] = OPTIONS
+    #: run-time constants of the surrogate, passed as the ``raw float64 c`` argument
+    constants: tuple[float, ...] = ()
 
 
 def spike_condition(kind: str, dtype: str, var: str = "x") -> str:
@@ -82,16 +88,21 @@ def spike_condition(kind: str, dtype: str, var: str = "x") -> str:
     return f"({bits} - {one} < {inf})"
 
 
-def _body(bound: Bound, dtype: str, var_in: str) -> tuple[str, str]:
+def _body(bound: Bound, dtype: str, var_in: str) -> tuple[str, str, tuple[float, ...]]:
+    if bound.has_array_params:
+        raise NotImplementedError(f"{bound.name}: array parameters are evaluated with the "
+                                  "framework's ops, not a generated kernel")
     compute = "float64" if dtype == "float64" else "float32"
-    _, out = trace_formula(bound.formula.derivative, bound.formula_params, compute, bound.scale)
-    lines, var = emit_expression(out, {"x": var_in})
-    return "\n".join(lines), var
+    _, out = trace_formula(bound.formula.derivative, bound.formula_params, compute, bound.scale,
+                           distinct_constants=True)
+    constants: list[float] = []
+    lines, var = emit_expression(out, {"x": var_in}, constants)
+    return "\n".join(lines), var, tuple(constants)
 
 
-def _kernel_name(bound: Bound, dtype: str, what: str) -> str:
-    stem = "".join(c if c.isalnum() else "_" for c in bound.name)
-    digest = hashlib.sha1(repr(bound).encode()).hexdigest()[:10]  # stable across processes
+def _kernel_name(bound: Bound, dtype: str, what: str, text: str) -> str:
+    stem = "".join(c if c.isalnum() else "_" for c in bound.formula.name).strip("_")
+    digest = hashlib.sha1(text.encode()).hexdigest()[:10]  # the shape: stable across processes
     return f"sg_{stem}_{digest}_{dtype}_{what}"
 
 
@@ -117,19 +128,22 @@ def elementwise(bound: Bound, dtype: str, with_grad: bool = True,
         raise ValueError(f"{bound.name}: a fused spike needs a gradient input and a "
                          f"ge/gt forward (forward kind {bound.forward_kind!r})")
     t, s = _CTYPE[dtype], _STORAGE[dtype]
-    body, var = _body(bound, dtype, "xv")
+    body, var, constants = _body(bound, dtype, "xv")
     result = f"(({t})g) * {var}" if with_grad else var
     target = "gx" if with_spike else "out"
     lines = [f"const {t} xv = ({t})x;", body, f"{target} = ({s})({result});"]
     if with_spike:
         lines.append(f"spike = {_spike_value(bound.forward_kind, dtype)};")
     what = "fb" if with_spike else ("bwd" if with_grad else "d")
+    operation = "\n".join(lines)
     return Elementwise(
-        in_params=f"{dtype} x, {dtype} g" if with_grad else f"{dtype} x",
+        in_params=(f"{dtype} x, {dtype} g" if with_grad else f"{dtype} x")
+        + ", raw float64 c",
         out_params=f"{dtype} spike, {dtype} gx" if with_spike else f"{dtype} out",
-        operation="\n".join(lines),
-        name=_kernel_name(bound, dtype, what),
+        operation=operation,
+        name=_kernel_name(bound, dtype, what, operation),
         preamble=_DEVICE_PRELUDE,
+        constants=constants,
     )
 
 
@@ -144,17 +158,19 @@ def spike_kernel(kind: str, dtype: str) -> Elementwise:
 def module_source(bound: Bound, dtype: str, name: str = "sg_backward",
                   prelude: bool = True) -> str:
     """A standalone CUDA translation unit with kernel ``name`` for ``dtype``
-    (``prelude=False`` omits the shared helpers, to concatenate several kernels)."""
+    (``prelude=False`` omits the shared helpers, to concatenate several kernels); the
+    surrogate's constants are its last argument, ``c``."""
     if dtype not in ("float32", "float64"):
         raise ValueError("the standalone module covers float32 and float64")
     t = _CTYPE[dtype]
-    body, var = _body(bound, dtype, "x[i]")
+    body, var, _ = _body(bound, dtype, "x[i]")
     body = body.replace("\n", "\n        ")
     head = f"#include <stdint.h>\n{_DEVICE_PRELUDE}" if prelude else ""
     return f"""{head}
 /* {bound!r}, {dtype}; generated from the spec, do not edit */
 extern "C" __global__ void {name}(const {t}* __restrict__ x, const {t}* __restrict__ g,
-                                       {t}* __restrict__ out, int64_t n) {{
+                                       {t}* __restrict__ out, int64_t n,
+                                       const double* __restrict__ c) {{
     for (int64_t i = blockIdx.x * (int64_t)blockDim.x + threadIdx.x; i < n;
          i += (int64_t)blockDim.x * gridDim.x) {{
         {body}
