@@ -6,7 +6,8 @@ cached; parameter values are run-time arguments (a small float64 array of consta
 surrogate and device), so a new value compiles nothing; branches are selects, float16 is
 computed in float32 and rounded once, and any layout (non-contiguous, any shape) works
 because ElementwiseKernel indexes by strides.  Surrogates with a stochastic backward, or a
-non-spike forward, use the same array-API formulas through cupy's namespace (the engine of :mod:`spikegrad.adapters.numpy`).
+non-spike forward, use the same array-API formulas through cupy's namespace (the engine
+of :mod:`spikegrad.adapters.numpy`).
 """
 
 from __future__ import annotations
