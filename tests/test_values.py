@@ -354,3 +354,15 @@ def test_a_surrogate_module_crosses_spawn() -> None:
     m = sgt.Surrogate("triangle", half_width=0.5, learnable=["height"])
     x = torch.linspace(-1, 1, 9)
     mp.spawn(_spawned, args=(m, x, m(x).detach()), nprocs=1, join=True)
+
+
+def test_dispatch_imports_no_framework() -> None:
+    """Bound.spike chooses the binding from the array's type without importing torch or
+    jax to inspect it."""
+    code = ("import sys, numpy as np, spikegrad; "
+            "y = spikegrad.get('atan').spike(np.array([-1.0, 0.0])); "
+            "assert y.tolist() == [0.0, 1.0]; "
+            "assert 'torch' not in sys.modules and 'jax' not in sys.modules, sorted(sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
