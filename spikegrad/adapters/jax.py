@@ -34,7 +34,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import special
-from .._evaluate import differentiable_derivative, evaluate_formula, mapped, primitive_compute
+from .._evaluate import (
+    derivative_compute,
+    differentiable_derivative,
+    evaluate_formula,
+    mapped,
+    primitive_compute,
+)
 from .._spec import Bound
 
 __all__ = ["check_array", "derivative", "function_for", "primitive", "spike"]
@@ -78,10 +84,12 @@ def _array_values(bound: Bound) -> tuple[Any, ...]:
 
 def derivative(bound: Bound, x: jax.Array, key: Any = None,
                params: tuple[Any, ...] | None = None) -> jax.Array:
-    """``g'(x)`` with jax ops, in ``x``'s dtype (differentiable in array parameters)."""
+    """``g'(x)`` with jax ops, in ``x``'s dtype (differentiable in ``x`` and in array
+    parameters; its own derivative is finite at ±inf)."""
     params = _array_values(bound) if params is None else params
-    return differentiable_derivative(bound, _compute(x), jnp, key, _overrides(bound, params)
-                                     ).astype(x.dtype)
+    if key is None:
+        key = jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
+    return _dprime(_Static(bound), x, key, params)
 
 
 def primitive(bound: Bound, x: jax.Array, params: tuple[Any, ...] | None = None) -> jax.Array:
@@ -146,6 +154,29 @@ class _Static:
 
 def _is_zero(t: Any) -> bool:
     return isinstance(t, jax.custom_derivatives.SymbolicZero)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _dprime(static: _Static, x: jax.Array, key: Any, params: tuple[Any, ...]) -> jax.Array:
+    """``g'(x)``: the plain formula (first order costs nothing more), whose own tangent
+    comes from :func:`differentiable_derivative`, finite at ±inf (Hessians, g'')."""
+    bound = static.bound(params)
+    return derivative_compute(bound, _compute(x), jnp, key, _overrides(bound, params)
+                              ).astype(x.dtype)
+
+
+@_dprime.defjvp
+def _dprime_jvp(static: _Static, primals: tuple[Any, ...], tangents: tuple[Any, ...]
+                ) -> tuple[Any, Any]:
+    x, key, params = primals
+    x_dot, _, p_dots = tangents
+
+    def safe(x_: jax.Array, *ps: Any) -> jax.Array:
+        b = static.bound(ps)
+        return differentiable_derivative(b, _compute(x_), jnp, key, _overrides(b, ps)
+                                         ).astype(x_.dtype)
+
+    return jax.jvp(safe, (x, *params), (x_dot, *p_dots))
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
