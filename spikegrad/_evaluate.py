@@ -212,7 +212,8 @@ def _param_shape(kwargs: dict[str, Any], scale: Any) -> tuple[int, ...]:
 
 
 def differentiable_derivative(bound: Bound, xc: Array, xp: Any, key: Any = None,
-                              overrides: dict[str, Any] | None = None) -> Array:
+                              overrides: dict[str, Any] | None = None,
+                              stop_gradient: Any = None) -> Array:
     """``g'(xc)`` whose own derivative in ``xc`` is finite at ±inf.
 
     A formula evaluated at ``x = ±inf`` gives the right value ``g'(±inf)``, but autodiff
@@ -220,7 +221,9 @@ def differentiable_derivative(bound: Bound, xc: Array, xp: Any, key: Any = None,
     inputs only, and the values at ±inf are the formula's limits, evaluated apart (they do
     not depend on ``x``), so ``g''(±inf) = 0``, the limit of ``g''`` for every surrogate
     with a limit.  Used by the differentiable paths of the adapters (double backward,
-    forward mode, Hessians).
+    forward mode, Hessians).  ``stop_gradient`` (the framework's detach) is applied to
+    array parameters in the limits, whose own derivative in θ would meet ``inf · 0`` too:
+    at ``x = ±inf`` the parameters receive no gradient through ``g'``.
     """
     if bound.formula.stochastic_backward:
         return derivative_compute(bound, xc, xp, key, overrides)
@@ -232,10 +235,16 @@ def differentiable_derivative(bound: Bound, xc: Array, xp: Any, key: Any = None,
     import array_api_compat
 
     dev = array_api_compat.device(xc)
+    fixed = overrides
+    if overrides and stop_gradient is not None:
+        fixed = {k: stop_gradient(v) for k, v in overrides.items()}
+    elif stop_gradient is not None and bound.has_array_params:
+        fixed = {k: stop_gradient(v) for k, v in bound.param_items
+                 if k in bound.array_param_names}
     pos = derivative_compute(bound, xp.full(shape, float("inf"), dtype=xc.dtype, device=dev),
-                             xp, key, overrides)
+                             xp, key, fixed)
     neg = derivative_compute(bound, xp.full(shape, float("-inf"), dtype=xc.dtype, device=dev),
-                             xp, key, overrides)
+                             xp, key, fixed)
     return xp.where(xc == float("inf"), pos, xp.where(xc == float("-inf"), neg, values))
 
 

@@ -327,6 +327,44 @@ def test_parameter_gradient_is_the_derivative_of_the_primitive(name: str) -> Non
                                    atol=1e-9 * np.abs(G * fd).sum())
 
 
+@pytest.mark.parametrize("name", [n for n in CANONICAL
+                                  if spikegrad.entry(n).formula.primitive is not None
+                                  and spikegrad.entry(n).forward in ("ge", "gt")])
+def test_meta_gradient_through_the_backward(name: str) -> None:
+    """The backward G·g'(x; θ) is differentiable in θ (create_graph=True): its θ-gradient
+    against finite differences of the float64 reference derivative."""
+    e = spikegrad.entry(name)
+    real = [p for p in e.params if not p.static]
+    if not real:
+        pytest.skip("no real parameter")
+    base = spikegrad.get(name)
+    scale = float(e.x_scale(base.params)) or 1.0
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-2.0, 2.0, size=9) / scale
+    G, W = rng.normal(size=9), rng.normal(size=9)
+    for p in real:
+        theta = float(base.params[p.name])
+        h = 1e-3 * max(abs(theta), 1e-3)
+        if not all(p.domain.check(theta + k * h) for k in (-2, 2)):
+            continue
+
+        def d(t: float, p=p, x=x) -> np.ndarray:
+            return base.replace(**{p.name: t}).derivative(x)
+
+        fd = (8 * (d(theta + h) - d(theta - h)) - (d(theta + 2 * h) - d(theta - 2 * h))) / (
+            12 * h)
+        if not np.all(np.isfinite(fd)):
+            continue
+        want = (W * G * fd).sum()
+        t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+        xt = torch.from_numpy(x).requires_grad_()
+        y = sgt.spike(xt, name, **{p.name: t})
+        (gx,) = torch.autograd.grad(y, xt, torch.from_numpy(G), create_graph=True)
+        (meta,) = torch.autograd.grad((gx * torch.from_numpy(W)).sum(), t)
+        np.testing.assert_allclose(meta.item(), want, rtol=1e-6,
+                                   atol=1e-9 * np.abs(W * G * fd).sum())
+
+
 _WITH_LIMIT = [n for n in CANONICAL if not spikegrad.entry(n).stochastic
                and "periodic" not in spikegrad.entry(n).limits]
 

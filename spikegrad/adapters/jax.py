@@ -173,8 +173,8 @@ def _dprime_jvp(static: _Static, primals: tuple[Any, ...], tangents: tuple[Any, 
 
     def safe(x_: jax.Array, *ps: Any) -> jax.Array:
         b = static.bound(ps)
-        return differentiable_derivative(b, _compute(x_), jnp, key, _overrides(b, ps)
-                                         ).astype(x_.dtype)
+        return differentiable_derivative(b, _compute(x_), jnp, key, _overrides(b, ps),
+                                         jax.lax.stop_gradient).astype(x_.dtype)
 
     return jax.jvp(safe, (x, *params), (x_dot, *p_dots))
 

@@ -90,8 +90,8 @@ def derivative(bound: Bound, x: torch.Tensor, key: Any = None,
                params: tuple[Any, ...] = ()) -> torch.Tensor:
     """``g'(x)`` with torch ops (differentiable, also in tensor parameters), in ``x``'s
     dtype."""
-    return differentiable_derivative(bound, _cast(x), _xp(), key, _overrides(bound, params)
-                                     ).to(x.dtype)
+    return differentiable_derivative(bound, _cast(x), _xp(), key, _overrides(bound, params),
+                                     torch.Tensor.detach).to(x.dtype)
 
 
 def primitive(bound: Bound, x: torch.Tensor, params: tuple[Any, ...] = ()) -> torch.Tensor:
