@@ -404,3 +404,29 @@ def test_dispatch_imports_no_framework() -> None:
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
+
+
+@pytest.mark.parametrize("transform", ["grad", "jacrev", "jacfwd", "jvp", "vmap"])
+def test_torch_func_with_a_tensor_parameter(transform: str) -> None:
+    """torch.func transforms with respect to a tensor parameter: Σ G ∂g/∂θ."""
+    x = torch.linspace(-2, 2, 9, dtype=torch.float64)
+    w = torch.arange(9, dtype=torch.float64)
+
+    def loss(a):
+        return (sgt.atan(x, alpha=a) * w).sum()
+
+    xn = x.numpy()
+    want = float((w.numpy() * xn / (2 * (1 + (np.pi * 2.0 * xn / 2) ** 2))).sum())
+    a = torch.tensor(2.0, dtype=torch.float64)
+    if transform == "grad":
+        got = torch.func.grad(loss)(a)
+    elif transform == "jacrev":
+        got = torch.func.jacrev(loss)(a)
+    elif transform == "jacfwd":
+        got = torch.func.jacfwd(loss)(a)
+    elif transform == "jvp":
+        got = torch.func.jvp(loss, (a,), (torch.ones_like(a),))[1]
+    else:
+        got = torch.func.vmap(torch.func.grad(loss))(torch.full((3,), 2.0,
+                                                                dtype=torch.float64))[1]
+    np.testing.assert_allclose(float(got), want, rtol=1e-12)

@@ -52,6 +52,12 @@ def _spiking(bound: Bound) -> bool:
     return bound.forward_kind in ("ge", "gt")
 
 
+def _generated(bound: Bound) -> bool:
+    """The backward has a generated kernel: a deterministic formula with number
+    parameters (array parameters go through the array-API engine on cupy arrays)."""
+    return not bound.formula.stochastic_backward and not bound.has_array_params
+
+
 def _kernel(e: cuda.Elementwise) -> Any:
     return cupy.ElementwiseKernel(e.in_params, e.out_params, e.operation, e.name,
                                   preamble=e.preamble, options=e.options)
@@ -118,7 +124,7 @@ def backward(s: Bound | str, residual: Any, grad: Any, *, key: Any = None) -> An
     _check(residual, "residual")
     _check_pair(residual, grad)
     with residual.device:
-        if b.formula.stochastic_backward:
+        if not _generated(b):
             return engine.backward(b, residual, grad, key=key)
         return _backward_kernel(b, residual.dtype.name, residual.device.id)(residual, grad)
 
@@ -130,7 +136,7 @@ def forward_backward(s: Bound | str, x: Any, grad: Any, *, key: Any = None
     b = _bound(s)
     _check(x)
     _check_pair(x, grad)
-    if not _spiking(b) or b.formula.stochastic_backward:
+    if not _spiking(b) or not _generated(b):
         spikes, res = forward(b, x, key=key)
         return spikes, backward(b, res, grad, key=key)
     with x.device:
