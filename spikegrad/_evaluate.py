@@ -25,6 +25,7 @@ __all__ = [
     "compute_dtype_for",
     "derivative",
     "differentiable_derivative",
+    "forward_compute",
     "mapped",
     "namespace_of",
     "primitive",
@@ -236,11 +237,10 @@ def differentiable_derivative(bound: Bound, xc: Array, xp: Any, key: Any = None,
 
     dev = array_api_compat.device(xc)
     fixed = overrides
-    if overrides and stop_gradient is not None:
-        fixed = {k: stop_gradient(v) for k, v in overrides.items()}
-    elif stop_gradient is not None and bound.has_array_params:
-        fixed = {k: stop_gradient(v) for k, v in bound.param_items
-                 if k in bound.array_param_names}
+    if stop_gradient is not None and bound.has_array_params:
+        arrays = overrides if overrides is not None else {
+            k: v for k, v in bound.param_items if k in bound.array_param_names}
+        fixed = {k: stop_gradient(v) for k, v in arrays.items()}
     pos = derivative_compute(bound, xp.full(shape, float("inf"), dtype=xc.dtype, device=dev),
                              xp, key, fixed)
     neg = derivative_compute(bound, xp.full(shape, float("-inf"), dtype=xc.dtype, device=dev),
@@ -276,12 +276,32 @@ def primitive(bound: Bound, x: Array, *, compute_dtype: Any = None) -> Array:
         return _astype(g, x.dtype, xp)
 
 
+def forward_compute(bound: Bound, xc: Array, xp: Any, key: Any = None,
+                    overrides: dict[str, Any] | None = None) -> Array:
+    """The forward of a non-spike kind in ``xc``'s dtype (the compute dtype):
+    ``bernoulli_input``: ``1[u < x]``; ``bernoulli_primitive``: ``1[u < g(x)]`` with ``u``
+    uniform from ``key``; ``formula``: the formula's own forward.  The one place these
+    forwards are written; every adapter calls it."""
+    kind = bound.forward_kind
+    if kind == "formula":
+        formula = bound.formula
+        assert formula.forward is not None, f"{bound.name}: 'formula' forward without forward"
+        kwargs, _ = mapped(bound, xp, xc.dtype, overrides)
+        with quiet(xp):
+            return formula.forward(xc, xp=xp, **kwargs)
+    u = special.uniform(key, xc, xc.dtype, xp)
+    if kind == "bernoulli_input":
+        return _astype(u < xc, xc.dtype, xp)
+    if kind == "bernoulli_primitive":
+        return _astype(u < primitive_compute(bound, xc, xp, overrides), xc.dtype, xp)
+    raise ValueError(f"{bound.name}: forward kind {kind!r} is a plain spike")
+
+
 def spike(bound: Bound, x: Array, *, key: Any = None) -> Array:
     """Forward output in ``x``'s dtype and on its device.
 
-    ``ge``: ``1[x >= 0]``; ``gt``: ``1[x > 0]`` (NaN gives 0 in both);
-    ``bernoulli_input``: ``1[u < x]``; ``bernoulli_primitive``: ``1[u < g(x)]`` with
-    ``u`` uniform from ``key``; ``formula``: the formula's own forward.
+    ``ge``: ``1[x >= 0]``; ``gt``: ``1[x > 0]`` (NaN gives 0 in both); the other kinds
+    as :func:`forward_compute`.
     """
     xp = namespace_of(x)
     check_real_float(x, xp)
@@ -290,17 +310,5 @@ def spike(bound: Bound, x: Array, *, key: Any = None) -> Array:
         return _astype(x >= 0, x.dtype, xp)
     if kind == "gt":
         return _astype(x > 0, x.dtype, xp)
-    cd = compute_dtype_for(xp, x.dtype)
-    xc = _astype(x, cd, xp)
-    if kind == "bernoulli_input":
-        u = special.uniform(key, xc, cd, xp)
-        return _astype(u < xc, x.dtype, xp)
-    if kind == "bernoulli_primitive":
-        u = special.uniform(key, xc, cd, xp)
-        return _astype(u < primitive_compute(bound, xc, xp), x.dtype, xp)
-    formula = bound.formula
-    assert formula.forward is not None, f"{bound.name}: forward kind 'formula' without forward"
-    kwargs, _ = mapped(bound, xp, xc.dtype)
-    with quiet(xp):
-        out = formula.forward(xc, xp=xp, **kwargs)
-    return _astype(out, x.dtype, xp)
+    xc = _astype(x, compute_dtype_for(xp, x.dtype), xp)
+    return _astype(forward_compute(bound, xc, xp, key), x.dtype, xp)

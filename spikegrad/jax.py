@@ -63,12 +63,20 @@ class Surrogate:
 
     def __init__(self, name: str | Bound | Entry, spiking: bool = True, *, key: Any = None,
                  **params: Any) -> None:
-        self.bound = resolve(name, params)
+        bound = resolve(name, params)
         self.spiking = spiking
         self.key = key
-        if not spiking and not self.bound.has_primitive:
-            raise ValueError(f"{self.bound.name} has no primitive: spiking=False is not "
+        if not spiking and not bound.has_primitive:
+            raise ValueError(f"{bound.name} has no primitive: spiking=False is not "
                              "available for it")
+        # the static part (definition, number parameters) and the leaves (array parameters)
+        self._static = _adapter._Static(bound)
+        self._leaves = _adapter._raw_array_params(bound)
+
+    @property
+    def bound(self) -> Bound:
+        """The bound surrogate with the object's current parameter values."""
+        return self._static.bound(self._leaves)
 
     def __call__(self, x: Any, key: Any = None) -> jax.Array:
         key = key if key is not None else self.key
@@ -77,19 +85,15 @@ class Surrogate:
         return _adapter.primitive(self.bound, _adapter.check_array(x))
 
     def tree_flatten(self) -> tuple[tuple[Any, ...], Any]:
-        names = self.bound.array_param_names
-        items = dict(self.bound.param_items)
-        static = tuple((k, None if k in names else v) for k, v in self.bound.param_items)
-        return (tuple(items[k] for k in names), (self.bound.entry, static, names,
-                                                 self.spiking, self.key))
+        # leaves as they are: jax's tree utilities may put placeholders (None, axis
+        # specs) in them, so nothing is bound or converted here
+        return self._leaves, (self._static, self.spiking, self.key)
 
     @classmethod
     def tree_unflatten(cls, aux: Any, children: tuple[Any, ...]) -> Surrogate:
-        entry, static, names, spiking, key = aux
-        values = dict(zip(names, children, strict=False))
         obj = object.__new__(cls)
-        obj.bound = Bound(entry, tuple((k, values.get(k, v)) for k, v in static))
-        obj.spiking, obj.key = spiking, key
+        obj._static, obj.spiking, obj.key = aux
+        obj._leaves = tuple(children)
         return obj
 
     def __repr__(self) -> str:

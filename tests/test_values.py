@@ -47,7 +47,7 @@ def registered():
     spikegrad.unregister("testlab:sech2")
 
 
-def test_user_definition_works_everywhere_a_builtin_does(registered) -> None:
+def test_user_definition_works_everywhere_a_builtin_does(registered, capsys) -> None:
     """Finding: `register` was private; no user-defined surrogate."""
     x = np.linspace(-3, 3, 41)
     s = spikegrad.get("testlab:sech2", a=2.0)
@@ -62,6 +62,9 @@ def test_user_definition_works_everywhere_a_builtin_does(registered) -> None:
     from spikegrad.cli import main
 
     assert main(["show", "testlab:sech2"]) == 0
+    assert "testlab:sech2" in capsys.readouterr().out
+    assert main(["list"]) == 0
+    assert "testlab:sech2" in capsys.readouterr().out
 
 
 def test_user_names_never_shadow_builtins() -> None:

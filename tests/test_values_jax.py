@@ -71,8 +71,8 @@ def test_hessian_at_infinity_is_its_limit(name: str) -> None:
 
 @pytest.mark.parametrize("name", LEARNABLE)
 def test_parameter_and_meta_gradients_against_finite_differences(name: str) -> None:
-    """jax.grad in θ gives Σ G ∂g/∂θ; nested jax.grad (through the backward) gives
-    Σ W G ∂g'/∂θ; both against finite differences of the float64 reference (float64)."""
+    """jax.grad in θ (0-d and per neuron) gives Σ G ∂g/∂θ; nested jax.grad (through the
+    backward) gives Σ W G ∂g'/∂θ; both against finite differences of the float64 reference (float64)."""
     previous = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)
     try:
@@ -104,5 +104,20 @@ def _check_parameter_gradients(name: str) -> None:
 
         np.testing.assert_allclose(float(jax.grad(loss)(theta)), (G * d_g).sum(), rtol=1e-6,
                                    atol=1e-9 * np.abs(G * d_g).sum())
+        per_neuron = jax.grad(loss)(jnp.full((9,), theta))  # one value per element
+        np.testing.assert_allclose(np.asarray(per_neuron), G * d_g, rtol=1e-6,
+                                   atol=1e-9 * np.abs(G * d_g).max())
         np.testing.assert_allclose(float(jax.grad(meta)(theta)), (W * G * d_dg).sum(),
                                    rtol=1e-6, atol=1e-9 * np.abs(W * G * d_dg).sum())
+
+
+def test_surrogate_pytree_takes_placeholder_leaves() -> None:
+    """jax's tree utilities put non-arrays in the leaves (vmap in_axes, tree_map to None):
+    nothing is bound until the object is called."""
+    s = sgj.Surrogate("atan", alpha=jnp.full((3,), 2.0))
+    axes = jax.tree_util.tree_map(lambda _: 0, s)
+    x = jnp.linspace(-1.0, 1.0, 3)
+    out = jax.vmap(lambda m, v: m(v), in_axes=(axes, 0))(
+        sgj.Surrogate("atan", alpha=jnp.full((3,), 2.0)), x)
+    np.testing.assert_array_equal(out, s(x))
+    assert jax.tree_util.tree_map(lambda _: None, s) is not None

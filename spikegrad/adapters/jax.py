@@ -37,8 +37,7 @@ from .. import special
 from .._evaluate import (
     derivative_compute,
     differentiable_derivative,
-    evaluate_formula,
-    mapped,
+    forward_compute,
     primitive_compute,
 )
 from .._spec import Bound
@@ -119,14 +118,8 @@ def _forward(bound: Bound, x: jax.Array, key: Any, params: tuple[Any, ...]) -> j
     kind = bound.forward_kind
     if kind in ("ge", "gt"):
         return _heaviside(x, kind == "gt")
-    xc = _compute(x)
-    kwargs, scale = mapped(bound, jnp, xc.dtype, _overrides(bound, params))
-    if kind == "formula":
-        return bound.formula.forward(xc, xp=jnp, **kwargs).astype(x.dtype)
-    u = special.uniform(key, xc, xc.dtype, jnp)
-    p = xc if kind == "bernoulli_input" else evaluate_formula(
-        bound.formula.primitive, xc, jnp, kwargs, scale)
-    return (u < p).astype(x.dtype)
+    return forward_compute(bound, _compute(x), jnp, key, _overrides(bound, params)
+                           ).astype(x.dtype)
 
 
 class _Static:

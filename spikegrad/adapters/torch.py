@@ -36,8 +36,7 @@ from .. import special
 from .._evaluate import (
     derivative_compute,
     differentiable_derivative,
-    evaluate_formula,
-    mapped,
+    forward_compute,
     primitive_compute,
 )
 from .._spec import Bound
@@ -173,18 +172,8 @@ def _forward(x: torch.Tensor, bound: Bound, key: Any, params: tuple[Any, ...]) -
             return op(x, 0).to(x.dtype)
         # eager: write the float spike directly, no bool temporary
         return op(x, 0, out=torch.empty_like(x, memory_format=torch.contiguous_format))
-    xc = _cast(x)
-    over = _overrides(bound, params)
-    if kind == "formula":
-        kwargs, _ = mapped(bound, _xp(), xc.dtype, over)
-        return bound.formula.forward(xc, xp=_xp(), **kwargs).to(x.dtype)
-    u = special.uniform(key, xc, xc.dtype, _xp())
-    if kind == "bernoulli_input":
-        p = xc
-    else:
-        kwargs, scale = mapped(bound, _xp(), xc.dtype, over)
-        p = evaluate_formula(bound.formula.primitive, xc, _xp(), kwargs, scale)
-    return (u < p).to(x.dtype)
+    return forward_compute(bound, _cast(x), _xp(), key, _overrides(bound, params)
+                           ).to(x.dtype)
 
 
 def _grad_x(bound: Bound, x: torch.Tensor, grad: torch.Tensor, key: Any,
