@@ -72,7 +72,8 @@ def test_hessian_at_infinity_is_its_limit(name: str) -> None:
 @pytest.mark.parametrize("name", LEARNABLE)
 def test_parameter_and_meta_gradients_against_finite_differences(name: str) -> None:
     """jax.grad in θ (0-d and per neuron) gives Σ G ∂g/∂θ; nested jax.grad (through the
-    backward) gives Σ W G ∂g'/∂θ; both against finite differences of the float64 reference (float64)."""
+    backward) gives Σ W G ∂g'/∂θ; both against finite differences of the float64
+    reference (computed in float64)."""
     previous = jax.config.jax_enable_x64
     jax.config.update("jax_enable_x64", True)
     try:
