@@ -82,6 +82,80 @@ def test_native_node_is_used_in_eager_mode() -> None:
                                             key=gen).grad_fn).__name__
 
 
+def test_native_node_follows_autograd_rules() -> None:
+    """The C++ node's saved input behaves as torch's own nodes: freed after a backward
+    without retain_graph, and checked against in-place changes."""
+    if not NATIVE:
+        pytest.skip(f"C++ node unavailable: {_torch_native.status()}")
+    x = torch.linspace(-1, 1, 7, requires_grad=True)
+    y = sgt.atan(x)
+    assert y.grad_fn.name() == "SpikegradSpikeBackward"
+    y.sum().backward()
+    with pytest.raises(RuntimeError, match="second time"):
+        y.sum().backward()
+    z = x.detach().clone().requires_grad_(True)
+    w = z * 1.0
+    y = sgt.atan(w)
+    w.mul_(2.0)
+    with pytest.raises(RuntimeError, match="inplace"):
+        y.sum().backward()
+    with torch.no_grad():
+        assert sgt.atan(x).grad_fn is None
+    assert sgt.atan(x.detach()).grad_fn is None
+    # a zero gradient through the node adds nothing to the input's other paths
+    a = sgt.atan(x)
+    (gx,) = torch.autograd.grad((a * 0).sum() + x.sum(), x)
+    assert torch.equal(gx, torch.ones_like(x))
+
+
+def _atan_prime(x: np.ndarray, alpha: float = 2.0) -> np.ndarray:
+    """Test oracle: atan's g'(x) = (α/2) / (1 + (π α x / 2)^2) in float64."""
+    return (alpha / 2) / (1 + (np.pi / 2 * alpha * x) ** 2)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native", "function"])
+def test_large_outputs_with_and_without_huge_page_advice(native: bool) -> None:
+    """Outputs big enough for huge-page advice (8 MiB) hold the same values whether the
+    advice is given or not, on the C++ node and on the Python Function."""
+    from spikegrad.adapters import _pages
+
+    n = 2**21 + 3  # an odd length: the advised range is an inner part of the buffer
+    x0 = torch.linspace(-3, 3, n, dtype=torch.float32)
+    g = torch.rand(n, generator=torch.Generator().manual_seed(1))
+    results = []
+    for advise in (True, False):
+        _pages.set_enabled(advise)
+        try:
+            x = x0.clone().requires_grad_(True)
+            y = sgt.atan(x) if native else sgt.function().apply(
+                x, spikegrad.get("atan"), None, *[None] * 8)
+            (gx,) = torch.autograd.grad(y, x, g)
+        finally:
+            _pages.set_enabled(True)
+        results.append((y.detach(), gx))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
+    assert torch.equal(results[0][0], (x0 >= 0).float())
+    want = g.double().numpy() * _atan_prime(x0.double().numpy())
+    np.testing.assert_allclose(results[0][1].numpy(), want, rtol=1e-5, atol=0)
+
+
+def test_huge_page_advice_covers_only_whole_pages_inside_the_buffer(monkeypatch) -> None:
+    from spikegrad.adapters import _pages
+
+    calls: list[tuple[int, int, int]] = []
+    monkeypatch.setitem(_pages._state, "enabled", True)
+    monkeypatch.setitem(_pages._state, "madvise", lambda a, n, f: calls.append((a, n, f)))
+    huge = _pages.HUGE_PAGE
+    _pages.advise(3 * huge + 64, _pages.MIN_BYTES - 1)  # too small: nothing
+    assert calls == []
+    _pages.advise(3 * huge + 64, 3 * huge)
+    assert calls == [(4 * huge, 2 * huge, 14)]
+    calls.clear()
+    _pages.advise(8 * huge, 2 * huge + 100)  # aligned start, partial last page
+    assert calls == [(8 * huge, 2 * huge, 14)]
+
+
 def test_a_process_that_exits_mid_build_blocks_no_later_one(tmp_path) -> None:
     """The node builds in a daemon thread; a short script may exit halfway.  What it
     leaves behind must not make the next process wait (torch's build lock in a shared

@@ -40,32 +40,52 @@ __all__ = ["ensure", "module", "status"]
 _SOURCE = r"""
 #include <torch/extension.h>
 #include <ATen/ATen.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
 
 namespace py = pybind11;
-using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 typedef void (*bwd_fn)(const void*, const void*, void*, int64_t, const double*);
 
 static py::object* slow_backward = nullptr;  // python (function id, x, grad) -> grad_x
+static bool advise_huge = false;  // set from spikegrad.adapters._pages
 
-struct SgSpike : public torch::autograd::Function<SgSpike> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, bool strict,
-                            int64_t k32, int64_t k64, int64_t fid, const at::Tensor& c32,
-                            const at::Tensor& c64) {
-    ctx->save_for_backward({x});
-    ctx->saved_data["k32"] = k32;
-    ctx->saved_data["k64"] = k64;
-    ctx->saved_data["c32"] = c32;  // the surrogate's run-time constants, kept alive here
-    ctx->saved_data["c64"] = c64;
-    ctx->saved_data["fid"] = fid;
-    at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
-    return strict ? at::gt_out(out, x, 0) : at::ge_out(out, x, 0);
+// a fresh contiguous output; large ones are advised to use transparent huge pages
+static at::Tensor fresh_like(const at::Tensor& x) {
+  at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const uintptr_t huge = 2u << 20;
+  size_t n = out.nbytes();
+  if (advise_huge && out.device().is_cpu() && n >= (4u << 20)) {
+    uintptr_t p = reinterpret_cast<uintptr_t>(out.data_ptr());
+    uintptr_t a = (p + huge - 1) & ~(huge - 1), e = (p + n) & ~(huge - 1);
+    if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_HUGEPAGE);  // advice only
   }
+#endif
+  return out;
+}
 
-  static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    auto saved = ctx->get_saved_variables();
-    at::Tensor x = saved[0];
+// one per distinct bound surrogate: its kernels and run-time constants
+struct SgEntry {
+  bwd_fn k32, k64;
+  int64_t fid;
+  at::Tensor c32, c64;
+};
+
+// the backward node: grad * g'(x) by the generated kernel, or by Python's torch ops
+struct SgSpikeBackward : public torch::autograd::Node {
+  torch::autograd::SavedVariable x_;
+  std::shared_ptr<SgEntry> e_;
+
+  std::string name() const override { return "SpikegradSpikeBackward"; }
+  void release_variables() override { x_.reset_data(); }
+
+  variable_list apply(variable_list&& grads) override {
+    at::Tensor x = x_.unpack();
     at::Tensor g = grads[0];
+    if (!g.defined() || !should_compute_output(0)) return {at::Tensor()};
     auto st = x.scalar_type();
     bool half = st == at::kHalf || st == at::kBFloat16;
     bool fast = !at::GradMode::is_enabled() && x.device().is_cpu() && g.device().is_cpu()
@@ -76,23 +96,45 @@ struct SgSpike : public torch::autograd::Function<SgSpike> {
       bool dbl = st == at::kDouble;
       at::Tensor xc = half ? x.to(at::kFloat).contiguous() : x.contiguous();
       at::Tensor gc = half ? g.to(at::kFloat).contiguous() : g.contiguous();
-      gx = at::empty_like(xc, at::MemoryFormat::Contiguous);
-      auto k = reinterpret_cast<bwd_fn>(ctx->saved_data[dbl ? "k64" : "k32"].toInt());
-      at::Tensor c = ctx->saved_data[dbl ? "c64" : "c32"].toTensor();
+      gx = fresh_like(xc);
+      bwd_fn k = dbl ? e_->k64 : e_->k32;
+      const at::Tensor& c = dbl ? e_->c64 : e_->c32;
       k(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(), xc.numel(), c.data_ptr<double>());
       if (half) gx = gx.to(st);
     } else {
       py::gil_scoped_acquire gil;
-      gx = (*slow_backward)(ctx->saved_data["fid"].toInt(), x, g).cast<at::Tensor>();
+      gx = (*slow_backward)(e_->fid, x, g).cast<at::Tensor>();
     }
-    return {gx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(),
-            at::Tensor()};
+    return {gx};
   }
 };
 
-at::Tensor sg_spike(const at::Tensor& x, bool strict, int64_t k32, int64_t k64, int64_t fid,
-                    const at::Tensor& c32, const at::Tensor& c64) {
-  return SgSpike::apply(x, strict, k32, k64, fid, c32, c64);
+at::Tensor sg_spike(const at::Tensor& x, bool strict, const std::shared_ptr<SgEntry>& e) {
+  at::Tensor out;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    out = fresh_like(x);
+    if (strict) at::gt_out(out, x, 0); else at::ge_out(out, x, 0);
+  }
+  if (torch::autograd::compute_requires_grad(x)) {
+    auto node = c10::make_intrusive<SgSpikeBackward>();
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    node->x_ = torch::autograd::SavedVariable(x, false);
+    node->e_ = e;
+    torch::autograd::set_history(out, node);
+  }
+  return out;
+}
+
+std::shared_ptr<SgEntry> sg_entry(int64_t k32, int64_t k64, int64_t fid, at::Tensor c32,
+                                  at::Tensor c64) {
+  auto e = std::make_shared<SgEntry>();
+  e->k32 = reinterpret_cast<bwd_fn>(k32);
+  e->k64 = reinterpret_cast<bwd_fn>(k64);
+  e->fid = fid;
+  e->c32 = c32;
+  e->c64 = c64;
+  return e;
 }
 
 void sg_set_slow(py::object f) {
@@ -100,8 +142,13 @@ void sg_set_slow(py::object f) {
   *slow_backward = f;                                               // teardown ordering
 }
 
+void sg_set_advise(bool on) { advise_huge = on; }
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  py::class_<SgEntry, std::shared_ptr<SgEntry>>(m, "Entry");
+  m.def("entry", &sg_entry);
   m.def("spike", &sg_spike);
+  m.def("set_advise", &sg_set_advise);
   m.def("set_slow", &sg_set_slow);
 }
 """
@@ -176,9 +223,11 @@ def _build() -> None:
                 mod = None
         if mod is None:
             mod = _compile(name, root)
+        from . import _pages
         from .torch import _slow_backward
 
         mod.set_slow(_slow_backward)
+        _pages.on_change(mod.set_advise)
         _state["module"] = mod
     except Exception as exc:
         _state["error"] = f"{type(exc).__name__}: {exc}"

@@ -40,6 +40,7 @@ from .._evaluate import (
     primitive_compute,
 )
 from .._spec import Bound
+from . import _pages
 
 __all__ = ["MAX_TENSOR_PARAMS", "check_tensor", "derivative", "function_for", "primitive",
            "spike"]
@@ -158,7 +159,7 @@ def _fused_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor) -> torch.
     else:
         xc = x if x.is_contiguous() else x.contiguous()
         gc = grad if grad.is_contiguous() else grad.contiguous()
-    out = torch.empty_like(xc, memory_format=torch.contiguous_format)
+    out = _pages.empty_like(xc)
     kern.backward(xc.data_ptr(), gc.data_ptr(), out.data_ptr(), xc.numel())
     return out.to(x.dtype) if x.dtype in _HALF else out
 
@@ -171,7 +172,7 @@ def _forward(x: torch.Tensor, bound: Bound, key: Any, params: tuple[Any, ...]) -
         if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
             return op(x, 0).to(x.dtype)
         # eager: write the float spike directly, no bool temporary
-        return op(x, 0, out=torch.empty_like(x, memory_format=torch.contiguous_format))
+        return op(x, 0, out=_pages.empty_like(x))
     return forward_compute(bound, _cast(x), _xp(), key, _overrides(bound, params)
                            ).to(x.dtype)
 
@@ -290,7 +291,7 @@ def function_for(bound: Bound | None = None) -> type[torch.autograd.Function]:
 
 # -- the C++ node (eager CPU calls with number parameters) ------------------------------------
 _NATIVE_LOCK = threading.Lock()
-_NATIVE_IDS: dict[Bound, tuple[int, int, int, torch.Tensor, torch.Tensor]] = {}
+_NATIVE_IDS: dict[Bound, tuple[Any]] = {}
 _NATIVE_BOUNDS: dict[int, Bound] = {}
 _NATIVE_COUNTER = itertools.count()
 
@@ -300,9 +301,9 @@ def _slow_backward(fid: int, x: torch.Tensor, grad: torch.Tensor) -> torch.Tenso
     return grad * derivative(_NATIVE_BOUNDS[fid], x)
 
 
-def _native_args(bound: Bound) -> tuple[int, int, int, torch.Tensor, torch.Tensor] | None:
-    """(float32 kernel, float64 kernel, id, float32 constants, float64 constants) of the C++
-    node for ``bound``; one id per distinct bound, assigned under a lock."""
+def _native_args(native: Any, bound: Bound) -> tuple[Any] | None:
+    """The C++ node's entry for ``bound`` (its float32/float64 kernels, constants and the
+    id its Python fallback finds it by); one per distinct bound, made under a lock."""
     found = _NATIVE_IDS.get(bound)
     if found is not None:
         return found
@@ -316,9 +317,10 @@ def _native_args(bound: Bound) -> tuple[int, int, int, torch.Tensor, torch.Tenso
         if found is None:
             fid = next(_NATIVE_COUNTER)
             _NATIVE_BOUNDS[fid] = bound
-            found = (ctypes.cast(k32.library.backward, ctypes.c_void_p).value,
-                     ctypes.cast(k64.library.backward, ctypes.c_void_p).value, fid,
-                     torch.from_numpy(k32.constants), torch.from_numpy(k64.constants))
+            found = (native.entry(ctypes.cast(k32.library.backward, ctypes.c_void_p).value,
+                                  ctypes.cast(k64.library.backward, ctypes.c_void_p).value,
+                                  fid, torch.from_numpy(k32.constants),
+                                  torch.from_numpy(k64.constants)),)
             _NATIVE_IDS[bound] = found
     return found
 
@@ -342,7 +344,7 @@ def _native_entry(bound: Bound) -> tuple[Any, bool, tuple[Any, ...]] | None:
     native = _torch_native.module()
     if native is None:
         return None
-    args = _native_args(bound)
+    args = _native_args(native, bound)
     if args is None:
         return None
     found = (native, bound.forward_kind == "gt", args)
