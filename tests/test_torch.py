@@ -115,11 +115,11 @@ def _atan_prime(x: np.ndarray, alpha: float = 2.0) -> np.ndarray:
 
 @pytest.mark.parametrize("native", [True, False], ids=["native", "function"])
 def test_large_outputs_with_and_without_huge_page_advice(native: bool) -> None:
-    """Outputs big enough for huge-page advice (8 MiB) hold the same values whether the
+    """Outputs big enough for huge-page advice (32 MiB) hold the same values whether the
     advice is given or not, on the C++ node and on the Python Function."""
     from spikegrad.adapters import _pages
 
-    n = 2**21 + 3  # an odd length: the advised range is an inner part of the buffer
+    n = 2**23 + 3  # an odd length: the advised range is an inner part of the buffer
     x0 = torch.linspace(-3, 3, n, dtype=torch.float32)
     g = torch.rand(n, generator=torch.Generator().manual_seed(1))
     results = []
@@ -149,11 +149,12 @@ def test_huge_page_advice_covers_only_whole_pages_inside_the_buffer(monkeypatch)
     huge = _pages.HUGE_PAGE
     _pages.advise(3 * huge + 64, _pages.MIN_BYTES - 1)  # too small: nothing
     assert calls == []
-    _pages.advise(3 * huge + 64, 3 * huge)
-    assert calls == [(4 * huge, 2 * huge, 14)]
+    big = _pages.MIN_BYTES  # a whole number of huge pages
+    _pages.advise(3 * huge + 64, big)  # unaligned start: the partial first and last pages
+    assert calls == [(4 * huge, big - huge, 14)]
     calls.clear()
-    _pages.advise(8 * huge, 2 * huge + 100)  # aligned start, partial last page
-    assert calls == [(8 * huge, 2 * huge, 14)]
+    _pages.advise(8 * huge, big + 100)  # aligned start, partial last page
+    assert calls == [(8 * huge, big, 14)]
 
 
 def test_a_process_that_exits_mid_build_blocks_no_later_one(tmp_path) -> None:

@@ -58,7 +58,7 @@ static at::Tensor fresh_like(const at::Tensor& x) {
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
   const uintptr_t huge = 2u << 20;
   size_t n = out.nbytes();
-  if (advise_huge && out.device().is_cpu() && n >= (4u << 20)) {
+  if (advise_huge && out.device().is_cpu() && n >= (32u << 20)) {
     uintptr_t p = reinterpret_cast<uintptr_t>(out.data_ptr());
     uintptr_t a = (p + huge - 1) & ~(huge - 1), e = (p + n) & ~(huge - 1);
     if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_HUGEPAGE);  // advice only
