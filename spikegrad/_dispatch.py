@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._spec import Bound
 
-__all__ = ["binding_for", "spike"]
+__all__ = ["binding_for", "multistep", "spike"]
 
 _BY_TYPE: dict[type, Callable[[Bound, Any, Any], Any]] = {}
 _LOCK = threading.Lock()
@@ -71,3 +71,16 @@ def binding_for(x: Any) -> Callable[[Bound, Any, Any], Any]:
 def spike(bound: Bound, x: Any, *, key: Any = None) -> Any:
     """Spike of ``x`` through the binding of its framework."""
     return binding_for(x)(bound, x, key)
+
+
+def multistep(bound: Any, x: Any) -> Any:
+    """Output sequence of a multi-step surrogate through the binding of ``x``'s
+    framework (the reference engine for other arrays)."""
+    root = type(x).__module__.split(".")[0]
+    if root == "torch":
+        from .adapters import torch_multistep as adapter
+    elif root in ("jax", "jaxlib"):
+        from .adapters import jax_multistep as adapter  # type: ignore[no-redef]
+    else:
+        return bound.forward(x)
+    return adapter.apply(bound, x)

@@ -7,6 +7,14 @@ from typing import Any
 __all__ = ["REFERENCES", "bibtex"]
 
 REFERENCES: dict[str, dict[str, Any]] = {
+    "Meng2022": dict(
+        type="inproceedings",
+        author="Qingyan Meng and Mingqing Xiao and Shen Yan and Yisen Wang and Zhouchen Lin "
+        "and Zhi-Quan Luo",
+        title="Training High-Performance Low-Latency Spiking Neural Networks by "
+        "Differentiation on Spike Representation",
+        booktitle="Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern "
+        "Recognition (CVPR)", pages="12444--12453", year=2022, eprint="2205.00459"),
     "Bengio2013": dict(
         type="article", author="Yoshua Bengio and Nicholas L{\\'e}onard and Aaron Courville",
         title="Estimating or Propagating Gradients Through Stochastic Neurons for Conditional "

@@ -12,12 +12,14 @@ import difflib
 import threading
 from typing import Any
 
-from ._spec import Bound, Entry, UnknownSurrogateError
+from ._multistep import MultiStepEntry
+from ._spec import Entry, UnknownSurrogateError
 
-__all__ = ["aliases", "all_entries", "entry", "get", "is_registered", "names", "register",
-           "unregister"]
+__all__ = ["aliases", "all_entries", "entry", "get", "is_registered", "multistep_entries",
+           "multistep_names", "names", "register", "unregister"]
 
 _ENTRIES: dict[str, Entry] = {}
+_MULTISTEP: dict[str, MultiStepEntry] = {}
 _LOCK = threading.RLock()
 _LOADED = False
 _LOADING = False
@@ -58,6 +60,29 @@ def _register(e: Entry) -> Entry:
             raise ValueError(f"surrogate name collision: {key!r} is already registered")
         _ENTRIES[key] = e
     return e
+
+
+def _register_multistep(e: MultiStepEntry) -> MultiStepEntry:
+    key = _norm(e.name)
+    with _LOCK:
+        if ":" in key:
+            raise ValueError(f"canonical name {key!r} must not contain ':'")
+        if key in _ENTRIES or key in _MULTISTEP:
+            raise ValueError(f"surrogate name collision: {key!r} is already registered")
+        _MULTISTEP[key] = e
+    return e
+
+
+def multistep_entries() -> dict[str, MultiStepEntry]:
+    """The multi-step definitions by name."""
+    _ensure_loaded()
+    with _LOCK:
+        return dict(_MULTISTEP)
+
+
+def multistep_names() -> list[str]:
+    """Names of the multi-step surrogates (acting on ``[T, ...]`` sequences)."""
+    return list(multistep_entries())
 
 
 def register(e: Entry) -> Entry:
@@ -116,18 +141,19 @@ def _ensure_loaded() -> None:
             _LOADING = False
 
 
-def entry(name: str) -> Entry:
-    """Return the registered entry called ``name`` (canonical or ``library:Name``)."""
+def entry(name: str) -> Any:
+    """Return the registered entry called ``name`` (canonical or ``library:Name``; an
+    :class:`Entry`, or a multi-step definition)."""
     if not isinstance(name, str):
         raise TypeError(f"surrogate name must be a string, got {type(name).__name__}")
     _ensure_loaded()
     key = _norm(name)
-    found = _ENTRIES.get(key)
+    found = _ENTRIES.get(key) or _MULTISTEP.get(key)
     if found is not None:
         return found
     # names are exact: a peer's spelling ("ERF") must not silently pick the canonical
     # entry, whose defaults may differ; suggest instead
-    keys = list(_ENTRIES)
+    keys = list(_ENTRIES) + list(_MULTISTEP)
     close = [k for k in keys if k.lower() == key.lower()
              or k.lower().endswith(":" + key.lower())]
     close += [k for k in difflib.get_close_matches(key, keys, n=3, cutoff=0.6)
@@ -140,7 +166,7 @@ def entry(name: str) -> Entry:
     )
 
 
-def get(name: str | Entry, **params: Any) -> Bound:
+def get(name: str | Entry | MultiStepEntry, **params: Any) -> Any:
     """Return a bound surrogate.
 
     Parameters
@@ -155,8 +181,10 @@ def get(name: str | Entry, **params: Any) -> Bound:
 
     Returns
     -------
-    Bound
-        Surrogate with ``spike``, ``derivative`` and ``primitive``.
+    Bound or MultiStepBound
+        Surrogate with ``spike``, ``derivative`` and ``primitive``; for a multi-step name
+        (``"dsr_if"``, ``"dsr_lif"``) one with ``forward``, ``backward`` and ``spike``
+        over ``[T, ...]`` sequences.
 
     Raises
     ------
@@ -174,7 +202,7 @@ def get(name: str | Entry, **params: Any) -> Bound:
     >>> s.peak
     1.0
     """
-    e = name if isinstance(name, Entry) else entry(name)
+    e = name if isinstance(name, (Entry, MultiStepEntry)) else entry(name)
     return e.bind(**params)
 
 

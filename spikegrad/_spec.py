@@ -116,6 +116,7 @@ class Domain:
     high: float = math.inf
     low_inclusive: bool = False
     high_inclusive: bool = False
+    choices: tuple[Any, ...] = ()
 
     @staticmethod
     def positive() -> Domain:
@@ -152,6 +153,11 @@ class Domain:
         return Domain("True or False", kind="bool")
 
     @staticmethod
+    def choice(*options: Any) -> Domain:
+        return Domain("one of " + ", ".join(repr(o) for o in options), kind="choice",
+                      choices=tuple(options))
+
+    @staticmethod
     def window() -> Domain:
         return Domain("None or a pair (low, high) of finite reals with low <= high",
                       kind="window")
@@ -160,6 +166,8 @@ class Domain:
         """Whether ``value`` (a number, a window pair, or a NumPy array) lies inside."""
         if self.kind == "bool":
             return isinstance(value, bool)
+        if self.kind == "choice":
+            return any(value == c and type(value) is type(c) for c in self.choices)
         if self.kind == "window":
             return value is None or value[0] <= value[1]
         if isinstance(value, (int, float)):  # plain Python: traceable by torch.compile
@@ -179,18 +187,24 @@ class Domain:
 
 @dataclass(frozen=True)
 class Param:
-    """A user-facing parameter: name, default, domain and one sentence of meaning."""
+    """A user-facing parameter: name, default, domain and one sentence of meaning.
+
+    ``array_ok=False`` keeps a real parameter a Python number (one that shapes the
+    computation, such as a time constant that sets per-step weights).
+    """
 
     name: str
     default: Any
     domain: Domain
     doc: str
+    array_ok: bool = True
 
     @property
     def static(self) -> bool:
-        """Structural parameters (integers, flags, windows) are Python values fixed when
-        the surrogate is bound; real parameters may also be arrays."""
-        return self.domain.kind != "real"
+        """Structural parameters (integers, flags, windows, choices, numbers-only reals)
+        are Python values fixed when the surrogate is bound; real parameters may also be
+        arrays."""
+        return self.domain.kind != "real" or not self.array_ok
 
     def validate(self, owner: str, value: Any) -> Any:
         """Return ``value`` coerced to the parameter's type, or raise.
@@ -216,6 +230,10 @@ class Param:
             if not isinstance(value, (bool, np.bool_)):
                 raise TypeError(f"{where} must be True or False, got {value!r}")
             return bool(value)
+        if kind == "choice":
+            if not self.domain.check(value):
+                raise ValueError(f"{where} must be {self.domain.text}, got {value!r}")
+            return value
         if kind == "window":
             if value is None:
                 return None
@@ -235,7 +253,10 @@ class Param:
         if isinstance(value, np.ndarray) and value.ndim == 0:
             value = value[()]
         if is_array_param(value):
-            if kind == "int":
+            if kind == "int" or not self.array_ok:
+                if kind != "int":
+                    raise TypeError(f"{where} must be a Python number (it shapes the "
+                                    f"computation), got {type(value).__name__}")
                 raise TypeError(f"{where} is structural (an integer) and must be a Python "
                                 f"int, got {type(value).__name__}")
             return self._validate_array(where, value)

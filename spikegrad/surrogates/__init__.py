@@ -1,3 +1,3 @@
 """The surrogate definitions, grouped by family; importing registers them."""
 
-from . import periodic, piecewise, rational, smooth, stochastic  # noqa: F401
+from . import dsr, periodic, piecewise, rational, smooth, stochastic  # noqa: F401

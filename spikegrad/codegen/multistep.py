@@ -1,0 +1,166 @@
+"""Fused kernels of the multi-step surrogates, generated from the spec.
+
+The shared recurrence and rule of :mod:`spikegrad._multistep` are fixed loops here; the
+per-definition pieces (``integrate``, ``spike_value``, ``rate_gradients``) are traced from
+the same array-API functions every binding runs and emitted as straight-line code, with
+every floating constant read from ``c[]`` at run time (a new parameter value compiles
+nothing).  One function per direction, each one pass over the ``[T, n]`` sequence,
+parallel over the ``n`` elements:
+
+* ``sg_ms_forward(x, y, T, n, v, c)``: the output sequence;
+* ``sg_ms_backward(x, g, gx, T, n, v, c, w)``: writes ``dL/dx`` and returns
+  ``sum(gbar * da/dV)`` accumulated in double (the caller scales it); ``w`` holds the
+  per-step rate weights (or is NULL for the plain mean).
+
+The C text serves the CPU (compiled with the system compiler, ``-ffp-contract=off`` so the
+recurrence keeps the adapters' rounding) and, with another prelude, CUDA.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from .._multistep import MultiStepBound, step
+from .c import C_PRELUDE, emit_expression
+from .trace import TraceNamespace
+
+__all__ = ["MultiStepKernels", "cpu_kernels", "source_and_constants"]
+
+_CTYPE = {"float32": "float", "float64": "double"}
+
+
+def _block(out: Any, inputs: dict[str, str], constants: list[float], target: str) -> str:
+    lines, var = emit_expression(out, inputs, constants)
+    body = " ".join(lines)
+    return f"{{ {body} {target} = {var}; }}"
+
+
+def source_and_constants(bound: MultiStepBound, dtype: str,
+                         qualifier: str = "") -> tuple[str, list[float]]:
+    """Body text of the two kernels of ``bound``'s formula for ``dtype`` (without
+    prelude) and the constants they read."""
+    t = _CTYPE[dtype]
+    p = bound.static_params
+    constants: list[float] = []
+    ns = TraceNamespace(dtype, distinct_constants=True)
+    m, xt, v = ns.input("m"), ns.input("x"), ns.input("v")
+    m_next, y = step(bound, m, xt, v, ns)
+    names = {"m": "m", "x": "xt", "v": "v"}
+    fwd_m = _block(m_next, names, constants, "m_next")
+    fwd_y = _block(y, names, constants, "y_t")
+    ns = TraceNamespace(dtype, distinct_constants=True)
+    r, v = ns.input("r"), ns.input("v")
+    da_dr, da_dv = bound.formula.rate_gradients(r, v, xp=ns, **p)
+    names = {"r": "r", "v": "v"}
+    bwd_r = _block(da_dr, names, constants, "da_dr")
+    bwd_v = _block(da_dv, names, constants, "da_dv")
+    text = f"""
+/* {bound.formula.name} (formula version {bound.formula.version}), {dtype}; generated from
+   the spec, do not edit; parameters are read from c[] at run time */
+{qualifier}void sg_ms_forward(const {t}* restrict x, {t}* restrict y, int64_t T, int64_t n,
+                   {t} v, const double* restrict c) {{
+    #pragma omp parallel for schedule(static) if(parallel: n * T > 65536)
+    for (int64_t i = 0; i < n; ++i) {{
+        {t} m = 0;
+        for (int64_t s = 0; s < T; ++s) {{
+            const {t} xt = x[s * n + i];
+            {t} m_next, y_t;
+            {fwd_m}
+            {fwd_y}
+            y[s * n + i] = y_t;
+            m = m_next;
+        }}
+    }}
+}}
+{qualifier}double sg_ms_backward(const {t}* restrict x, const {t}* restrict g,
+                      {t}* restrict gx, int64_t T, int64_t n, {t} v,
+                      const double* restrict c, const double* restrict w) {{
+    {t} wsum = 0;
+    for (int64_t s = 0; s < T; ++s) wsum += w ? ({t})w[s] : ({t})1;
+    double total = 0;
+    #pragma omp parallel for schedule(static) reduction(+:total) if(parallel: n * T > 65536)
+    for (int64_t i = 0; i < n; ++i) {{
+        {t} rs = 0, gs = 0;
+        for (int64_t s = 0; s < T; ++s) {{
+            const {t} ws = w ? ({t})w[s] : ({t})1;
+            rs += w ? ws * x[s * n + i] : x[s * n + i];
+            gs += w ? ws * g[s * n + i] : g[s * n + i];
+        }}
+        const {t} r = rs / wsum, gbar = gs / wsum;
+        {t} da_dr, da_dv;
+        {bwd_r}
+        {bwd_v}
+        const {t} gi = isnan(r) ? r : gbar * da_dr;
+        const {t} ci = isnan(r) ? r : gbar * da_dv;
+        for (int64_t s = 0; s < T; ++s) gx[s * n + i] = gi;
+        total += (double)ci;
+    }}
+    return total;
+}}
+"""
+    return text, constants
+
+
+@dataclass(frozen=True)
+class MultiStepKernels:
+    """The compiled kernels of one multi-step definition and parameter set, one dtype."""
+
+    forward_fn: Any
+    backward_fn: Any
+    constants: Any  # numpy float64
+    weights: Any  # numpy float64 or None (per T, cached)
+    bound: MultiStepBound
+
+    def forward(self, x: int, y: int, steps: int, n: int, v: float) -> None:
+        self.forward_fn(x, y, steps, n, v, self.constants.ctypes.data)
+
+    def backward(self, x: int, g: int, gx: int, steps: int, n: int, v: float) -> float:
+        w = _weights(self.bound.entry, tuple(sorted(self.bound.static_params.items())), steps)
+        address = None if w is None else w.ctypes.data
+        return float(self.backward_fn(x, g, gx, steps, n, v, self.constants.ctypes.data,
+                                      address))
+
+
+@functools.lru_cache(maxsize=256)
+def _weights(entry: Any, static: tuple[tuple[str, Any], ...], steps: int) -> Any:
+    import numpy as np
+
+    from .._multistep import time_weights
+
+    bound = entry.bind(**dict(static))
+    w = time_weights(bound, steps)
+    return None if w is None else np.asarray(w, dtype=np.float64)
+
+
+def cpu_kernels(bound: MultiStepBound, dtype: str) -> MultiStepKernels | None:
+    """``bound``'s compiled CPU kernels for ``dtype``, or ``None`` where no compiler is
+    available (the caller then uses the framework's ops)."""
+    return _cpu_kernels(bound.entry, tuple(sorted(bound.static_params.items())), dtype)
+
+
+@functools.lru_cache(maxsize=256)
+def _cpu_kernels(entry: Any, static: tuple[tuple[str, Any], ...],
+                 dtype: str) -> MultiStepKernels | None:
+    import numpy as np
+
+    from . import cpu
+
+    bound = entry.bind(**dict(static))
+    text, constants = source_and_constants(bound, dtype)
+    src = C_PRELUDE + text
+    try:
+        path = cpu._build(src)
+        lib = ctypes.CDLL(str(path))
+    except (cpu.CompilerUnavailable, OSError):
+        return None
+    ptr, i64 = ctypes.c_void_p, ctypes.c_int64
+    real = ctypes.c_float if dtype == "float32" else ctypes.c_double
+    fwd, bwd = lib.sg_ms_forward, lib.sg_ms_backward
+    fwd.argtypes = [ptr, ptr, i64, i64, real, ptr]
+    fwd.restype = None
+    bwd.argtypes = [ptr, ptr, ptr, i64, i64, real, ptr, ptr]
+    bwd.restype = ctypes.c_double
+    return MultiStepKernels(fwd, bwd, np.asarray(constants, dtype=np.float64), None, bound)
