@@ -21,10 +21,13 @@ except ImportError as exc:  # pragma: no cover - exercised without jax installed
 
 from . import _registry
 from ._frontend import named_functions, resolve
+from ._multistep import MultiStepBound, MultiStepEntry
 from ._spec import Bound, Entry
 from .adapters import jax as _adapter
+from .adapters import jax_multistep as _multistep_adapter
 
-__all__ = ["Surrogate", "function", "spike", *_registry.names(user=False)]
+__all__ = ["MultiStep", "Surrogate", "dsr_if", "dsr_lif", "function", "multistep", "spike",
+           *_registry.names(user=False)]
 
 
 def function(name_or_bound: str | Bound, **params: Any) -> Any:
@@ -105,6 +108,68 @@ class Surrogate:
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Surrogate) and other.bound == self.bound
                 and other.spiking == self.spiking)
+
+
+def _multistep_bound(name: str | MultiStepEntry | MultiStepBound,
+                     params: dict[str, Any]) -> MultiStepBound:
+    if isinstance(name, MultiStepBound):
+        return name.replace(**params) if params else name
+    found = _registry.get(name, **params)
+    if not isinstance(found, MultiStepBound):
+        raise ValueError(f"{found.name} is an elementwise surrogate; use spikegrad.jax.spike "
+                         f"(multi-step: {', '.join(_registry.multistep_names())})")
+    return found
+
+
+def multistep(x_seq: Any, name: str | MultiStepEntry | MultiStepBound, /,
+              **params: Any) -> jax.Array:
+    """Output sequence of a multi-step surrogate for ``x_seq`` (``[T, ...]``, time first),
+    differentiable in ``x_seq`` and in an array ``v_threshold`` (``jax.grad``)."""
+    return _multistep_adapter.apply(_multistep_bound(name, params), x_seq)
+
+
+def dsr_if(x_seq: Any, **params: Any) -> jax.Array:
+    """DSR-IF output sequence (``spikegrad show dsr_if``)."""
+    return multistep(x_seq, "dsr_if", **params)
+
+
+def dsr_lif(x_seq: Any, **params: Any) -> jax.Array:
+    """DSR-LIF output sequence (``spikegrad show dsr_lif``)."""
+    return multistep(x_seq, "dsr_lif", **params)
+
+
+@jax.tree_util.register_pytree_node_class
+class MultiStep:
+    """A multi-step surrogate layer as a callable pytree: ``MultiStep("dsr_if",
+    v_threshold=jnp.asarray(6.0))(x_seq)``.  The threshold is its one leaf, so
+    ``jax.grad`` with respect to the object gives the threshold gradient."""
+
+    def __init__(self, name: str | MultiStepEntry | MultiStepBound, **params: Any) -> None:
+        bound = _multistep_bound(name, params)
+        self._static = _multistep_adapter._Static(bound)
+        self.v_threshold = bound.params["v_threshold"]
+
+    @property
+    def bound(self) -> MultiStepBound:
+        items = tuple((k, self.v_threshold if k == "v_threshold" else v)
+                      for k, v in self._static.items)
+        return MultiStepBound(self._static.entry, items)
+
+    def __call__(self, x_seq: Any) -> jax.Array:
+        return _multistep_adapter.apply(self.bound, x_seq)
+
+    def tree_flatten(self) -> tuple[tuple[Any, ...], Any]:
+        return (self.v_threshold,), self._static
+
+    @classmethod
+    def tree_unflatten(cls, aux: Any, children: tuple[Any, ...]) -> MultiStep:
+        obj = object.__new__(cls)
+        obj._static = aux
+        (obj.v_threshold,) = children
+        return obj
+
+    def __repr__(self) -> str:
+        return f"spikegrad.jax.MultiStep({self.bound!r})"
 
 
 globals().update(named_functions(_adapter.spike))

@@ -6,6 +6,7 @@
 >>> y = sgt.spike(x, "snntorch:atan")   # any name or alias, or a spikegrad.get(...) bound
 >>> layer = sgt.Surrogate("spikingjelly:ATan")   # nn.Module for snntorch / spikingjelly
 >>> learn = sgt.Surrogate("atan", alpha=2.0, learnable=True)   # alpha an nn.Parameter
+>>> node = sgt.DSRIFNode(v_threshold=6.0)   # multi-step: [T, ...] in and out
 
 Requires the ``torch`` extra (``pip install "spikegrad[torch]"``).
 """
@@ -27,9 +28,11 @@ except ImportError as exc:  # pragma: no cover - exercised without torch install
 from . import _registry
 from ._frontend import named_functions, resolve
 from ._spec import Bound, Entry, is_array_param
+from ._torch_nodes import DSRIFNode, DSRLIFNode, MultiStepNode, dsr_if, dsr_lif, multistep
 from .adapters import torch as _adapter
 
-__all__ = ["Surrogate", "function", "spike", *_registry.names(user=False)]
+__all__ = ["DSRIFNode", "DSRLIFNode", "MultiStepNode", "Surrogate", "dsr_if", "dsr_lif",
+           "function", "multistep", "spike", *_registry.names(user=False)]
 
 
 def function(name_or_bound: str | Bound | Entry | None = None,
