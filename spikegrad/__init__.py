@@ -18,7 +18,17 @@ array([1.])
 
 from __future__ import annotations
 
-from ._registry import aliases, all_entries, entry, get, names, register, unregister
+from ._multistep import MultiStepBound, MultiStepEntry, RateFormula
+from ._registry import (
+    aliases,
+    all_entries,
+    entry,
+    get,
+    multistep_names,
+    names,
+    register,
+    unregister,
+)
 from ._spec import Bound, Domain, Entry, Formula, Param, UnknownSurrogateError
 from ._user_definitions import define
 
@@ -29,7 +39,10 @@ __all__ = [
     "Domain",
     "Entry",
     "Formula",
+    "MultiStepBound",
+    "MultiStepEntry",
     "Param",
+    "RateFormula",
     "UnknownSurrogateError",
     "__version__",
     "aliases",
@@ -37,6 +50,7 @@ __all__ = [
     "define",
     "entry",
     "get",
+    "multistep_names",
     "names",
     "register",
     "unregister",

@@ -7,6 +7,10 @@ spike carries, the per-step weights of the rate, and the derivatives of the
 representation with respect to the rate and the threshold.  Everything else is shared and
 fixed here, once, for every binding:
 
+Divisions in these functions are written ``xp.divide`` (correctly rounded IEEE division;
+the jax binding passes a namespace that restores it where XLA would multiply by a
+reciprocal).
+
 * forward: ``m_0 = 0``; for each step ``m = integrate(m, x_t)``; a spike where
   ``m >= alpha * V`` (``alpha * V`` one product in the compute dtype), ``y_t = spike_value(V)``
   there and 0 elsewhere; soft reset ``m = m - V`` where it spiked.  Fixed arithmetic in a
@@ -230,10 +234,13 @@ def time_weights(bound: MultiStepBound, steps: int) -> tuple[float, ...] | None:
 
 
 def _rate(a: Any, weights: tuple[float, ...] | None, xp: Any) -> Any:
+    """``sum_t w_t a_t / sum_t w_t`` (the mean without weights): one division, correctly
+    rounded (``xp.divide``: a binding whose compiler rewrites divisions supplies an exact
+    one)."""
     if weights is None:
-        return xp.mean(a, axis=0)
+        return xp.divide(xp.sum(a, axis=0), float(a.shape[0]))
     w = xp.reshape(xp.asarray(weights, dtype=a.dtype), (len(weights),) + (1,) * (a.ndim - 1))
-    return xp.sum(w * a, axis=0) / xp.sum(w)
+    return xp.divide(xp.sum(w * a, axis=0), xp.sum(w))
 
 
 def backward_compute(bound: MultiStepBound, x: Any, grad: Any, v: Any, xp: Any,

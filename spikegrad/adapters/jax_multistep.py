@@ -16,10 +16,44 @@ import jax
 import jax.numpy as jnp
 
 from .._multistep import MultiStepBound, backward_compute, check_sequence, step
+from .._numerics import two_prod_arrays
 from .._spec import is_array_param
 from .jax import _compute, check_array
 
-__all__ = ["apply", "effective_threshold"]
+__all__ = ["apply", "effective_threshold", "exact_namespace"]
+
+
+class _IEEE:
+    """``jax.numpy`` whose ``divide`` and ``multiply`` round as IEEE arithmetic does.
+
+    XLA on CPU replaces a division by a constant or by a broadcast divisor with a
+    multiplication by its reciprocal (off by one unit in the last place for about one
+    quotient in six), and contracts a product that feeds a sum into a fused multiply-add;
+    the recurrence must round as in every other binding.  ``divide`` corrects the quotient
+    with its exact residual ``a - q*b`` (an error-free product); ``multiply`` passes the
+    product through a select, which the contraction does not cross (the same value, NaN
+    included).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(jnp, name)
+
+    @staticmethod
+    def multiply(a: Any, b: Any) -> jax.Array:
+        a = jnp.asarray(a)
+        return jnp.where(jnp.isnan(a), a, a * jnp.asarray(b, dtype=a.dtype))
+
+    @staticmethod
+    def divide(a: Any, b: Any) -> jax.Array:
+        a = jnp.asarray(a)
+        b = jnp.asarray(b, dtype=a.dtype)
+        q = a / b
+        p, e = two_prod_arrays(q, jnp.broadcast_to(b, q.shape), jnp)
+        corrected = q + ((a - p) - e) / b
+        return jnp.where(jnp.isfinite(corrected), corrected, q)
+
+
+exact_namespace = _IEEE()
 
 
 class _Static:
@@ -43,7 +77,7 @@ class _Static:
 
 def _forward(bound: MultiStepBound, x: jax.Array, v: jax.Array) -> jax.Array:
     def body(m: jax.Array, x_t: jax.Array) -> tuple[jax.Array, jax.Array]:
-        return step(bound, m, x_t, v, jnp)
+        return step(bound, m, x_t, v, exact_namespace)
 
     _, ys = jax.lax.scan(body, jnp.zeros_like(x[0]), x)
     return ys
@@ -60,7 +94,7 @@ def _fwd(static: _Static, x: jax.Array, v: jax.Array) -> tuple[jax.Array, Any]:
 
 def _bwd(static: _Static, res: Any, g: jax.Array) -> tuple[jax.Array, jax.Array]:
     x, v = res
-    gx, gv = backward_compute(static.bound(), x, g.astype(x.dtype), v, jnp)
+    gx, gv = backward_compute(static.bound(), x, g.astype(x.dtype), v, exact_namespace)
     return gx, jnp.reshape(gv, v.shape).astype(v.dtype)
 
 

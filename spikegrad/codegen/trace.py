@@ -215,6 +215,15 @@ class TraceNamespace:
     def maximum(self, a: Any, b: Any) -> Node:
         return self._node("maximum", (a, b))
 
+    def add(self, a: Any, b: Any) -> Node:
+        return self._node("add", (a, b))
+
+    def multiply(self, a: Any, b: Any) -> Node:
+        return self._node("mul", (a, b))
+
+    def divide(self, a: Any, b: Any) -> Node:
+        return self._node("div", (a, b))
+
     def pow(self, a: Any, b: Any) -> Node:
         return self._node("pow", (a, b))
 

@@ -84,16 +84,18 @@ def _beta(tau: float, delta_t: float) -> float:
 def _lif_integrate(m: Any, x_t: Any, /, *, xp: Any, tau: float, delta_t: float,
                    **_: Any) -> Any:
     beta = _beta(tau, delta_t)
-    return beta * m + (1.0 - beta) * x_t
+    # two rounded products, then a rounded sum (xp.multiply: a binding whose compiler would
+    # contract the product into a fused multiply-add keeps it rounded)
+    return xp.add(xp.multiply(m, beta), xp.multiply(x_t, 1.0 - beta))
 
 
 def _lif_value(v: Any, /, *, xp: Any, delta_t: float, **_: Any) -> Any:
-    return v / delta_t
+    return xp.divide(v, delta_t)
 
 
 def _lif_rate_gradients(r: Any, v: Any, /, *, xp: Any, tau: float, delta_t: float,
                         threshold_grad_factor: str, **_: Any) -> tuple[Any, Any]:
-    top = v / delta_t * tau
+    top = xp.divide(v, delta_t) * tau
     zero = xp.zeros_like(r)
     da_dr = xp.where((r > 0) & (r < top), zero + 1.0 / tau, zero)  # open interval
     factor = delta_t if threshold_grad_factor == "dt" else 1.0 / delta_t
