@@ -76,9 +76,8 @@ def _jax_run(case: dsr_oracle.Case) -> tuple[np.ndarray, np.ndarray, float]:
     params = {k: v for k, v in case.params.items() if k != "v_threshold"}
     x = jnp.asarray(case.x)
     g = jnp.asarray(case.g)
-    v = jnp.asarray(case.params["v_threshold"], dtype=jnp.float32)
-
     acc = jnp.float64 if case.dtype == "float64" else jnp.float32
+    v = jnp.asarray(case.params["v_threshold"], dtype=acc)
 
     def loss(x, v):
         y = sgj.multistep(x, name, v_threshold=v, **params)
