@@ -175,6 +175,19 @@ class MultiStepBound:
     def replace(self, **params: Any) -> MultiStepBound:
         return self.entry.bind(**{**self.params, **params})
 
+    @property
+    def references(self) -> tuple[str, ...]:
+        from ._references import REFERENCES
+
+        return tuple(REFERENCES[key]["text"] if key in REFERENCES else key
+                     for key in self.entry.references)
+
+    def cite(self) -> str:
+        """BibTeX entries of the papers this surrogate comes from."""
+        from ._references import REFERENCES, bibtex
+
+        return bibtex(tuple(k for k in self.entry.references if k in REFERENCES))
+
     def forward(self, x: Any) -> Any:
         """The output sequence ``y`` of the ``[T, ...]`` input ``x`` (any array-API
         array; the reference engine, no gradient)."""

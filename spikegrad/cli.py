@@ -7,7 +7,8 @@ import math
 import sys
 from collections.abc import Sequence
 
-from ._registry import aliases, entry, get, names
+from ._multistep import MultiStepEntry
+from ._registry import aliases, entry, get, multistep_names, names
 from ._spec import Entry, UnknownSurrogateError
 
 __all__ = ["main"]
@@ -40,11 +41,33 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
     print(f"\n{len(rows)} surrogates, {len(aliases())} aliases "
           "(`spikegrad show NAME` for one of them)")
+    multi = multistep_names()
+    if multi:
+        print("\nmulti-step surrogates (on [T, ...] sequences): "
+              + ", ".join(f"{n}({_params(entry(n))})" for n in multi))
+    return 0
+
+
+def _show_multistep(e: MultiStepEntry) -> int:
+    b = e.bind()
+    out = [e.name + "  (multi-step: acts on a [T, ...] sequence, time first)",
+           f"  {e.summary}", ""]
+    out += [f"  {label + ':':9s}{e.latex[key]}" for key, label in
+            (("forward", "forward"), ("rate", "rate"), ("grad_x", "dL/dx_t"),
+             ("grad_v", "dL/dV")) if key in e.latex]
+    out += ["", "  parameters:"]
+    out += [f"    {p.name} = {_fmt(p.default)}  ({p.domain.text}) {p.doc}" for p in e.params]
+    if e.notes:
+        out += ["", f"  notes: {e.notes}"]
+    out += ["", "  references:"] + ([f"    {r}" for r in b.references] or ["    (none)"])
+    print("\n".join(out))
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     e = entry(args.name)
+    if isinstance(e, MultiStepEntry):
+        return _show_multistep(e)
     base = entry(e.canonical)
     b = e.bind()
     out = [f"{e.name}" + (f"  (alias of {e.canonical})" if e.is_alias else ""),

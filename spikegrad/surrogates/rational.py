@@ -86,7 +86,7 @@ def sparse_fast_sigmoid_derivative(x: Array, /, *, xp: Any, k: float, B: float) 
 
 def _sfs_area(p: dict[str, Any]) -> float:
     xs = np.asarray([p["B"], np.inf])
-    with np.errstate(divide="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # inf arithmetic, then selected
         lo, hi = fast_sigmoid_primitive(xs, xp=np, k=p["slope"])
     return float(hi - lo)
 
