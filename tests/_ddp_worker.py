@@ -12,7 +12,8 @@ from typing import Any
 
 
 def build() -> Any:
-    """Linear(16, 32) then a DSR-LIF layer (some neurons saturate), float64, the same weights in every process."""
+    """Linear(16, 32) then a DSR-LIF layer (some neurons saturate), float64, the same
+    weights in every process."""
     import torch
 
     import spikegrad.torch as sgt

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import io
 import pickle
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +17,8 @@ torch = pytest.importorskip("torch", reason="needs PyTorch (pip install torch==2
 import spikegrad  # noqa: E402
 import spikegrad.torch as sgt  # noqa: E402
 
-from . import dsr_oracle  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "conformance"))
+import dsr_oracle  # noqa: E402
 
 #: spikingjelly's defaults and two other parameter sets per node
 SJ_PARAMS = {

@@ -81,7 +81,9 @@ def _definitions(args: argparse.Namespace) -> list:
         out.append(obj)
     with_goldens = set(golden_names())
     if args.only:
-        if args.only not in with_goldens:
+        from .._registry import multistep_names
+
+        if args.only not in with_goldens and args.only not in multistep_names():
             out.append(lookup(args.only).bind())
     elif not args.surrogate:
         out += [lookup(n).bind() for n in registered() if lookup(n).user]

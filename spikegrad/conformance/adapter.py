@@ -94,6 +94,10 @@ class NumpyAdapter(Adapter):
     def vjp(self, s: Bound, x: Any, g: Any) -> Any:
         return engine.backward(s, x, g, key=np.random.default_rng(0))
 
+    def multistep_vjp(self, s: Any, x: Any, g: Any) -> tuple[Any, Any, Any]:
+        """(output sequence, dL/dx, dL/dv_threshold) of a multi-step surrogate."""
+        return (s.forward(x), *s.backward(x, g))
+
 
 class TorchAdapter(Adapter):
     """``spikegrad.torch`` (autograd.Function, C++ node, torch.func, torch.compile)."""
@@ -159,6 +163,16 @@ class TorchAdapter(Adapter):
         (g,) = self.torch.autograd.grad(y.sum(), x, create_graph=True)
         return self.torch.autograd.grad(g.sum(), x)[0]
 
+    def multistep_vjp(self, s: Any, x: Any, g: Any) -> tuple[Any, Any, Any]:
+        """(output sequence, dL/dx, dL/dv_threshold), the threshold a float64 tensor."""
+        torch = self.torch
+        v = torch.nn.Parameter(torch.tensor(float(s.params["v_threshold"]),
+                                            dtype=torch.float64))
+        x = x.detach().clone().requires_grad_(True)
+        y = self.sgt.multistep(x, s.replace(v_threshold=v))
+        gx, gv = torch.autograd.grad(y, (x, v), g)
+        return y, gx, gv
+
 
 class JaxAdapter(Adapter):
     """``spikegrad.jax`` (custom_jvp) under jit, vmap, jvp and nested grad."""
@@ -211,6 +225,20 @@ class JaxAdapter(Adapter):
         d2 = self.jax.grad(self.jax.grad(lambda v: self.sgj.spike(v, s, key=key)
                                          .astype(jnp.float64)))
         return self.jax.vmap(d2)(x)
+
+    def multistep_vjp(self, s: Any, x: Any, g: Any) -> tuple[Any, Any, Any]:
+        """(output sequence, dL/dx, dL/dv_threshold) under jit, the threshold float64."""
+        jnp = self.jax.numpy
+        v = jnp.asarray(float(s.params["v_threshold"]), jnp.float64)
+        static = {k: val for k, val in s.params.items() if k != "v_threshold"}
+        name = s.name
+
+        def run(x: Any, v: Any, g: Any) -> Any:
+            y, pull = self.jax.vjp(
+                lambda a, b: self.sgj.multistep(a, name, v_threshold=b, **static), x, v)
+            return (y, *pull(g))
+
+        return self.jax.jit(run)(x, v, g)
 
 
 class CupyAdapter(Adapter):

@@ -196,6 +196,10 @@ def run(adapter: Adapter, only: str | None = None, dtype: str | None = None,
             yield Result(**base, check=cap, status="pass" if ok else "fail",
                          max_ulp=None if ulp is None or math.isnan(ulp) else ulp,
                          detail=detail, repro="" if ok else _repro(adapter.name, case, cap))
+    if param_set is None:
+        from . import multistep
+
+        yield from multistep.run(adapter, only, dtype)
 
 
 def load_xfails(path: str | Path) -> set[tuple[str, str, str]]:
