@@ -22,6 +22,7 @@ from .._multistep import (
     check_sequence,
     forward_compute,
 )
+from . import _pages
 from .torch import _cast, _compute_dtype, _xp, check_tensor
 
 __all__ = ["apply", "effective_threshold"]
@@ -101,7 +102,7 @@ def _fused_forward(bound: MultiStepBound, x: torch.Tensor, v: torch.Tensor
     if kern is None:
         return None
     xc = x.contiguous()
-    out = torch.empty_like(xc)
+    out = _pages.empty_like(xc)
     kern.forward(xc.data_ptr(), out.data_ptr(), xc.shape[0], xc[0].numel(), float(v))
     return out
 
@@ -116,7 +117,7 @@ def _fused_backward(bound: MultiStepBound, x: torch.Tensor, grad: torch.Tensor,
         return None
     xc, gc = x.contiguous(), grad.contiguous()
     steps, n = xc.shape[0], xc[0].numel()
-    gx = torch.empty_like(xc)
+    gx = _pages.empty_like(xc)
     total = kern.backward(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(), steps, n, float(v))
     gv = torch.tensor(total * (bound.params["v_threshold_grad_scaling"] * steps),
                       dtype=x.dtype)

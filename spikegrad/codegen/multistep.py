@@ -5,7 +5,7 @@ per-definition pieces (``integrate``, ``spike_value``, ``rate_gradients``) are t
 the same array-API functions every binding runs and emitted as straight-line code, with
 every floating constant read from ``c[]`` at run time (a new parameter value compiles
 nothing).  One function per direction, each one pass over the ``[T, n]`` sequence,
-parallel over the ``n`` elements:
+parallel over blocks of the ``n`` elements (vectorised within a block):
 
 * ``sg_ms_forward(x, y, T, n, v, c)``: the output sequence;
 * ``sg_ms_backward(x, g, gx, T, n, v, c, w)``: writes ``dL/dx`` and returns
@@ -59,19 +59,28 @@ def source_and_constants(bound: MultiStepBound, dtype: str,
     bwd_v = _block(da_dv, names, constants, "da_dv")
     text = f"""
 /* {bound.formula.name} (formula version {bound.formula.version}), {dtype}; generated from
-   the spec, do not edit; parameters are read from c[] at run time */
+   the spec, do not edit; parameters are read from c[] at run time.  Elements are taken in
+   blocks whose state stays in cache while the time loop streams over [T, n]. */
+#define SG_BLOCK 1024
 {qualifier}void sg_ms_forward(const {t}* restrict x, {t}* restrict y, int64_t T, int64_t n,
                    {t} v, const double* restrict c) {{
     #pragma omp parallel for schedule(static) if(parallel: n * T > 65536)
-    for (int64_t i = 0; i < n; ++i) {{
-        {t} m = 0;
+    for (int64_t b = 0; b < n; b += SG_BLOCK) {{
+        const int64_t len = n - b < SG_BLOCK ? n - b : SG_BLOCK;
+        {t} mem[SG_BLOCK];
+        for (int64_t j = 0; j < len; ++j) mem[j] = 0;
         for (int64_t s = 0; s < T; ++s) {{
-            const {t} xt = x[s * n + i];
-            {t} m_next, y_t;
-            {fwd_m}
-            {fwd_y}
-            y[s * n + i] = y_t;
-            m = m_next;
+            const {t}* restrict xs = x + s * n + b;
+            {t}* restrict ys = y + s * n + b;
+            #pragma omp simd
+            for (int64_t j = 0; j < len; ++j) {{
+                const {t} m = mem[j], xt = xs[j];
+                {t} m_next, y_t;
+                {fwd_m}
+                {fwd_y}
+                ys[j] = y_t;
+                mem[j] = m_next;
+            }}
         }}
     }}
 }}
@@ -82,21 +91,44 @@ def source_and_constants(bound: MultiStepBound, dtype: str,
     for (int64_t s = 0; s < T; ++s) wsum += w ? ({t})w[s] : ({t})1;
     double total = 0;
     #pragma omp parallel for schedule(static) reduction(+:total) if(parallel: n * T > 65536)
-    for (int64_t i = 0; i < n; ++i) {{
-        {t} rs = 0, gs = 0;
+    for (int64_t b = 0; b < n; b += SG_BLOCK) {{
+        const int64_t len = n - b < SG_BLOCK ? n - b : SG_BLOCK;
+        {t} rs[SG_BLOCK], gs[SG_BLOCK], gi[SG_BLOCK];
+        for (int64_t j = 0; j < len; ++j) rs[j] = gs[j] = 0;
         for (int64_t s = 0; s < T; ++s) {{
             const {t} ws = w ? ({t})w[s] : ({t})1;
-            rs += w ? ws * x[s * n + i] : x[s * n + i];
-            gs += w ? ws * g[s * n + i] : g[s * n + i];
+            const {t}* restrict xs = x + s * n + b;
+            const {t}* restrict gs_ = g + s * n + b;
+            if (w) {{
+                #pragma omp simd
+                for (int64_t j = 0; j < len; ++j) {{
+                    rs[j] += ws * xs[j];
+                    gs[j] += ws * gs_[j];
+                }}
+            }} else {{
+                #pragma omp simd
+                for (int64_t j = 0; j < len; ++j) {{
+                    rs[j] += xs[j];
+                    gs[j] += gs_[j];
+                }}
+            }}
         }}
-        const {t} r = rs / wsum, gbar = gs / wsum;
-        {t} da_dr, da_dv;
-        {bwd_r}
-        {bwd_v}
-        const {t} gi = isnan(r) ? r : gbar * da_dr;
-        const {t} ci = isnan(r) ? r : gbar * da_dv;
-        for (int64_t s = 0; s < T; ++s) gx[s * n + i] = gi;
-        total += (double)ci;
+        double part = 0;
+        #pragma omp simd reduction(+:part)
+        for (int64_t j = 0; j < len; ++j) {{
+            const {t} r = rs[j] / wsum, gbar = gs[j] / wsum;
+            {t} da_dr, da_dv;
+            {bwd_r}
+            {bwd_v}
+            gi[j] = isnan(r) ? r : gbar * da_dr;
+            part += (double)(isnan(r) ? r : gbar * da_dv);
+        }}
+        for (int64_t s = 0; s < T; ++s) {{
+            {t}* restrict out = gx + s * n + b;
+            #pragma omp simd
+            for (int64_t j = 0; j < len; ++j) out[j] = gi[j];
+        }}
+        total += part;
     }}
     return total;
 }}
