@@ -81,6 +81,10 @@ def multistep(bound: Any, x: Any) -> Any:
         from .adapters import torch_multistep as adapter
     elif root in ("jax", "jaxlib"):
         from .adapters import jax_multistep as adapter  # type: ignore[no-redef]
+    elif root == "cupy":
+        from .adapters import cupy_multistep
+
+        return cupy_multistep.forward(bound, x)
     else:
         return bound.forward(x)
     return adapter.apply(bound, x)

@@ -27,7 +27,7 @@ from .._multistep import MultiStepBound, step
 from .c import C_PRELUDE, emit_expression
 from .trace import TraceNamespace
 
-__all__ = ["MultiStepKernels", "cpu_kernels", "source_and_constants"]
+__all__ = ["MultiStepKernels", "cpu_kernels", "cuda_source", "source_and_constants"]
 
 _CTYPE = {"float32": "float", "float64": "double"}
 
@@ -38,11 +38,9 @@ def _block(out: Any, inputs: dict[str, str], constants: list[float], target: str
     return f"{{ {body} {target} = {var}; }}"
 
 
-def source_and_constants(bound: MultiStepBound, dtype: str,
-                         qualifier: str = "") -> tuple[str, list[float]]:
-    """Body text of the two kernels of ``bound``'s formula for ``dtype`` (without
-    prelude) and the constants they read."""
-    t = _CTYPE[dtype]
+def _traced(bound: MultiStepBound, dtype: str) -> tuple[dict[str, str], list[float]]:
+    """The per-definition blocks (``m_next``, ``y_t``, ``da_dr``, ``da_dv``) as C
+    statements over ``m``/``xt``/``v`` and ``r``/``v``, and the constants they read."""
     p = bound.static_params
     constants: list[float] = []
     ns = TraceNamespace(dtype, distinct_constants=True)
@@ -57,6 +55,16 @@ def source_and_constants(bound: MultiStepBound, dtype: str,
     names = {"r": "r", "v": "v"}
     bwd_r = _block(da_dr, names, constants, "da_dr")
     bwd_v = _block(da_dv, names, constants, "da_dv")
+    return {"fwd_m": fwd_m, "fwd_y": fwd_y, "bwd_r": bwd_r, "bwd_v": bwd_v}, constants
+
+
+def source_and_constants(bound: MultiStepBound, dtype: str) -> tuple[str, list[float]]:
+    """C text of the two CPU kernels of ``bound``'s formula for ``dtype`` (without the
+    prelude) and the constants they read."""
+    t = _CTYPE[dtype]
+    blocks, constants = _traced(bound, dtype)
+    fwd_m, fwd_y, bwd_r, bwd_v = (blocks[k] for k in ("fwd_m", "fwd_y", "bwd_r", "bwd_v"))
+    qualifier = ""
     text = f"""
 /* {bound.formula.name} (formula version {bound.formula.version}), {dtype}; generated from
    the spec, do not edit; parameters are read from c[] at run time.  Elements are taken in
@@ -196,3 +204,74 @@ def _cpu_kernels(entry: Any, static: tuple[tuple[str, Any], ...],
     bwd.argtypes = [ptr, ptr, ptr, i64, i64, real, ptr, ptr]
     bwd.restype = ctypes.c_double
     return MultiStepKernels(fwd, bwd, np.asarray(constants, dtype=np.float64), None, bound)
+
+
+def cuda_source(bound: MultiStepBound, dtype: str) -> tuple[str, str, list[float]]:
+    """CUDA text of ``bound``'s multi-step kernels for ``dtype`` (float32 or float64):
+    ``(device functions, kernels, constants)``.
+
+    The device functions do one element's whole sequence (``sg_ms_fwd_elem``,
+    ``sg_ms_bwd_elem``: the same traced blocks as the CPU kernels); the ``extern "C"``
+    kernels run them one thread per element (reads and writes of a step coalesce across
+    threads): ``sg_ms_forward(x, y, T, n, vp, c)`` and
+    ``sg_ms_backward(x, g, gx, part, T, n, vp, c, w, has_w)``, where ``vp`` points to the
+    threshold (a float64 device scalar: no host synchronisation) and ``part`` receives each
+    element's threshold-gradient term (summed on the device by the caller).
+    """
+    from .c import helpers
+
+    t = _CTYPE[dtype]
+    blocks, constants = _traced(bound, dtype)
+    q = "static __device__ __forceinline__"
+    device = helpers(q) + f"""
+/* {bound.formula.name} (formula version {bound.formula.version}), {dtype}; generated from
+   the spec, do not edit; parameters are read from c[] at run time */
+{q} void sg_ms_fwd_elem(const {t}* x, {t}* y, long long T, long long n, long long i,
+                         {t} v, const double* c) {{
+    {t} m = 0;
+    for (long long s = 0; s < T; ++s) {{
+        const {t} xt = x[s * n + i];
+        {t} m_next, y_t;
+        {blocks["fwd_m"]}
+        {blocks["fwd_y"]}
+        y[s * n + i] = y_t;
+        m = m_next;
+    }}
+}}
+{q} double sg_ms_bwd_elem(const {t}* x, const {t}* g, {t}* gx, long long T, long long n,
+                           long long i, {t} v, const double* c, const double* w,
+                           int has_w) {{
+    {t} wsum = 0, rs = 0, gs = 0;
+    for (long long s = 0; s < T; ++s) {{
+        const {t} ws = has_w ? ({t})w[s] : ({t})1;
+        wsum += ws;
+        rs += has_w ? ws * x[s * n + i] : x[s * n + i];
+        gs += has_w ? ws * g[s * n + i] : g[s * n + i];
+    }}
+    const {t} r = rs / wsum, gbar = gs / wsum;
+    {t} da_dr, da_dv;
+    {blocks["bwd_r"]}
+    {blocks["bwd_v"]}
+    const {t} gi = isnan(r) ? r : gbar * da_dr;
+    for (long long s = 0; s < T; ++s) gx[s * n + i] = gi;
+    return (double)(isnan(r) ? r : gbar * da_dv);
+}}
+"""
+    kernels = f"""
+extern "C" __global__ void sg_ms_forward(const {t}* x, {t}* y, long long T, long long n,
+                                         const double* vp, const double* c) {{
+    const {t} v = ({t})vp[0];
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+         i += (long long)blockDim.x * gridDim.x)
+        sg_ms_fwd_elem(x, y, T, n, i, v, c);
+}}
+extern "C" __global__ void sg_ms_backward(const {t}* x, const {t}* g, {t}* gx, double* part,
+                                          long long T, long long n, const double* vp,
+                                          const double* c, const double* w, int has_w) {{
+    const {t} v = ({t})vp[0];
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < n;
+         i += (long long)blockDim.x * gridDim.x)
+        part[i] = sg_ms_bwd_elem(x, g, gx, T, n, i, v, c, w, has_w);
+}}
+"""
+    return device, kernels, constants

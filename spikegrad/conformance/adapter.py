@@ -272,6 +272,10 @@ class CupyAdapter(Adapter):
     def vjp(self, s: Bound, x: Any, g: Any) -> Any:
         return self.sgc.backward(s, x, g, key=self.cupy.random.default_rng(0))
 
+    def multistep_vjp(self, s: Any, x: Any, g: Any) -> tuple[Any, Any, Any]:
+        """(output sequence, dL/dx, dL/dv_threshold) by the generated RawKernels."""
+        return (self.sgc.multistep_forward(s, x), *self.sgc.multistep_backward(s, x, g))
+
 
 BUILTIN: dict[str, type[Adapter]] = {
     "numpy": NumpyAdapter, "torch": TorchAdapter, "jax": JaxAdapter, "cupy": CupyAdapter,
