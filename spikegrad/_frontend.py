@@ -9,7 +9,7 @@ from typing import Any
 from . import _registry
 from ._spec import Bound, Entry, is_array_param
 
-__all__ = ["BoundCache", "named_functions", "resolve"]
+__all__ = ["BoundCache", "named_functions", "resolve", "resolve_multistep"]
 
 
 class BoundCache:
@@ -82,3 +82,19 @@ def named_functions(spike: Callable[[Any, Bound, Any], Any]) -> dict[str, Callab
         return fn
 
     return {name: make(name) for name in _registry.names(user=False)}
+
+
+def resolve_multistep(name: Any, params: dict[str, Any], front: str) -> Any:
+    """A :class:`~spikegrad._multistep.MultiStepBound` from a name, a multi-step entry or
+    bound (with ``params`` applied); an elementwise name raises ``ValueError`` pointing to
+    ``front``'s elementwise functions."""
+    from ._multistep import MultiStepBound
+
+    if isinstance(name, MultiStepBound):
+        return name.replace(**params) if params else name
+    found = _registry.get(name, **params)
+    if not isinstance(found, MultiStepBound):
+        raise ValueError(f"{found.name} is an elementwise surrogate; use {front}.spike or "
+                         f"{front}.Surrogate (multi-step: "
+                         f"{', '.join(_registry.multistep_names())})")
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["REFERENCES", "bibtex"]
+__all__ = ["REFERENCES", "bibtex", "cite", "texts"]
 
 REFERENCES: dict[str, dict[str, Any]] = {
     "Meng2022": dict(
@@ -129,6 +129,16 @@ REFERENCES: dict[str, dict[str, Any]] = {
 
 for _key, _ref in REFERENCES.items():
     _ref["text"] = f"{_ref['author']}, \"{_ref['title']}\" ({_ref['year']})"
+
+
+def texts(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """One-line citations of ``keys`` (an unknown key is shown as itself)."""
+    return tuple(REFERENCES[k]["text"] if k in REFERENCES else k for k in keys)
+
+
+def cite(keys: tuple[str, ...]) -> str:
+    """BibTeX of the known references among ``keys``."""
+    return bibtex(tuple(k for k in keys if k in REFERENCES))
 
 
 def bibtex(keys: tuple[str, ...]) -> str:

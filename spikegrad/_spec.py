@@ -580,16 +580,15 @@ class Bound:
 
     @property
     def references(self) -> tuple[str, ...]:
-        from ._references import REFERENCES
+        from ._references import texts
 
-        return tuple(REFERENCES[key]["text"] if key in REFERENCES else key
-                     for key in self.entry.references)
+        return texts(self.entry.references)
 
     def cite(self) -> str:
         """BibTeX entries of the papers this surrogate comes from."""
-        from ._references import REFERENCES, bibtex
+        from ._references import cite
 
-        return bibtex(tuple(k for k in self.entry.references if k in REFERENCES))
+        return cite(self.entry.references)
 
     @property
     def peak(self) -> float:

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from . import _registry
+from ._frontend import resolve_multistep
 from ._multistep import MultiStepBound, MultiStepEntry
 from .adapters import torch_multistep as _adapter
 
@@ -22,13 +22,7 @@ _LOWER_BOUND_MODES = ("clamp", "project")
 
 def _bound(name: str | MultiStepEntry | MultiStepBound, params: dict[str, Any]
            ) -> MultiStepBound:
-    if isinstance(name, MultiStepBound):
-        return name.replace(**params) if params else name
-    found = _registry.get(name, **params)
-    if not isinstance(found, MultiStepBound):
-        raise ValueError(f"{found.name} is an elementwise surrogate; use spikegrad.torch.spike "
-                         f"or Surrogate (multi-step: {', '.join(_registry.multistep_names())})")
-    return found
+    return resolve_multistep(name, params, "spikegrad.torch")
 
 
 def multistep(x_seq: torch.Tensor, name: str | MultiStepEntry | MultiStepBound, /,

@@ -20,7 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised without jax installed
     raise ImportError("spikegrad.jax needs JAX: pip install 'spikegrad[jax]'") from exc
 
 from . import _registry
-from ._frontend import named_functions, resolve
+from ._frontend import named_functions, resolve, resolve_multistep
 from ._multistep import MultiStepBound, MultiStepEntry
 from ._spec import Bound, Entry
 from .adapters import jax as _adapter
@@ -112,13 +112,7 @@ class Surrogate:
 
 def _multistep_bound(name: str | MultiStepEntry | MultiStepBound,
                      params: dict[str, Any]) -> MultiStepBound:
-    if isinstance(name, MultiStepBound):
-        return name.replace(**params) if params else name
-    found = _registry.get(name, **params)
-    if not isinstance(found, MultiStepBound):
-        raise ValueError(f"{found.name} is an elementwise surrogate; use spikegrad.jax.spike "
-                         f"(multi-step: {', '.join(_registry.multistep_names())})")
-    return found
+    return resolve_multistep(name, params, "spikegrad.jax")
 
 
 def multistep(x_seq: Any, name: str | MultiStepEntry | MultiStepBound, /,
