@@ -1,0 +1,60 @@
+"""What the torch-backed compat modules share: a peer alias bound once per parameter set,
+and its spike, primitive and derivative with torch tensors."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import torch
+
+from .. import _registry
+from .._frontend import BoundCache
+from .._spec import Bound
+from ..adapters import torch as _adapter
+
+__all__ = ["bound", "derivative", "primitive", "signature", "spike"]
+
+_CACHES: dict[str, BoundCache] = {}
+
+
+def bound(alias: str, values: dict[str, Any]) -> Bound:
+    """``spikegrad.get(alias, **values)``, cached per number-parameter set."""
+    cache = _CACHES.get(alias)
+    if cache is None:
+        cache = _CACHES[alias] = BoundCache(_registry.entry(alias))
+    return cache.get(values)
+
+
+def spike(alias: str, x: torch.Tensor, values: dict[str, Any], key: Any = None
+          ) -> torch.Tensor:
+    """The spike of ``x`` with the alias's surrogate gradient."""
+    return _adapter.spike(x, bound(alias, values), key)
+
+
+def _array_values(b: Bound) -> tuple[Any, ...]:
+    params = dict(b.param_items)
+    return tuple(params[k] for k in b.array_param_names)
+
+
+def primitive(alias: str, x: torch.Tensor, values: dict[str, Any]) -> torch.Tensor:
+    """The alias's primitive ``g(x)`` (differentiable)."""
+    b = bound(alias, values)
+    return _adapter.primitive(b, x, _array_values(b))
+
+
+def derivative(alias: str, x: torch.Tensor, values: dict[str, Any]) -> torch.Tensor:
+    """The alias's ``g'(x)``."""
+    b = bound(alias, values)
+    return _adapter.derivative(b, x, None, _array_values(b))
+
+
+def signature(names: list[str], defaults: list[Any], first: tuple[str, ...] = (),
+              extra: tuple[tuple[str, Any], ...] = ()) -> inspect.Signature:
+    """A signature ``(first..., name=default..., extra=default...)`` for introspection."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    params = [inspect.Parameter(n, kind) for n in first]
+    params += [inspect.Parameter(n, kind, default=d) for n, d in zip(names, defaults,
+                                                                      strict=True)]
+    params += [inspect.Parameter(n, kind, default=d) for n, d in extra]
+    return inspect.Signature(params)
