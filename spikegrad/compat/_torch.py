@@ -3,7 +3,6 @@ and its spike, primitive and derivative with torch tensors."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
@@ -12,6 +11,7 @@ from .. import _registry
 from .._frontend import BoundCache
 from .._spec import Bound
 from ..adapters import torch as _adapter
+from ._signature import signature
 
 __all__ = ["bound", "derivative", "primitive", "signature", "spike"]
 
@@ -47,14 +47,3 @@ def derivative(alias: str, x: torch.Tensor, values: dict[str, Any]) -> torch.Ten
     """The alias's ``g'(x)``."""
     b = bound(alias, values)
     return _adapter.derivative(b, x, None, _array_values(b))
-
-
-def signature(names: list[str], defaults: list[Any], first: tuple[str, ...] = (),
-              extra: tuple[tuple[str, Any], ...] = ()) -> inspect.Signature:
-    """A signature ``(first..., name=default..., extra=default...)`` for introspection."""
-    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    params = [inspect.Parameter(n, kind) for n in first]
-    params += [inspect.Parameter(n, kind, default=d) for n, d in zip(names, defaults,
-                                                                      strict=True)]
-    params += [inspect.Parameter(n, kind, default=d) for n, d in extra]
-    return inspect.Signature(params)

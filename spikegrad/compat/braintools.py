@@ -22,7 +22,7 @@ import jax
 from .. import _registry
 from .._frontend import BoundCache
 from ..adapters import jax as _adapter
-from . import _torch as _sig
+from . import _signature as _sig
 
 #: class name -> functional name, in braintools' order
 _NAMES = {
