@@ -99,8 +99,17 @@ class _Function:
         self.__name__ = self.__qualname__ = name
         self._alias, self._names = alias, names
 
-    def apply(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return _t.spike(self._alias, x, _values(self._names, args, kwargs))
+    def apply(self, x: torch.Tensor, *args: Any, generator: Any = None,
+              **kwargs: Any) -> torch.Tensor:
+        from .. import _registry
+
+        if generator is None and _registry.entry(self._alias).stochastic:
+            raise TypeError(
+                f"{self.__name__} is stochastic: spikingjelly draws from torch's global "
+                f"generator, spikegrad from an explicit one: {self.__name__}.apply(x, "
+                "generator=torch.Generator().manual_seed(0)), or hold one in the module "
+                "(instances of the class form hold their own)")
+        return _t.spike(self._alias, x, _values(self._names, args, kwargs), key=generator)
 
     def __call__(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         return self.apply(x, *args, **kwargs)
