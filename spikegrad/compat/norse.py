@@ -44,8 +44,13 @@ def heaviside(data: torch.Tensor) -> torch.Tensor:
 
 
 def _alpha(value: Any) -> Any:
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and value.ndim > 0:
-        return value.reshape(())
+    """norse passes ``alpha`` as it comes: a number, or a tensor of any numeric dtype,
+    often with one element; spikegrad takes a number or a floating tensor."""
+    if isinstance(value, torch.Tensor):
+        if not value.is_floating_point():
+            value = value.to(torch.get_default_dtype())
+        if value.numel() == 1 and value.ndim > 0:
+            value = value.reshape(())
     return value
 
 

@@ -39,13 +39,64 @@ _NAMES = {
 #: classes whose constructor has no ``spiking`` argument in spikingjelly
 _NO_SPIKING = {"FakeNumericalGradient"}
 
-__all__ = ["MultiLevelSpikeCount", "SurrogateFunctionBase", "heaviside", *_NAMES,
+__all__ = ["MultiLevelSpikeCount", "SurrogateFunctionBase", "check_manual_grad", "heaviside",
+           "plot_surrogate_function", *_NAMES,
            *_NAMES.values(), *(f"{n}_backward" for n in _NAMES.values())]
 
 
 def heaviside(x: torch.Tensor) -> torch.Tensor:
     """``1[x >= 0]`` in ``x``'s dtype (no gradient), as spikingjelly's."""
     return (x >= 0).to(x)
+
+
+def check_manual_grad(primitive_function: Any, spiking_function: Any, *args: Any,
+                      **kwargs: Any) -> None:
+    """Print the largest difference between the autograd gradient of
+    ``primitive_function`` and the surrogate gradient of ``spiking_function`` on
+    ``[-2, 2)``, as spikingjelly's helper does."""
+    x = torch.arange(-2, 2, 32 / 8192).requires_grad_(True)
+    primitive_function(x, *args, **kwargs).sum().backward()
+    auto = x.grad.clone()
+    x.grad.zero_()
+    spiking_function(x, *args, **kwargs).sum().backward()
+    manual = x.grad.clone()
+    print("Surrogate gradient comparison: auto=", auto, "manual=", manual)
+    err = (manual - auto).abs()
+    idx = err.argmax()
+    print("Surrogate gradient maximum error=", err[idx], "at x=", x[idx])
+    print("Surrogate gradient values: auto=", auto[idx], "manual=", manual[idx])
+
+
+def plot_surrogate_function(surrogate_function: Any) -> None:
+    """Plot the primitive and the gradient of a surrogate module with the Heaviside step,
+    and save ``<Name>.pdf``/``.svg`` (needs matplotlib: ``pip install
+    "spikegrad[plot]"``)."""
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise ImportError("plot_surrogate_function needs matplotlib: pip install "
+                          "'spikegrad[plot]'") from exc
+    name = type(surrogate_function).__name__
+    x = torch.arange(-2.5, 2.5, 0.001)
+    plt.figure()
+    plt.plot(x, heaviside(x), label="Heaviside", linestyle="-.")
+    spiking = surrogate_function.spiking
+    surrogate_function.set_spiking_mode(False)
+    plt.plot(x, surrogate_function(x).detach(), label="Primitive")
+    surrogate_function.set_spiking_mode(True)
+    xg = x.clone().requires_grad_(True)
+    surrogate_function(xg).sum().backward()
+    surrogate_function.set_spiking_mode(spiking)
+    plt.plot(x, xg.grad, label="Gradient")
+    plt.xlim(-2, 2)
+    plt.legend()
+    plt.title(f"{name} surrogate function")
+    plt.xlabel("Input")
+    plt.ylabel("Output")
+    plt.grid(linestyle="--")
+    plt.savefig(f"./{name}.pdf", bbox_inches="tight")
+    plt.savefig(f"./{name}.svg", bbox_inches="tight")
+    plt.show()
 
 
 class SurrogateFunctionBase(nn.Module):
