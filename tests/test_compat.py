@@ -298,3 +298,45 @@ def test_training_gives_the_peers_losses(peer: str) -> None:
     # run in float32, spikingjelly in float64
     rtol = {"snntorch": 1e-5, "spikingjelly": 1e-10, "braintools": 1e-5}[peer]
     np.testing.assert_allclose(b, a, rtol=rtol)
+
+
+# -- peers not installed here: against their published formulas, written in the test ---------
+def test_sinabs_surrogate_gradients_match_sinabs_formulas() -> None:
+    torch = pytest.importorskip("torch")
+    from spikegrad.compat import sinabs
+
+    v = torch.linspace(-1, 3, 81, dtype=torch.float64)
+    th = 1.5
+    # sinabs 3.1.3: grad_scale / (th w) * exp(-|v - th| / (th w))
+    w, s = 0.3, 2.0
+    want = s / (th * w) * torch.exp(-(v - th).abs() / (th * w))
+    torch.testing.assert_close(sinabs.SingleExponential(w, s)(v, th), want)
+    # Gaussian density of v - th with mean mu and deviation sigma, times grad_scale
+    mu, sigma = 0.1, 0.4
+    want = torch.exp(-((v - th - mu) ** 2) / (2 * sigma**2)) / (
+        (2 * torch.pi) ** 0.5 * sigma) * s
+    torch.testing.assert_close(sinabs.Gaussian(mu, sigma, s)(v, th), want)
+    assert "grad_width=0.3" in repr(sinabs.SingleExponential(0.3))
+
+
+def test_spyx_activations_match_spyx_formulas() -> None:
+    jax = pytest.importorskip("jax")
+    import jax.numpy as jnp
+
+    from spikegrad.compat import spyx
+
+    x = jnp.linspace(-1, 1, 41)
+    k = 3.0
+    f = spyx.arctan(k)
+    np.testing.assert_array_equal(np.asarray(f(x)), np.asarray(spyx.heaviside(x)))
+    # spyx 1.0: 1 / ((1 + (k pi x)^2) pi)
+    want = 1 / ((1 + (k * jnp.pi * x) ** 2) * jnp.pi)
+    np.testing.assert_allclose(np.asarray(jax.grad(lambda v: f(v).sum())(x)),
+                               np.asarray(want), rtol=1e-5, atol=1e-7)
+    # spyx 1.0 superspike: 1 / (1 + k|x|)^2
+    g = jax.grad(lambda v: spyx.superspike(k)(v).sum())(x)
+    np.testing.assert_allclose(np.asarray(g), np.asarray(1 / (1 + k * jnp.abs(x)) ** 2),
+                               rtol=1e-5)
+    custom = spyx.custom(lambda v: 2 * v, spyx.heaviside)
+    np.testing.assert_allclose(np.asarray(jax.grad(lambda v: custom(v).sum())(x)),
+                               np.asarray(2 * x))

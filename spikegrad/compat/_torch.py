@@ -7,24 +7,12 @@ from typing import Any
 
 import torch
 
-from .. import _registry
-from .._frontend import BoundCache
 from .._spec import Bound
 from ..adapters import torch as _adapter
+from ._bound import bound
 from ._signature import signature
 
 __all__ = ["bound", "derivative", "primitive", "signature", "spike"]
-
-_CACHES: dict[str, BoundCache] = {}
-
-
-def bound(alias: str, values: dict[str, Any]) -> Bound:
-    """``spikegrad.get(alias, **values)``, cached per number-parameter set."""
-    cache = _CACHES.get(alias)
-    if cache is None:
-        cache = _CACHES[alias] = BoundCache(_registry.entry(alias))
-    return cache.get(values)
-
 
 def spike(alias: str, x: torch.Tensor, values: dict[str, Any], key: Any = None
           ) -> torch.Tensor:

@@ -20,9 +20,9 @@ from typing import Any
 import jax
 
 from .. import _registry
-from .._frontend import BoundCache
 from ..adapters import jax as _adapter
 from . import _signature as _sig
+from ._bound import bound as _bound
 
 #: class name -> functional name, in braintools' order
 _NAMES = {
@@ -41,16 +41,6 @@ _LIBRARY = "braintools"
 _REPR_ORDER = {"GaussianGrad": ("alpha", "sigma")}
 
 __all__ = ["Surrogate", *_NAMES, *_NAMES.values()]
-
-_CACHES: dict[str, BoundCache] = {}
-
-
-def _bound(alias: str, values: dict[str, Any]) -> Any:
-    cache = _CACHES.get(alias)
-    if cache is None:
-        cache = _CACHES[alias] = BoundCache(_registry.entry(alias))
-    return cache.get(values)
-
 
 class Surrogate:
     """Base of the surrogate objects: ``obj(x)`` is the spike with the surrogate

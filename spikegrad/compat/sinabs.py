@@ -11,7 +11,7 @@ sinabs:SingleExponential``).  They are dataclasses, as sinabs' are.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -22,42 +22,39 @@ __all__ = ["Gaussian", "Heaviside", "MultiGaussian", "PeriodicExponential",
            "SingleExponential"]
 
 
-def _grad(alias: str, values: dict[str, Any], v_mem: torch.Tensor,
-          spike_threshold: Any) -> torch.Tensor:
-    from .. import _registry
+@dataclass
+class _SurrogateGradient:
+    """Base: ``obj(v_mem, spike_threshold)`` is ``dspike/dv`` of the alias ``_alias`` at
+    ``x = v_mem - spike_threshold`` (its fields are the alias's parameters)."""
 
-    names = {p.name for p in _registry.entry(alias).params}
-    if "threshold" in names:
-        values = {**values, "threshold": spike_threshold}
-    return _t.derivative(alias, v_mem - spike_threshold, values)
+    def __call__(self, v_mem: torch.Tensor, spike_threshold: Any) -> torch.Tensor:
+        from .. import _registry
+
+        alias = f"sinabs:{type(self).__name__}"
+        values = asdict(self)
+        if "threshold" in {p.name for p in _registry.entry(alias).params}:
+            values["threshold"] = spike_threshold
+        return _t.derivative(alias, v_mem - spike_threshold, values)
 
 
 @dataclass
-class Heaviside:
+class Heaviside(_SurrogateGradient):
     """sinabs' ``Heaviside(window=1.0)`` over ``sinabs:Heaviside``."""
 
     window: float = 1.0
 
-    def __call__(self, v_mem: torch.Tensor, spike_threshold: Any) -> torch.Tensor:
-        return _grad("sinabs:Heaviside", {"window": self.window}, v_mem, spike_threshold)
-
 
 @dataclass
-class Gaussian:
+class Gaussian(_SurrogateGradient):
     """sinabs' ``Gaussian(mu=0.0, sigma=0.5, grad_scale=1.0)`` over ``sinabs:Gaussian``."""
 
     mu: float = 0.0
     sigma: float = 0.5
     grad_scale: float = 1.0
 
-    def __call__(self, v_mem: torch.Tensor, spike_threshold: Any) -> torch.Tensor:
-        return _grad("sinabs:Gaussian", {"mu": self.mu, "sigma": self.sigma,
-                                         "grad_scale": self.grad_scale}, v_mem,
-                     spike_threshold)
-
 
 @dataclass
-class MultiGaussian:
+class MultiGaussian(_SurrogateGradient):
     """sinabs' ``MultiGaussian(mu=0.0, sigma=0.5, h=0.15, s=6, grad_scale=1.0)`` over
     ``sinabs:MultiGaussian``."""
 
@@ -67,36 +64,20 @@ class MultiGaussian:
     s: float = 6
     grad_scale: float = 1.0
 
-    def __call__(self, v_mem: torch.Tensor, spike_threshold: Any) -> torch.Tensor:
-        return _grad("sinabs:MultiGaussian", {"mu": self.mu, "sigma": self.sigma,
-                                              "h": self.h, "s": self.s,
-                                              "grad_scale": self.grad_scale}, v_mem,
-                     spike_threshold)
-
 
 @dataclass
-class SingleExponential:
+class SingleExponential(_SurrogateGradient):
     """sinabs' ``SingleExponential(grad_width=0.5, grad_scale=1.0)`` over
     ``sinabs:SingleExponential``."""
 
     grad_width: float = 0.5
     grad_scale: float = 1.0
 
-    def __call__(self, v_mem: torch.Tensor, spike_threshold: Any) -> torch.Tensor:
-        return _grad("sinabs:SingleExponential", {"grad_width": self.grad_width,
-                                                  "grad_scale": self.grad_scale}, v_mem,
-                     spike_threshold)
-
 
 @dataclass
-class PeriodicExponential:
+class PeriodicExponential(_SurrogateGradient):
     """sinabs' ``PeriodicExponential(grad_width=0.5, grad_scale=1.0)`` over
     ``sinabs:PeriodicExponential``."""
 
     grad_width: float = 0.5
     grad_scale: float = 1.0
-
-    def __call__(self, v_mem: torch.Tensor, spike_threshold: Any) -> torch.Tensor:
-        return _grad("sinabs:PeriodicExponential", {"grad_width": self.grad_width,
-                                                    "grad_scale": self.grad_scale}, v_mem,
-                     spike_threshold)
