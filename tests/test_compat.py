@@ -340,3 +340,27 @@ def test_spyx_activations_match_spyx_formulas() -> None:
     custom = spyx.custom(lambda v: 2 * v, spyx.heaviside)
     np.testing.assert_allclose(np.asarray(jax.grad(lambda v: custom(v).sum())(x)),
                                np.asarray(2 * x))
+
+
+def test_norse_training_gives_the_peers_losses() -> None:
+    """A norse LIF network (float64) trains to the same losses with norse's threshold
+    module and with spikegrad.compat.norse swapped in (fresh processes: norse binds its
+    threshold function when imported)."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("norse", reason="norse is a test extra")
+    root = Path(__file__).resolve().parent.parent
+    runs = []
+    for args in ([], ["swap"]):
+        res = subprocess.run([sys.executable, "-m", "tests._norse_training", *args], cwd=root,
+                             capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-2000:]
+        runs.append(json.loads(res.stdout.strip().splitlines()[-1]))
+    assert [r["threshold"] for r in runs] == ["norse.torch.functional.threshold",
+                                              "spikegrad.compat.norse"]
+    runs = [r["losses"] for r in runs]
+    assert len(set(runs[0])) > 1  # it trains
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-10)
