@@ -26,7 +26,47 @@ def _params(e: Entry) -> str:
     return ", ".join(f"{p.name}={_fmt(p.default)}" for p in e.params) or "—"
 
 
+def _parse_params(items: Sequence[str]) -> dict[str, object]:
+    """``NAME=VALUE`` pairs; values are Python literals (numbers, True, None, tuples)."""
+    import ast
+
+    out: dict[str, object] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"spikegrad: parameters are NAME=VALUE, got {item!r}")
+        try:
+            out[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            out[key] = text
+    return out
+
+
+def cmd_list_library(library: str) -> int:
+    from ._convert import libraries
+
+    if library not in libraries():
+        print(f"spikegrad: unknown library {library!r}; libraries: "
+              f"{', '.join(libraries())}", file=sys.stderr)
+        return 2
+    rows = []
+    for name in aliases():
+        if name.startswith(library + ":"):
+            e = entry(name)
+            rows.append((name, _params(e), e.mapping_doc))
+    head = ("name", "parameters (defaults)", "computes (spikegrad)")
+    widths = [max(len(r[i]) for r in [*rows, head]) for i in range(3)]
+    print("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
+    print("-" * (sum(widths) + 4))
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)))
+    print(f"\n{len(rows)} {library} names (`spikegrad show {library}:NAME` for one)")
+    return 0
+
+
 def cmd_list(args: argparse.Namespace) -> int:
+    if args.library:
+        return cmd_list_library(args.library)
     rows = []
     for name in names():
         e = entry(name)
@@ -112,6 +152,53 @@ def cmd_cite(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plot(args: argparse.Namespace) -> int:
+    from ._plot import figure
+
+    bounds = [get(args.name, **_parse_params(args.params))]
+    labels = [args.name + (f"({', '.join(args.params)})" if args.params else "")]
+    for other in args.compare or []:
+        name, _, rest = other.partition("(")
+        params = _parse_params([p.strip() for p in rest.rstrip(")").split(",") if p.strip()])
+        bounds.append(get(name, **params))
+        labels.append(other)
+    try:
+        fig = figure(bounds, labels)
+    except ImportError as exc:
+        print(f"spikegrad: {exc}", file=sys.stderr)
+        return 2
+    out = args.output or f"{args.name.replace(':', '_')}.png"
+    fig.savefig(out, dpi=150)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from ._convert import convert
+
+    params = _parse_params(args.params)
+    source = get(args.source, **params)
+    shown = f"{args.source}({', '.join(args.params)})" if args.params else args.source
+    try:
+        found = convert(args.source, params, args.to)
+    except ValueError as exc:
+        print(f"spikegrad: {exc}", file=sys.stderr)
+        return 2
+    if not found:
+        print(f"{shown}: no {args.to} surrogate computes {source.canonical} "
+              f"(`spikegrad list --library {args.to}` lists its names)")
+        return 1
+    for c in found:
+        if c.exact:
+            print(f"{shown} = {c.call()}")
+        else:
+            print(f"{shown}: no exact {args.to} equivalent; nearest: {c.call()} "
+                  f"(the same shape, g' is {c.factor:.6g} times as large)")
+        if c.forward_note:
+            print(f"  note: {c.forward_note}")
+    return 0 if any(c.exact for c in found) else 1
+
+
 def cmd_accuracy(args: argparse.Namespace) -> int:
     from .conformance.accuracy import LIMITS_CORE_ULP, accuracy_table, format_table
 
@@ -131,14 +218,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spikegrad",
         description="Surrogate gradients for spiking neural networks, defined once.")
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"spikegrad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="table of canonical surrogates").set_defaults(fn=cmd_list)
+    p = sub.add_parser("list", help="table of canonical surrogates (or one library's names)")
+    p.add_argument("--library", help="list this library's names (e.g. snntorch)")
+    p.set_defaults(fn=cmd_list)
     p = sub.add_parser("show", help="formula, parameters, aliases and references")
     p.add_argument("name")
     p.set_defaults(fn=cmd_show)
     p = sub.add_parser("cite", help="BibTeX of a surrogate's papers")
     p.add_argument("name")
     p.set_defaults(fn=cmd_cite)
+    p = sub.add_parser("plot", help="figure of g and g' (needs matplotlib)")
+    p.add_argument("name")
+    p.add_argument("params", nargs="*", metavar="PARAM=VALUE")
+    p.add_argument("--compare", nargs="+", metavar="NAME[(P=V,...)]",
+                   help="more surrogates on the same figure")
+    p.add_argument("-o", "--output", help="PNG or SVG file (default NAME.png)")
+    p.set_defaults(fn=cmd_plot)
+    p = sub.add_parser("convert", help="the same surrogate in another library")
+    p.add_argument("source", help="a name or alias, e.g. snntorch:fast_sigmoid")
+    p.add_argument("params", nargs="*", metavar="PARAM=VALUE")
+    p.add_argument("--to", required=True, metavar="LIBRARY")
+    p.set_defaults(fn=cmd_convert)
     p = sub.add_parser("accuracy",
                        help="max ULP error of the reference engine against the golden vectors")
     p.add_argument("--native", action="store_true",
@@ -158,6 +262,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.fn(args))
     except UnknownSurrogateError as exc:
+        text = str(exc).replace("(spikegrad.names() lists canonical names, spikegrad.aliases"
+                                "(name) their aliases; `spikegrad list` on the command line)",
+                                "(`spikegrad list` lists the surrogates, `spikegrad list "
+                                "--library NAME` one library's names)")
+        print(f"spikegrad: {text}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as exc:
         print(f"spikegrad: {exc}", file=sys.stderr)
         return 2
 
