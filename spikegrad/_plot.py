@@ -9,7 +9,15 @@ import numpy as np
 
 from ._spec import Bound
 
-__all__ = ["figure"]
+__all__ = ["figure", "half_width"]
+
+
+def half_width(b: Bound) -> float:
+    """A plotting half-width showing ``b``'s shape: three units of its x-scale, and its
+    boundaries and peaks with a margin."""
+    marks = [abs(float(v)) for v in (*b.entry.boundaries(b.params), *b.entry.peak_at(b.params))
+             if v is not None and np.isfinite(float(v))]
+    return max([3.0 / float(b.entry.x_scale(b.params) or 1.0)] + [1.5 * m for m in marks])
 
 
 def figure(bounds: list[Bound], labels: list[str] | None = None,
@@ -25,7 +33,7 @@ def figure(bounds: list[Bound], labels: list[str] | None = None,
         raise ImportError("plotting needs matplotlib: pip install 'spikegrad[plot]'") from exc
     labels = labels or [repr(b) for b in bounds]
     if x_range is None:
-        width = max(3.0 / float(b.entry.x_scale(b.params) or 1.0) for b in bounds)
+        width = max(half_width(b) for b in bounds)
         x_range = (-width, width)
     x = np.linspace(x_range[0], x_range[1], 2001)
     fig, (ax_g, ax_d) = plt.subplots(1, 2, figsize=(9.0, 3.4), constrained_layout=True)
