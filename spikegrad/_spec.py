@@ -144,9 +144,12 @@ class Domain:
         return Domain("any finite real")
 
     @staticmethod
-    def integer(minimum: int) -> Domain:
-        return Domain(f"integer >= {minimum}", kind="int", low=float(minimum),
-                      low_inclusive=True)
+    def integer(minimum: int, maximum: int | None = None) -> Domain:
+        if maximum is None:
+            return Domain(f"integer >= {minimum}", kind="int", low=float(minimum),
+                          low_inclusive=True)
+        return Domain(f"integer in [{minimum}, {maximum}]", kind="int", low=float(minimum),
+                      high=float(maximum), low_inclusive=True, high_inclusive=True)
 
     @staticmethod
     def boolean() -> Domain:

@@ -21,6 +21,11 @@ def _turns(x: Array, xp: Any, multiple: int, period: float) -> Array:
     return xp.remainder(multiple * r, period) / period
 
 
+#: Most harmonics a square-wave surrogate sums: every term is evaluated per element, so a
+#: larger count (the domain once accepted 2**70) would not finish.
+MAX_TERMS = 1000
+
+
 def squarewave_derivative(x: Array, /, *, xp: Any, n_terms: int, t_period: float) -> Array:
     """``(4/T) sum_{i=1}^{N} cos((2i-1) 2 pi x / T)``."""
     total = xp.zeros_like(x)
@@ -41,7 +46,8 @@ def squarewave_primitive(x: Array, /, *, xp: Any, n_terms: int, t_period: float)
 canonical(
     "squarewave_fourier_series",
     Formula("squarewave_fourier_series", squarewave_derivative, squarewave_primitive),
-    (P("n_terms", 1, Domain.integer(1), "Number N of odd harmonics summed."),
+    (P("n_terms", 1, Domain.integer(1, MAX_TERMS), "Number N of odd harmonics summed (each "
+       "is evaluated: at most 1000)."),
      P("t_period", 8.0, pos(), "Period T of the square wave.")),
     summary="Fourier partial sum of a square wave of period T (N odd harmonics).",
     latex_primitive=r"g(x) = \frac12 + \frac2\pi\sum_{i=1}^{N}\frac{\sin((2i-1)\omega x)}{2i-1},"
