@@ -12,14 +12,36 @@ from typing import Any
 
 
 def build() -> Any:
-    """Linear(16, 32) then a DSR-LIF layer (some neurons saturate), float64, the same
-    weights in every process."""
+    """Linear(16, 32), a DSR-LIF layer (some neurons saturate), then an elementwise
+    surrogate with a learnable width, float64, the same weights in every process."""
     import torch
 
     import spikegrad.torch as sgt
 
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Linear(16, 32), sgt.DSRLIFNode(v_threshold=0.5)).double()
+    return torch.nn.Sequential(torch.nn.Linear(16, 32), sgt.DSRLIFNode(v_threshold=0.5),
+                               _shift(-9.0),
+                               sgt.Surrogate("atan", alpha=0.05, learnable=True)).double()
+
+
+def _shift_class() -> Any:
+    import torch
+
+    class Shift(torch.nn.Module):
+        """``x + offset``: puts the DSR output (0 or 10) on both sides of the threshold."""
+
+        def __init__(self, offset: float) -> None:
+            super().__init__()
+            self.offset = offset
+
+        def forward(self, x: Any) -> Any:
+            return x + self.offset
+
+    return Shift
+
+
+def _shift(offset: float) -> Any:
+    return _shift_class()(offset)
 
 
 def data() -> Any:
@@ -50,6 +72,7 @@ def run(rank: int, world: int, port: int, out: str) -> None:
         loss_fn(net(xs)).backward()
         grads = {n: p.grad.clone() for n, p in net.module.named_parameters()}
         torch.save({"grads": grads, "x_grad": xs.grad}, os.path.join(out, f"rank{rank}.pt"))
+        dist.barrier()  # no rank tears the group down while another still uses it
     finally:
         dist.destroy_process_group()
 

@@ -39,6 +39,20 @@ def main() -> None:
                      "gx_max_diff": float(jnp.max(jnp.abs(gx2 - gx1))),
                      "gv": [float(gv1), float(gv2)],
                      "gx_abs": float(jnp.max(jnp.abs(gx1)))}
+    # an elementwise surrogate with an array width: the width's gradient is a sum too
+    x = jnp.asarray(rng.normal(0.0, 1.0, (8, 6, 16)).astype(np.float32))
+    alpha = jnp.asarray(2.0, jnp.float32)
+
+    def eloss(x: jax.Array, a: jax.Array) -> jax.Array:
+        return jnp.mean(jnp.sum(sgj.atan(x, alpha=a) * x, axis=(0, 2)))
+
+    egrad = jax.jit(jax.grad(eloss, argnums=(0, 1)))
+    gx1, ga1 = egrad(x, alpha)
+    gx2, ga2 = egrad(jax.device_put(x, NamedSharding(mesh, PartitionSpec(None, "batch"))),
+                     jax.device_put(alpha, NamedSharding(mesh, PartitionSpec())))
+    out["atan"] = {"sharded_over": len(gx2.sharding.device_set),
+                   "gx_max_diff": float(jnp.max(jnp.abs(gx2 - gx1))),
+                   "gv": [float(ga1), float(ga2)], "gx_abs": float(jnp.max(jnp.abs(gx1)))}
     print(json.dumps(out))
 
 

@@ -1,5 +1,6 @@
 """Data parallelism is the framework's job: torch DDP (gloo, 2 processes) and a jax batch
-sharded over 2 host devices give the same gradients as one process on the whole batch."""
+sharded over 2 host devices give the same gradients as one process on the whole batch, for
+a multi-step surrogate's threshold and an elementwise surrogate's learnable width alike."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ def test_torch_ddp_matches_one_process(tmp_path: Path) -> None:
     for name, p in net.named_parameters():
         for r in ranks:  # DDP averages every parameter's gradient, the threshold included
             torch.testing.assert_close(r["grads"][name], p.grad, rtol=1e-12, atol=1e-12)
-    assert float(net[1].v_threshold.grad) != 0.0  # the check is not vacuous
+    assert float(net[1].v_threshold.grad) != 0.0  # the checks are not vacuous
+    assert float(net[3].alpha.grad) != 0.0  # an elementwise surrogate's learnable width
     # each rank's input gradient is its slice of the whole batch's, times the world size
     # (its loss is a mean over its half of the batch)
     per = x.shape[1] // 2
