@@ -36,7 +36,8 @@ from typing import Any
 from ._spec import Param, _param_key, is_array_param
 
 __all__ = ["MultiStepBound", "MultiStepEntry", "RateFormula", "backward_compute",
-           "effective_threshold", "forward_compute", "step", "time_weights"]
+           "effective_threshold", "forward_compute", "step", "threshold_scale",
+           "time_weights"]
 
 ArrayFn = Callable[..., Any]
 
@@ -245,6 +246,12 @@ def time_weights(bound: MultiStepBound, steps: int) -> tuple[float, ...] | None:
     return None if fn is None else tuple(float(w) for w in fn(steps, **bound.static_params))
 
 
+def threshold_scale(bound: MultiStepBound, steps: int) -> float:
+    """The factor on ``sum(gbar * da/dV)`` that gives ``dL/dV``:
+    ``v_threshold_grad_scaling * T`` (every binding and kernel applies it here)."""
+    return bound.params["v_threshold_grad_scaling"] * steps
+
+
 def _rate(a: Any, weights: tuple[float, ...] | None, xp: Any) -> Any:
     """``sum_t w_t a_t / sum_t w_t`` (the mean without weights): one division, correctly
     rounded (``xp.divide``: a binding whose compiler rewrites divisions supplies an exact
@@ -273,7 +280,7 @@ def backward_compute(bound: MultiStepBound, x: Any, grad: Any, v: Any, xp: Any,
     wide = getattr(xp, "float64", None)
     total = xp.sum(xp.astype(contrib, wide)) if wide is not None and _has_x64(xp) \
         else xp.sum(contrib)
-    gv = xp.astype(total * (p["v_threshold_grad_scaling"] * steps), x.dtype)
+    gv = xp.astype(total * threshold_scale(bound, steps), x.dtype)
     if expand:
         gx = xp.broadcast_to(xp.expand_dims(gx, axis=0), x.shape)
     return gx, gv

@@ -364,3 +364,13 @@ def test_norse_training_gives_the_peers_losses() -> None:
     runs = [r["losses"] for r in runs]
     assert len(set(runs[0])) > 1  # it trains
     np.testing.assert_allclose(runs[1], runs[0], rtol=1e-10)
+
+
+def test_norse_alpha_as_a_one_element_or_integer_tensor() -> None:
+    """Finding: norse passes alpha as a 1-element tensor (and tests as an integer one)."""
+    theirs, ours = _modules("norse")
+    import torch
+
+    for alpha in (torch.tensor([0.3], dtype=torch.float64), torch.tensor([1])):
+        _torch_pair(lambda v, a=alpha: theirs.threshold(v, "triangle", a),
+                    lambda v, a=alpha: ours.threshold(v, "triangle", a), rtol=1e-7)

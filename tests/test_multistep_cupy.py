@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import spikegrad
+from spikegrad._multistep import threshold_scale
 from spikegrad.codegen import cuda, multistep
 from spikegrad.conformance import multistep as goldens
 
@@ -105,7 +106,7 @@ def test_cuda_twin_matches_goldens(case: goldens.MultiStepCase, twins: dict) -> 
     total = lib.bwd(p(x.ctypes.data), p(g.ctypes.data), p(gx.ctypes.data), ll(steps), ll(n),
                     dbl(v), p(constants.ctypes.data), p(weights.ctypes.data),
                     ctypes.c_int(w is not None))
-    gv = total * b.params["v_threshold_grad_scaling"] * steps
+    gv = total * threshold_scale(b, steps)
     result = goldens.compare(case, y.astype(case.dtype), gx.astype(case.dtype), gv)
     failed = {k: d for k, (ok, d) in result.items() if not ok}
     assert not failed, failed

@@ -20,7 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised without cupy installe
     raise ImportError("spikegrad.cupy needs CuPy and CUDA: pip install 'spikegrad[cupy]'") \
         from exc
 
-from .._multistep import MultiStepBound, check_sequence, time_weights
+from .._multistep import MultiStepBound, check_sequence, threshold_scale, time_weights
 from .._spec import is_array_param
 from ..codegen import cuda, multistep
 
@@ -94,7 +94,7 @@ def backward(bound: MultiStepBound, x: Any, grad: Any) -> tuple[Any, Any]:
     mod.get_function("sg_ms_backward")(
         _grid(n), (_THREADS,), (xc, gc, gx, part, cupy.int64(steps), cupy.int64(n), vp, c, w,
                                 cupy.int32(weights is not None)))
-    gv = part.sum() * (bound.params["v_threshold_grad_scaling"] * steps)
+    gv = part.sum() * threshold_scale(bound, steps)
     v = bound.params["v_threshold"]
     lb = bound.params["v_threshold_lower_bound"]
     if is_array_param(v):

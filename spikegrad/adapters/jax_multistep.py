@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from .._multistep import MultiStepBound, backward_compute, check_sequence, step
+from .._multistep import effective_threshold as _effective
 from .._numerics import two_prod_arrays
 from .._spec import is_array_param
 from .jax import _compute, check_array
@@ -111,7 +112,7 @@ def effective_threshold(bound: MultiStepBound, dtype: Any) -> jax.Array:
         if v.ndim != 0:
             raise ValueError(f"{bound.name}: v_threshold must be 0-d (one threshold per "
                              f"layer), got shape {v.shape}")
-        return jnp.where(v < lb, jnp.asarray(lb, v.dtype), v).astype(dtype)
+        return _effective(v, lb, jnp).astype(dtype)
     return jnp.asarray(max(float(v), lb), dtype=dtype)
 
 

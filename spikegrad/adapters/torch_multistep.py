@@ -21,7 +21,9 @@ from .._multistep import (
     backward_compute,
     check_sequence,
     forward_compute,
+    threshold_scale,
 )
+from .._multistep import effective_threshold as _effective
 from . import _pages
 from .torch import _cast, _compute_dtype, _xp, check_tensor
 
@@ -40,7 +42,7 @@ def effective_threshold(bound: MultiStepBound, like: torch.Tensor) -> torch.Tens
         if v.device != like.device:
             raise TypeError(f"{bound.name}: v_threshold is on {v.device}, the input on "
                             f"{like.device}; move one of them (module.to(device))")
-        return torch.where(v < lb, torch.full_like(v, lb), v)
+        return _effective(v, lb, _xp())
     return torch.tensor(max(float(v), lb), dtype=_compute_dtype(like.dtype),
                         device=like.device)
 
@@ -119,7 +121,7 @@ def _fused_backward(bound: MultiStepBound, x: torch.Tensor, grad: torch.Tensor,
     steps, n = xc.shape[0], xc[0].numel()
     gx = _pages.empty_like(xc)
     total = kern.backward(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(), steps, n, float(v))
-    gv = torch.tensor(total * (bound.params["v_threshold_grad_scaling"] * steps),
+    gv = torch.tensor(total * threshold_scale(bound, steps),
                       dtype=x.dtype)
     return gx, gv
 

@@ -64,13 +64,12 @@ def source_and_constants(bound: MultiStepBound, dtype: str) -> tuple[str, list[f
     t = _CTYPE[dtype]
     blocks, constants = _traced(bound, dtype)
     fwd_m, fwd_y, bwd_r, bwd_v = (blocks[k] for k in ("fwd_m", "fwd_y", "bwd_r", "bwd_v"))
-    qualifier = ""
     text = f"""
 /* {bound.formula.name} (formula version {bound.formula.version}), {dtype}; generated from
    the spec, do not edit; parameters are read from c[] at run time.  Elements are taken in
    blocks whose state stays in cache while the time loop streams over [T, n]. */
 #define SG_BLOCK 1024
-{qualifier}void sg_ms_forward(const {t}* restrict x, {t}* restrict y, int64_t T, int64_t n,
+void sg_ms_forward(const {t}* restrict x, {t}* restrict y, int64_t T, int64_t n,
                    {t} v, const double* restrict c) {{
     #pragma omp parallel for schedule(static) if(parallel: n * T > 65536)
     for (int64_t b = 0; b < n; b += SG_BLOCK) {{
@@ -92,7 +91,7 @@ def source_and_constants(bound: MultiStepBound, dtype: str) -> tuple[str, list[f
         }}
     }}
 }}
-{qualifier}double sg_ms_backward(const {t}* restrict x, const {t}* restrict g,
+double sg_ms_backward(const {t}* restrict x, const {t}* restrict g,
                       {t}* restrict gx, int64_t T, int64_t n, {t} v,
                       const double* restrict c, const double* restrict w) {{
     {t} wsum = 0;
@@ -151,7 +150,6 @@ class MultiStepKernels:
     forward_fn: Any
     backward_fn: Any
     constants: Any  # numpy float64
-    weights: Any  # numpy float64 or None (per T, cached)
     bound: MultiStepBound
 
     def forward(self, x: int, y: int, steps: int, n: int, v: float) -> None:
@@ -203,7 +201,7 @@ def _cpu_kernels(entry: Any, static: tuple[tuple[str, Any], ...],
     fwd.restype = None
     bwd.argtypes = [ptr, ptr, ptr, i64, i64, real, ptr, ptr]
     bwd.restype = ctypes.c_double
-    return MultiStepKernels(fwd, bwd, np.asarray(constants, dtype=np.float64), None, bound)
+    return MultiStepKernels(fwd, bwd, np.asarray(constants, dtype=np.float64), bound)
 
 
 def cuda_source(bound: MultiStepBound, dtype: str) -> tuple[str, str, list[float]]:
