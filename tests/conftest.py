@@ -38,3 +38,26 @@ def theta_derivative(bound: spikegrad.Bound, param: spikegrad.Param, fn) -> np.n
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+try:  # the fuzzer's profiles (hypothesis is a test extra)
+    from hypothesis import HealthCheck, settings
+
+    _SLOW = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
+    settings.register_profile("ci", max_examples=3, derandomize=True, deadline=None,
+                              suppress_health_check=_SLOW, print_blob=True)
+    settings.register_profile("thorough", max_examples=60, deadline=None,
+                              suppress_health_check=_SLOW, print_blob=True)
+    settings.load_profile("ci")
+except ImportError:
+    pass
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    """How many fuzzed cases (input × dtype × path) ran."""
+    from . import test_fuzz
+
+    n = getattr(test_fuzz, "COUNTER", {}).get("cases", 0) if "tests.test_fuzz" in \
+        __import__("sys").modules else 0
+    if n:
+        terminalreporter.write_line(f"fuzzer: {n} cases checked")

@@ -3,7 +3,7 @@ names; forward ``x >= 0``."""
 
 from __future__ import annotations
 
-from ..surrogates._define import Domain, P, alias, pos, real
+from ..surrogates._define import Domain, P, alias, nonneg, pos, real
 from ..surrogates.piecewise import PIECEWISE_LEAKY
 from ..surrogates.rational import POWER_LAW
 
@@ -74,7 +74,7 @@ alias("brainstate", "SquarewaveFourierSeries", "squarewave_fourier_series",
       notes="brainstate 0.1 sums n - 1 harmonics (as spikingjelly); braintools sums n.")
 _both("S2NN", "s2nn",
       (P("alpha", 4.0, pos(), "Sigmoid slope."), P("beta", 1.0, pos(), "Log-tail scale."),
-       P("epsilon", 1e-8, Domain.nonnegative(), "Offset inside the library's primitive log "
+       P("epsilon", 1e-8, nonneg(), "Offset inside the library's primitive log "
          "(accepted for compatibility, not used: the primitive here is exact).")),
       to=lambda p: ({"alpha": p["alpha"], "beta": p["beta"]}, 1.0),
       mapping_doc="s2nn(alpha, beta); epsilon is not used")
@@ -106,7 +106,7 @@ _both("GaussianGrad", "gaussian",
       to=lambda p: ({"sigma": p["sigma"], "scale": p["alpha"]}, 1.0),
       mapping_doc="gaussian(sigma, scale = alpha)")
 _both("MultiGaussianGrad", "multi_gaussian",
-      (P("h", 0.15, Domain.nonnegative(), "Side-lobe weight."),
+      (P("h", 0.15, nonneg(), "Side-lobe weight."),
        P("s", 6.0, pos(), "Side-lobe width ratio."),
        P("sigma", 0.5, pos(), "Central width."), P("scale", 0.5, pos(), "Scale.")),
       to=lambda p: (dict(p), 1.0), mapping_doc="multi_gaussian(h, s, sigma, scale)")

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..surrogates._define import Domain, P, alias, pos, real
+from ..surrogates._define import Domain, P, alias, greater, pos, real, up_to
 from ..surrogates.piecewise import PIECEWISE_LEAKY
 
 LIB = "spikingjelly"
@@ -32,12 +32,12 @@ alias(LIB, "SuperSpike", "super_spike", (P("alpha", 1.0, pos(), "Amplitude g'(0)
 alias(LIB, "Erf", "erf", (P("alpha", 2.0, pos(), "Inverse width."),), to=_alpha,
       mapping_doc="erf(alpha)")
 alias(LIB, "QPseudoSpike", "q_pseudo_spike",
-      (P("alpha", 2.0, Domain.greater(1.0), "Tail fatness."),), to=_alpha,
+      (P("alpha", 2.0, greater(1.0), "Tail fatness."),), to=_alpha,
       mapping_doc="q_pseudo_spike(alpha)",
       notes="spikingjelly does not validate alpha (alpha = 1 divides by zero, alpha < 1 "
       "gives NaN); here alpha must be > 1.")
 alias(LIB, "DSpike", "dspike",
-      (P("alpha", 3.0, Domain.interval(0.0, 1000.0, name="alpha"), "Temperature."),),
+      (P("alpha", 3.0, up_to(1000.0), "Temperature."),),
       to=_alpha, mapping_doc="dspike(alpha) (activation_based.model.spike_dhs.DSpike)")
 alias(LIB, "Rect", "rect", (P("alpha", 1.0, pos(), "Height."),), to=_alpha,
       mapping_doc="rect(alpha)")

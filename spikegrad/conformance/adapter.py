@@ -12,7 +12,8 @@ exposes, as a class or instance with these attributes:
     ``"forward_mode"`` (JVP), ``"double_backward"`` (second derivatives).  A claimed
     capability that fails is a failure; an unclaimed one is reported as not claimed.
 ``tolerance_ulp`` : dict
-    Declared max ULP error of ``g'`` in the core range, per dtype.
+    Declared max ULP error of ``g'`` in the core range, per dtype (``"bfloat16"``
+    included where the framework has it).
 ``flushes_subnormals`` : bool or set of str
     True where the backend flushes subnormal inputs/results of its computation to zero
     (XLA on CPU), or the input dtypes for which it does (CuPy's ``-ftz=true`` touches
@@ -46,7 +47,7 @@ from ..adapters import numpy as engine
 
 __all__ = ["BUILTIN", "Adapter", "available_adapters", "flushes", "load_adapter"]
 
-_DEFAULT_TOL = {"float64": 16.0, "float32": 16.0, "float16": 1.0}
+_DEFAULT_TOL = {"float64": 16.0, "float32": 16.0, "float16": 1.0, "bfloat16": 1.0}
 
 
 class Adapter:

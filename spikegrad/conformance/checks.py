@@ -15,7 +15,7 @@ import numpy as np
 from .._registry import entry as _entry
 from .._registry import get
 from .adapter import Adapter, flushes
-from .goldens import Case, cases, compare
+from .goldens import Case, cases, compare, finfo
 
 __all__ = ["Result", "apply_xfails", "check_backward_values", "load_xfails", "run"]
 
@@ -49,9 +49,15 @@ def _repro(adapter: str, case: Case, check: str) -> str:
 def flushable_inputs(case: Case) -> tuple[np.ndarray, float]:
     """Mask of the case's nonzero inputs that are subnormal in its compute dtype (float32
     for float16), and that dtype's smallest normal: what a flushing backend sees as zero."""
-    cdt = "float32" if case.dtype == "float16" else case.dtype
+    cdt = "float32" if case.dtype in ("float16", "bfloat16") else case.dtype
     tiny = float(np.finfo(cdt).smallest_normal)
     return (case.x != 0) & (np.abs(case.x) < tiny), tiny
+
+
+def relative_limit(dtype: str) -> float:
+    """Largest relative error allowed anywhere the truth is a normal number: 1e-3, or one
+    unit of ``dtype``'s precision where that is coarser (bfloat16: 2**-7)."""
+    return max(1e-3, float(finfo(dtype).eps))
 
 
 def check_backward_values(case: Case, got: np.ndarray, tolerance_ulp: float,
@@ -60,7 +66,7 @@ def check_backward_values(case: Case, got: np.ndarray, tolerance_ulp: float,
 
     Returns (ok, max ULP in the core range, detail of the worst point or problem).
     With ``flushes_subnormals``, subnormal inputs are expected to act as signed zeros
-    (in the compute dtype: float32 for float16 input) and results within 16x the
+    (in the compute dtype: float32 for float16 and bfloat16 input) and results within 16x the
     smallest normal float may be flushed to zero.
     """
     s = get(case.name, **case.params)
@@ -77,10 +83,10 @@ def check_backward_values(case: Case, got: np.ndarray, tolerance_ulp: float,
     m = compare(g, hi, lo, case.x, case.dtype, float(s.entry.x_scale(s.params)), floor)
     if m.bad_special:
         return False, m.max_ulp_core, m.bad_special[0]
-    if m.max_rel_normal > 1e-3:
+    if m.max_rel_normal > relative_limit(case.dtype):
         return False, m.max_ulp_core, f"relative error {m.max_rel_normal:.3g} (premature zero?)"
     if m.max_ulp_core > tolerance_ulp:
-        i = int(np.argmin(np.abs(case.x - m.worst_x)))
+        i = int(np.nanargmin(np.abs(case.x - m.worst_x)))
         return False, m.max_ulp_core, (f"{m.max_ulp_core:.3g} ULP > {tolerance_ulp:g} at "
                                         f"x={case.x[i]!r}: expected {hi[i]!r}, got {g[i]!r}")
     return True, m.max_ulp_core, ""

@@ -18,10 +18,30 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Case", "Metrics", "cases", "compare", "ulp_error"]
+__all__ = ["Case", "Metrics", "cases", "compare", "finfo", "np_dtype", "ulp_error"]
 
 DTYPES = ("float16", "float32", "float64")
-_BITS = {"float16": (11, -14), "float32": (24, -126), "float64": (53, -1022)}
+_BITS = {"float16": (11, -14), "bfloat16": (8, -126), "float32": (24, -126),
+         "float64": (53, -1022)}
+
+
+def np_dtype(name: str) -> Any:
+    """The NumPy dtype of ``name``; ``"bfloat16"`` through ``ml_dtypes`` (a dependency of
+    the frameworks that have bfloat16)."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(name)
+
+
+def finfo(name: str) -> Any:
+    """``np.finfo`` of ``name``, bfloat16 included."""
+    if name == "bfloat16":
+        import ml_dtypes
+
+        return ml_dtypes.finfo(ml_dtypes.bfloat16)
+    return np.finfo(name)
 
 
 @dataclass(frozen=True)
@@ -139,7 +159,8 @@ def compare(got: np.ndarray, hi: np.ndarray, lo: np.ndarray, x: np.ndarray, dtyp
     bad: list[str] = []
     with np.errstate(over="ignore"):
         # the truth as the dtype can hold it: beyond its largest value it is ±inf
-        hi = np.where(np.isfinite(hi.astype(dtype)), hi, hi.astype(dtype).astype(np.float64))
+        held = hi.astype(np_dtype(dtype)).astype(np.float64)
+        hi = np.where(np.isfinite(held), hi, held)
     true_nan = np.isnan(hi)
     for i in np.flatnonzero(true_nan != np.isnan(g)):
         bad.append(f"x={x[i]!r}: expected {hi[i]!r}, got {g[i]!r}")
@@ -153,8 +174,8 @@ def compare(got: np.ndarray, hi: np.ndarray, lo: np.ndarray, x: np.ndarray, dtyp
         core = finite & (np.abs(x * core_scale) <= 10.0) & np.isfinite(x)
     core_err = np.where(core, err, 0.0)
     i = int(np.nanargmax(core_err)) if core.any() else 0
-    tiny = float(np.finfo(dtype).smallest_normal)
-    normal = finite & (np.abs(hi) >= tiny) & (np.abs(hi) <= float(np.finfo(dtype).max))
+    tiny = float(finfo(dtype).smallest_normal)
+    normal = finite & (np.abs(hi) >= tiny) & (np.abs(hi) <= float(finfo(dtype).max))
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.abs((g - hi) - lo) / np.maximum(np.abs(hi), floor)
     rel = np.where(normal & np.isfinite(g), rel, 0.0)

@@ -9,11 +9,46 @@ from .._registry import _register as register
 from .._registry import entry as _lookup
 from .._spec import Domain, Entry, Formula, Param
 
-__all__ = ["Domain", "Formula", "P", "alias", "canonical", "nonneg", "pos", "real"]
+__all__ = ["MAGNITUDE", "Domain", "Formula", "P", "alias", "canonical", "greater", "nonneg", "pos",
+           "real", "up_to"]
 
-pos = Domain.positive
-nonneg = Domain.nonnegative
-real = Domain.real
+#: The catalogue's real parameters are bounded in magnitude.  Over ``[1e-6, 1e6]`` every
+#: adapter and dtype (float16 and bfloat16 are computed in float32) computes ``g'`` within
+#: its declared tolerance; beyond it, intermediates such as ``alpha * x``, ``alpha**2`` or
+#: ``1 / alpha`` leave single precision's range (``alpha = 1e39`` is ``inf`` in float32).
+MAGNITUDE = (1e-6, 1e6)
+WHY = "beyond it single precision cannot hold the computation"
+
+
+def _bounded(text: str, low: float, high: float, low_inclusive: bool = True) -> Domain:
+    return Domain(f"{text} ({WHY})", low=low, high=high, low_inclusive=low_inclusive,
+                  high_inclusive=True)
+
+
+def pos() -> Domain:
+    """A positive scale or width, in ``[1e-6, 1e6]``."""
+    return _bounded("in [1e-06, 1e+06]", *MAGNITUDE)
+
+
+def nonneg() -> Domain:
+    """A nonnegative weight, in ``[0, 1e6]``."""
+    return _bounded("in [0, 1e+06]", 0.0, MAGNITUDE[1])
+
+
+def real() -> Domain:
+    """A real offset, in ``[-1e6, 1e6]``."""
+    return _bounded("in [-1e+06, 1e+06]", -MAGNITUDE[1], MAGNITUDE[1])
+
+
+def greater(bound: float, gap: float = MAGNITUDE[0]) -> Domain:
+    """A real greater than ``bound`` by at least ``gap``, at most ``1e6``."""
+    low = bound + gap
+    return _bounded(f"in [{low:.12g}, 1e+06]", low, MAGNITUDE[1])
+
+
+def up_to(high: float) -> Domain:
+    """A positive value in ``[1e-6, high]``."""
+    return _bounded(f"in [1e-06, {high:g}]", MAGNITUDE[0], high)
 
 
 def P(name: str, default: Any, domain: Domain, doc: str) -> Param:

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._numerics import host_or_array, is_host, scaled_abs
-from ._define import Domain, Formula, P, canonical, pos
+from ._define import Formula, P, canonical, greater, pos, real
 
 Array = Any
 
@@ -95,7 +95,7 @@ canonical(
     "sparse_fast_sigmoid",
     Formula("sparse_fast_sigmoid", sparse_fast_sigmoid_derivative),
     (P("slope", 25.0, pos(), "Slope k of the fast sigmoid."),
-     P("B", 1.0, Domain.real(), "Gradient is kept only where x > B.")),
+     P("B", 1.0, real(), "Gradient is kept only where x > B.")),
     summary="Fast sigmoid gradient kept only above x = B (sparse backward).",
     latex_derivative=r"g'(x) = \frac{\mathbb 1[x > B]}{(1 + k|x|)^2}",
     mapping=lambda p: ({"k": p["slope"], "B": p["B"]}, 1.0),
@@ -168,7 +168,7 @@ POWER_LAW = Formula("_power_law", power_law_derivative, power_law_primitive)
 
 canonical(
     "q_pseudo_spike", POWER_LAW,
-    (P("alpha", 2.0, Domain.greater(1.0), "Tail fatness q: larger is thinner."),),
+    (P("alpha", 2.0, greater(1.0), "Tail fatness q: larger is thinner."),),
     summary="q-PseudoSpike (Herranz-Celotti & Rouat): normalised power-law tails.",
     latex_primitive=r"g(x) = \tfrac12\left(1 + \tfrac{2|x|}{\alpha-1}\right)^{1-\alpha} "
     r"\text{ for } x<0,\quad 1 - \tfrac12\left(1 + \tfrac{2|x|}{\alpha-1}\right)^{1-\alpha}"

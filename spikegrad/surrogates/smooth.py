@@ -13,7 +13,7 @@ from typing import Any
 
 from .. import special
 from .._numerics import exp_neg_abs, exp_neg_square, host_or_array, scaled, two_prod
-from ._define import Domain, Formula, P, canonical, pos
+from ._define import Formula, P, canonical, nonneg, pos, real, up_to
 
 Array = Any
 _SQRT_PI = math.sqrt(math.pi)
@@ -148,7 +148,7 @@ canonical(
     "gaussian", GAUSS,
     (P("sigma", 0.5, pos(), "Standard deviation of the bell."),
      P("scale", 1.0, pos(), "Area under g' (1 = normalised)."),
-     P("mu", 0.0, Domain.real(), "Centre of the bell, relative to the threshold.")),
+     P("mu", 0.0, real(), "Centre of the bell, relative to the threshold.")),
     summary="Gaussian density N(x; μ, σ) times scale; g = scale·Φ((x − μ)/σ).",
     latex_primitive=r"g(x) = \frac{s}{2}\operatorname{erfc}\!\left(-\frac{x-\mu}"
     r"{\sigma\sqrt2}\right)",
@@ -187,7 +187,7 @@ MULTI_GAUSS = Formula("multi_gaussian", multi_gaussian_derivative, multi_gaussia
 
 canonical(
     "multi_gaussian", MULTI_GAUSS,
-    (P("h", 0.15, Domain.nonnegative(), "Weight of the two negative side lobes."),
+    (P("h", 0.15, nonneg(), "Weight of the two negative side lobes."),
      P("s", 6.0, pos(), "Width of the side lobes relative to sigma."),
      P("sigma", 0.5, pos(), "Width of the central lobe (also the side lobes' offset)."),
      P("scale", 0.5, pos(), "Overall scale; the area is scale·(1 − h).")),
@@ -230,7 +230,7 @@ DSPIKE = Formula("dspike", dspike_derivative, dspike_primitive)
 
 canonical(
     "dspike", DSPIKE,
-    (P("alpha", 3.0, Domain.interval(0.0, 1000.0, name="alpha"),
+    (P("alpha", 3.0, up_to(1000.0),
        "Temperature: sharpness of the tanh inside |x| <= 1/2."),),
     summary="Differentiable spike (Li et al. 2021), centred: rescaled tanh on |x| ≤ 1/2.",
     latex_primitive=r"g(x) = \frac{\tanh(\alpha x)}{2\tanh(\alpha/2)} + \frac12 "
