@@ -22,12 +22,14 @@ import numpy as np
 Array = Any
 
 __all__ = [
+    "compare",
     "exp_neg",
     "exp_neg_abs",
     "exp_neg_square",
     "host_or_array",
     "is_host",
     "one_minus",
+    "one_plus_pow",
     "scaled",
     "scaled_abs",
     "two_prod",
@@ -197,6 +199,51 @@ def exp_neg_square(hi: Array, lo: Array, c: float, xp: Any) -> Array:
     tail = se + 2.0 * hi * lo
     tail = xp.where(xp.isfinite(tail), tail, xp.zeros_like(tail))
     return exp_neg(c * s, c * tail, xp)
+
+
+def compare(x: Array, op: str, b: Any, xp: Any) -> Array:
+    """``x op b`` (``op`` one of ``<``, ``<=``, ``>``, ``>=``) against the exact value of a
+    host constant ``b``, not its rounding to ``x``'s dtype: a support edge or a window end
+    sits where the parameter says in every dtype.  Between ``b`` and its nearest neighbour
+    ``fl(b)`` lies no value of the dtype, so each comparison with ``b`` is one with
+    ``fl(b)``, strict or not depending on which side ``fl(b)`` fell.  An array ``b`` (a
+    value in the compute dtype) is compared as it is."""
+    if is_host(b):
+        b_r = _round_to(b, xp, x.dtype)
+        if b_r > b:  # rounded up: x > b iff x >= fl(b); x <= b iff x < fl(b)
+            op = {">": ">=", "<=": "<"}.get(op, op)
+        elif b_r < b:  # rounded down: x >= b iff x > fl(b); x < b iff x <= fl(b)
+            op = {">=": ">", "<": "<="}.get(op, op)
+        b = b_r
+    if op == "<":
+        return x < b
+    if op == "<=":
+        return x <= b
+    if op == ">":
+        return x > b
+    if op == ">=":
+        return x >= b
+    raise ValueError(f"unknown comparison {op!r}")
+
+
+def one_plus_pow(hi: Array, lo: Array, q: Any, xp: Any) -> Array:
+    """``(1 + hi + lo)^q`` for ``hi + lo >= 0``.
+
+    ``pow`` of the rounded base alone is off by ``|q|`` times the base's rounding, and by
+    ``|q log b|`` times the exponent's when a host ``q`` is rounded to the array's dtype
+    (966 ULP at ``q = -1000`` in float32).  Both roundings are put back as factors
+    ``exp(q r / b)`` and ``b^(q - fl(q))``, computed from the exact residuals.
+    """
+    b = 1.0 + hi
+    bb = b - 1.0
+    r = ((1.0 - (b - bb)) + (hi - bb)) + lo  # two_sum residual of 1 + hi, plus lo
+    r = xp.where(xp.isfinite(r), r, xp.zeros_like(r))
+    out = xp.pow(b, q) * xp.exp(q * (r / b))
+    if is_host(q):
+        q_r = _round_to(q, xp, b.dtype)
+        if q_r != q:
+            out = out * xp.exp((q - q_r) * xp.log(b))
+    return out
 
 
 def one_minus(hi: Array, lo: Array) -> Array:

@@ -369,6 +369,10 @@ class Entry:
     Entries compare by identity: two definitions are never the same surrogate, even under
     one name.  A registered entry pickles as a reference to its registered name (the
     registry is loaded on unpickling); an unregistered one pickles by value.
+
+    ``ulp_factor(params)`` declares how an adapter's ULP tolerance grows with a parameter
+    where the error is inherent to the formula (1 for almost every surrogate; the reason is
+    given in ``notes``).
     """
 
     name: str
@@ -395,6 +399,7 @@ class Entry:
     limits: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     user: bool = False
+    ulp_factor: Callable[[Mapping[str, Any]], float] = _unit_scale
 
     def __post_init__(self) -> None:
         if self.forward not in FORWARD_KINDS:

@@ -37,8 +37,8 @@ from spikegrad.conformance.goldens import Case, finfo, np_dtype
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "conformance"))
 
-from generate_goldens import evaluate as oracle_evaluate  # noqa: E402
-from oracles import ORACLES  # noqa: E402
+from generate_goldens import evaluate as oracle_evaluate
+from oracles import ORACLES
 
 DTYPES = ("float16", "bfloat16", "float32", "float64")
 
@@ -85,7 +85,7 @@ def _numpy_paths() -> list[FuzzPath]:
 
     dts = ("float16", "float32", "float64")
     return [FuzzPath("numpy.reference", a, dts, reference, rep("engine")),
-            FuzzPath("numpy.derivative", a, dts, native, rep("bound"))]
+            FuzzPath("numpy.derivative", _ArrayAPI(), dts, native, rep("bound"))]
 
 
 def _torch_paths() -> list[FuzzPath]:
@@ -230,6 +230,13 @@ def truth(s: spikegrad.Bound, x64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, np.zeros_like(hi)
 
 
+class _ArrayAPI(adapters.Adapter):
+    """``Bound.derivative``: the formulas in the compute dtype on any array namespace
+    (the default tolerances of an adapter, as torch and jax declare)."""
+
+    name = "array-api"
+
+
 # -- one example --------------------------------------------------------------------------
 @dataclass
 class Failure:
@@ -253,24 +260,43 @@ def _worst_x(detail: str, x: np.ndarray) -> float:
     return float(x[0]) if x.size else 0.0
 
 
+def framework_pairs() -> list[tuple[str, str]]:
+    """The (path, dtype) pairs of the framework paths (all but the numpy engines)."""
+    return [(p.name, d) for p in paths() if not p.name.startswith("numpy.")
+            for d in p.dtypes]
+
+
 def check_example(s: spikegrad.Bound, xs: np.ndarray, selected: list[FuzzPath],
-                  counter: dict[str, int] | None = None) -> list[Failure]:
-    """Every selected path × dtype on inputs ``xs`` (float64 values, cast per dtype)."""
+                  counter: dict[str, int] | None = None,
+                  pairs: set[tuple[str, str]] | None = None) -> list[Failure]:
+    """Every selected path × dtype on inputs ``xs`` (float64 values, cast per dtype);
+    with ``pairs``, only those (path, dtype) pairs besides the numpy engines."""
     failures: list[Failure] = []
-    cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-    for dtype in DTYPES:
-        with np.errstate(over="ignore"):
-            x = xs.astype(np_dtype(dtype))
-        x64 = x.astype(np.float64)
-        hi, lo = truth(s, x64)
-        cache[dtype] = (x, hi, lo)
+    cache: dict[tuple[str, bool], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def truth_for(dtype: str, rounded: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # array parameters are computed in the compute dtype (float32 below float64):
+        # their true value is the rounded one
+        if (dtype, rounded) not in cache:
+            with np.errstate(over="ignore"):
+                x = xs.astype(np_dtype(dtype))
+            b = s
+            if rounded:
+                cdt = np.float64 if dtype == "float64" else np.float32
+                b = s.replace(**{p.name: float(cdt(s.params[p.name])) for p in s.entry.params
+                                 if not p.static})
+            cache[(dtype, rounded)] = (x, *truth(b, x.astype(np.float64)))
+        return cache[(dtype, rounded)]
+
     params = dict(s.params)
     for path in selected:
-        if path.array_params and not any(
-                p.domain.kind == "real" and p.array_ok and not p.static for p in s.entry.params):
+        if path.array_params and not any(not p.static for p in s.entry.params):
             continue
         for dtype in path.dtypes:
-            x, hi, lo = cache[dtype]
+            if (pairs is not None and not path.name.startswith("numpy.")
+                    and (path.name, dtype) not in pairs):
+                continue
+            x, hi, lo = truth_for(dtype, path.array_params)
             case = Case(name=s.name, index=0, params=params, dtype=dtype,
                         x=x.astype(np.float64), d_hi=hi, d_lo=lo, g_hi=None, g_lo=None)
             try:

@@ -41,13 +41,16 @@ def rng() -> np.random.Generator:
 
 
 try:  # the fuzzer's profiles (hypothesis is a test extra)
-    from hypothesis import HealthCheck, settings
+    from hypothesis import HealthCheck, Phase, settings
 
     _SLOW = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
     settings.register_profile("ci", max_examples=3, derandomize=True, deadline=None,
                               suppress_health_check=_SLOW, print_blob=True)
     settings.register_profile("thorough", max_examples=60, deadline=None,
                               suppress_health_check=_SLOW, print_blob=True)
+    # diagnosis: the ci examples, every failure reported unshrunk
+    settings.register_profile("ci-quick", parent=settings.get_profile("ci"),
+                              phases=[Phase.explicit, Phase.reuse, Phase.generate])
     settings.load_profile("ci")
 except ImportError:
     pass

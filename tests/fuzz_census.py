@@ -11,7 +11,7 @@ from collections import Counter
 import spikegrad
 
 from . import _fuzz
-from .test_fuzz import ENTRIES, USER, examples
+from .test_fuzz import _OBJECTS, ENTRIES, USER, examples
 
 
 def main() -> None:
@@ -23,8 +23,8 @@ def main() -> None:
     t0 = time.perf_counter()
     for name in names:
         for _ in range(n):
-            ex_name, params, xs = examples(name).example()
-            s = spikegrad.get(ex_name, **params)
+            ex_name, params, xs, _ = examples(name).example()
+            s = spikegrad.get(_OBJECTS[ex_name], **params)
             for f in _fuzz.check_example(s, xs, _fuzz.paths(), counter):
                 tally[f"{name} {f.path} {f.dtype}"] += 1
                 print(f"{s!r}: {f}", flush=True)

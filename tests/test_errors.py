@@ -12,20 +12,23 @@ from spikegrad.adapters import numpy as reference
 @pytest.mark.parametrize(
     ("name", "params", "pattern"),
     [
-        ("atan", {"alpha": 0.0}, r"atan: alpha must be in \[1e-06, 1e\+06\], got 0"),
-        ("atan", {"alpha": -1.0}, r"atan: alpha must be in \[1e-06, 1e\+06\], got -1"),
-        ("sigmoid", {"alpha": float("nan")}, r"sigmoid: alpha must be in \[1e-06, 1e\+06\], got nan"),
-        ("sigmoid", {"alpha": float("inf")}, r"sigmoid: alpha must be in \[1e-06, 1e\+06\]"),
-        ("q_pseudo_spike", {"alpha": 1.0}, r"q_pseudo_spike: alpha must be > 1, got 1"),
-        ("spikingjelly:QPseudoSpike", {"alpha": 0.5}, r"alpha must be > 1, got 0.5"),
-        ("squarewave_fourier_series", {"n_terms": 0}, r"n_terms must be integer in \[1, 1000\]"),
-        ("squarewave_fourier_series", {"n_terms": 1.5}, r"n_terms must be integer in \[1, 1000\]"),
+        ("atan", {"alpha": 0.0}, r"atan: alpha must be in \[1e-06, 1e\+06\] .*, got 0"),
+        ("atan", {"alpha": -1.0}, r"atan: alpha must be in \[1e-06, 1e\+06\] .*, got -1"),
+        ("sigmoid", {"alpha": float("nan")},
+         r"sigmoid: alpha must be in \[1e-06, 1e\+06\] .*, got nan"),
+        ("sigmoid", {"alpha": float("inf")}, r"alpha must be in \[1e-06, 1e\+06\]"),
+        ("q_pseudo_spike", {"alpha": 1.0},
+         r"q_pseudo_spike: alpha must be in \[1.000001, 1e\+06\] .*, got 1"),
+        ("spikingjelly:QPseudoSpike", {"alpha": 0.5},
+         r"alpha must be in \[1.000001, 1e\+06\] .*, got 0.5"),
+        ("squarewave_fourier_series", {"n_terms": 0}, r"n_terms must be integer in \[1, 100\]"),
+        ("squarewave_fourier_series", {"n_terms": 1.5}, r"n_terms must be integer in \[1, 100\]"),
         ("spikingjelly:SquarewaveFourierSeries", {"n": 1},
-         r"n must be integer in \[2, 1001\], got 1"),
-        ("triangle", {"half_width": 0.0}, r"triangle: half_width must be in \[1e-06, 1e\+06\]"),
+         r"n must be integer in \[2, 101\], got 1"),
+        ("triangle", {"half_width": 0.0}, r"half_width must be in \[1e-06, 1e\+06\]"),
         ("multi_level_spike_count", {"grad_window": (2.0, 1.0)}, r"grad_window must be"),
-        ("dspike", {"alpha": 2000.0}, r"dspike: alpha must be 0 < alpha <= 1000"),
-        ("gaussian", {"sigma": -0.5}, r"gaussian: sigma must be in \[1e-06, 1e\+06\], got -0.5"),
+        ("dspike", {"alpha": 2000.0}, r"dspike: alpha must be in \[1e-06, 1000\]"),
+        ("gaussian", {"sigma": -0.5}, r"sigma must be in \[1e-06, 1e\+06\] .*, got -0.5"),
         ("stochastic_spike_operator", {"variance": -1.0}, r"variance must be in \[0, 1e\+06\]"),
     ],
 )
@@ -54,7 +57,8 @@ def test_invalid_parameter_type(name: str, params: dict, pattern: str) -> None:
 
 
 def test_array_parameter_outside_domain_names_it() -> None:
-    with pytest.raises(ValueError, match=r"atan: alpha must be in \[1e-06, 1e\+06\] elementwise, got -1.0"):
+    with pytest.raises(ValueError,
+                       match=r"atan: alpha must be in \[1e-06, 1e\+06\] .* elementwise, got -1.0"):
         spikegrad.get("atan", alpha=np.array([1.0, -1.0]))
 
 

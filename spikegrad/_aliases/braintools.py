@@ -61,13 +61,13 @@ _both("PiecewiseLeakyRelu", "piecewise_leaky_relu",
       notes="Positional order is (c, w), reversed from spikingjelly. braintools counts "
       "|x| = w as inside (value 1/(2w)); spikingjelly as outside (c).")
 alias("braintools", "SquarewaveFourierSeries", "squarewave_fourier_series",
-      (P("n", 2, Domain.integer(1, 1000), "Number of harmonics summed (at most 1000)."),
+      (P("n", 2, Domain.integer(1, 100), "Number of harmonics summed (at most 100)."),
        P("t_period", 8.0, pos(), "Period.")),
       to=lambda p: ({"n_terms": p["n"], "t_period": p["t_period"]}, 1.0),
       mapping_doc="squarewave_fourier_series(n_terms = n, t_period)",
       notes="braintools >= 0.2 sums n harmonics; brainstate 0.1 and spikingjelly sum n - 1.")
 alias("brainstate", "SquarewaveFourierSeries", "squarewave_fourier_series",
-      (P("n", 2, Domain.integer(2, 1001), "One more than the number of harmonics summed."),
+      (P("n", 2, Domain.integer(2, 101), "One more than the number of harmonics summed."),
        P("t_period", 8.0, pos(), "Period.")),
       to=lambda p: ({"n_terms": p["n"] - 1, "t_period": p["t_period"]}, 1.0),
       mapping_doc="squarewave_fourier_series(n_terms = n - 1, t_period)",

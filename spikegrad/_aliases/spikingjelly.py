@@ -63,7 +63,7 @@ alias("spikingjelly_legacy", "PiecewiseLeakyReLU", "piecewise_leaky_relu",
       "kernels use the inside value 1/w, twice dg/dx of the documented primitive. The "
       "primitive here is the continuous integral of this derivative.")
 alias(LIB, "SquarewaveFourierSeries", "squarewave_fourier_series",
-      (P("n", 2, Domain.integer(2, 1001), "One more than the number of harmonics summed."),
+      (P("n", 2, Domain.integer(2, 101), "One more than the number of harmonics summed."),
        P("T_period", 8.0, pos(), "Period.")),
       to=lambda p: ({"n_terms": p["n"] - 1, "t_period": p["T_period"]}, 1.0),
       mapping_doc="squarewave_fourier_series(n_terms = n - 1, t_period = T_period)",

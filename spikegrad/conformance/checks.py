@@ -70,6 +70,7 @@ def check_backward_values(case: Case, got: np.ndarray, tolerance_ulp: float,
     smallest normal float may be flushed to zero.
     """
     s = get(case.name, **case.params)
+    tolerance_ulp = tolerance_ulp * float(s.entry.ulp_factor(s.params))
     hi, lo = case.d_hi.copy(), case.d_lo.copy()
     g = np.asarray(got, dtype=np.float64)
     if flushes_subnormals:

@@ -118,6 +118,7 @@ def _inherit_placement(
     fields.setdefault("peak_at", lambda p: base.peak_at(canon(p)))
     fields.setdefault("boundaries", lambda p: base.boundaries(canon(p)))
     fields.setdefault("x_scale", lambda p: base.x_scale(canon(p)))
+    fields.setdefault("ulp_factor", lambda p: base.ulp_factor(canon(p)))
     if base.area_fn is not None and "area_fn" not in fields:
         area_fn = base.area_fn
 

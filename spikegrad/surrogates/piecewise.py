@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._numerics import exp_neg_abs, is_host, one_minus, scaled_abs, two_prod
+from .._numerics import compare, exp_neg_abs, is_host, one_minus, scaled_abs, two_prod
 from ._define import Domain, Formula, P, canonical, nonneg, pos, real
 from .smooth import sigmoid_derivative, sigmoid_primitive
 
@@ -83,7 +83,9 @@ canonical(
 def box_derivative(x: Array, /, *, xp: Any, height: float, num: float, den: float) -> Array:
     """``height`` where ``|x| < num/den`` (strict, tested exactly), else 0."""
     p, e = two_prod(xp.abs(x), den, xp)
-    inside = (p < num) | ((p == num) & (e < 0))
+    # |x| den - num = (p - num) + e: p - num is exact wherever p is near num (Sterbenz),
+    # and elsewhere e cannot change its sign
+    inside = ((p - num) + e) < 0
     return xp.where(inside, height, xp.zeros_like(x))
 
 
@@ -161,8 +163,7 @@ canonical(
 def piecewise_leaky_derivative(x: Array, /, *, xp: Any, w: float, c: float, inside: float,
                                inclusive: bool, offset: float) -> Array:
     """``inside`` on ``|x| < w`` (``<=`` if inclusive), ``c`` outside."""
-    a = xp.abs(x)
-    mask = (a <= w) if inclusive else (a < w)
+    mask = compare(xp.abs(x), "<=" if inclusive else "<", w, xp)
     return xp.where(mask, inside, c * xp.ones_like(x))
 
 
@@ -332,7 +333,7 @@ canonical(
 def window_derivative(x: Array, /, *, xp: Any, window: float, scale: float,
                       inclusive: bool) -> Array:
     """``scale`` where ``x >= -window`` (``>`` if not inclusive), else 0."""
-    mask = (x >= -window) if inclusive else (x > -window)
+    mask = compare(x, ">=" if inclusive else ">", -window, xp)
     return xp.where(mask, scale, xp.zeros_like(x))
 
 

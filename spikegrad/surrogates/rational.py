@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .._numerics import host_or_array, is_host, scaled_abs
+from .._numerics import compare, host_or_array, is_host, one_plus_pow, scaled_abs
 from ._define import Formula, P, canonical, greater, pos, real
 
 Array = Any
@@ -81,7 +81,8 @@ canonical(
 
 def sparse_fast_sigmoid_derivative(x: Array, /, *, xp: Any, k: float, B: float) -> Array:
     """``fast_sigmoid(k)`` masked to ``x > B``."""
-    return xp.where(x > B, fast_sigmoid_derivative(x, xp=xp, k=k), xp.zeros_like(x))
+    return xp.where(compare(x, ">", B, xp), fast_sigmoid_derivative(x, xp=xp, k=k),
+                    xp.zeros_like(x))
 
 
 def _sfs_area(p: dict[str, Any]) -> float:
@@ -132,8 +133,10 @@ def _log_base(x: Array, base: Array, xp: Any, length: float) -> Array:
 
 
 def power_law_derivative(x: Array, /, *, xp: Any, length: float, power: float) -> Array:
-    """``(1 + |x|/length)^(-power)``."""
-    return _base_pow(x, _base(x, xp, length), -power, xp, length)
+    """``(1 + |x|/length)^(-power)``, the base's and the exponent's roundings put back."""
+    hi, lo = scaled_abs(x, 1.0, length, xp)
+    far = xp.exp(-power * (xp.log(xp.abs(x)) - host_or_array("log", length, xp)))
+    return xp.where(xp.isfinite(hi), one_plus_pow(hi, lo, -power, xp), far)
 
 
 def power_law_primitive(x: Array, /, *, xp: Any, length: float, power: float) -> Array:

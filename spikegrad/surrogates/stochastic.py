@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .._numerics import compare
 from ._define import Domain, Formula, P, canonical, nonneg, real
 from .piecewise import STRAIGHT_THROUGH
 
@@ -49,7 +50,7 @@ def _count_forward(x: Array, /, *, xp: Any, max_count: int, low: float,
 def _count_derivative(x: Array, /, *, xp: Any, max_count: int, low: float,
                       high: float) -> Array:
     """1 on ``low <= x <= high`` (inclusive), else 0."""
-    inside = (x >= low) & (x <= high)
+    inside = compare(x, ">=", low, xp) & compare(x, "<=", high, xp)
     return xp.where(inside, xp.ones_like(x), xp.zeros_like(x))
 
 
