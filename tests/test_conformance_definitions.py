@@ -110,17 +110,28 @@ def test_an_untraceable_definition_falls_back_with_one_warning() -> None:
         sgt.spike(x, s).sum().backward()
 
 
+def _deep_derivative(x, /, *, xp, a):
+    """A 600-term sum: an expression too deep to trace into a C kernel."""
+    total = xp.zeros_like(x)
+    for i in range(1, 601):
+        total = total + xp.cos((a * i) * x)
+    return total / 600.0
+
+
 def test_a_kernel_that_cannot_be_built_affects_only_its_surrogate() -> None:
     """Finding: squarewave(n_terms=500) raised RecursionError and turned the fast path off
-    for the whole process."""
+    for the whole process (the square wave now sums at most 100 harmonics: a user
+    definition as deep stands in for it)."""
     import spikegrad.torch as sgt
     from spikegrad.adapters import torch as adapter
 
+    deep = spikegrad.define("testdefs:deep_sum", _deep_derivative,
+                            params=[spikegrad.Param("a", 0.01, spikegrad.Domain.positive(),
+                                                    "Frequency step.")])
     x = torch.linspace(-1, 1, 7, requires_grad=True)
-    with pytest.warns(RuntimeWarning, match="squarewave_fourier_series"):
-        sgt.squarewave_fourier_series(x, n_terms=500).sum().backward()
-    ref = spikegrad.get("squarewave_fourier_series", n_terms=500).derivative(
-        x.detach().numpy().astype(np.float64))
+    with pytest.warns(RuntimeWarning, match="testdefs:deep_sum"):
+        sgt.spike(x, spikegrad.get(deep)).sum().backward()
+    ref = spikegrad.get(deep).derivative(x.detach().numpy().astype(np.float64))
     np.testing.assert_allclose(x.grad.numpy(), ref, rtol=1e-4, atol=1e-4)
     assert adapter._fused_state["enabled"] and not adapter._fused_state["no_compiler"]
     y = torch.linspace(-1, 1, 7, requires_grad=True)

@@ -148,13 +148,20 @@ class Metrics:
 
 
 def compare(got: np.ndarray, hi: np.ndarray, lo: np.ndarray, x: np.ndarray, dtype: str,
-            core_scale: float, floor: float = 0.0) -> Metrics:
+            core_scale: float, floor: float = 0.0, amplitude: float = 1.0) -> Metrics:
     """Compare ``got`` with the golden ``hi + lo`` at inputs ``x``.
 
     Returns the max ULP error in the core range ``|x * core_scale| <= 10`` and, over the
     whole grid, the points where the result is NaN/inf while the truth is finite (or the
     reverse), and the max relative error where the truth is a normal float of ``dtype``.
+
+    ``amplitude`` (a surrogate's peak ``|g'|``, when above 1) declares that a result is an
+    amplitude times a shape in [0, 1]: below ``amplitude`` times the smallest normal
+    number the shape is subnormal, with a subnormal's absolute precision, so there errors
+    are measured in ULPs of ``amplitude * smallest_normal`` and the relative check stops.
     """
+    tiny_scaled = float(finfo(dtype).smallest_normal) * max(1.0, amplitude)
+    floor = max(floor, tiny_scaled) if amplitude > 1.0 else floor
     g = got.astype(np.float64)
     bad: list[str] = []
     with np.errstate(over="ignore"):
@@ -174,8 +181,7 @@ def compare(got: np.ndarray, hi: np.ndarray, lo: np.ndarray, x: np.ndarray, dtyp
         core = finite & (np.abs(x * core_scale) <= 10.0) & np.isfinite(x)
     core_err = np.where(core, err, 0.0)
     i = int(np.nanargmax(core_err)) if core.any() else 0
-    tiny = float(finfo(dtype).smallest_normal)
-    normal = finite & (np.abs(hi) >= tiny) & (np.abs(hi) <= float(finfo(dtype).max))
+    normal = finite & (np.abs(hi) >= tiny_scaled) & (np.abs(hi) <= float(finfo(dtype).max))
     with np.errstate(invalid="ignore", divide="ignore"):
         rel = np.abs((g - hi) - lo) / np.maximum(np.abs(hi), floor)
     rel = np.where(normal & np.isfinite(g), rel, 0.0)
