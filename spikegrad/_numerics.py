@@ -6,9 +6,14 @@ argument (``exp(-a|x|)``, ``exp(-(a x)^2)``, ``1 - a|x|`` near a support edge) f
 argument as an unevaluated sum ``hi + lo`` so the only rounding left is the kernel's own.
 
 All functions take the array namespace ``xp`` explicitly and work for float32 and
-float64 arrays.  A parameter is either a Python number (a host constant: rounded and split
-in double precision on the host, so the kernels generated from a trace see the same
-constants) or an array in the compute dtype (a tensor, a traced value), which is split
+float64 arrays.  The products and quotients whose rounding the transformations rely on go
+through ``xp.multiply`` and ``xp.divide``, so that a namespace for a compiler that contracts
+products into fused multiply-adds or divides by reciprocals (XLA on CPU) can keep them
+IEEE (the jax adapter's ``exact_namespace``).
+
+A parameter is either a Python number (a host constant: rounded and split in double
+precision on the host, so the kernels generated from a trace see the same constants) or an
+array in the compute dtype (a tensor, a traced value), which is split
 like any other array.
 """
 
@@ -50,6 +55,15 @@ def host_or_array(name: str, value: Any, xp: Any) -> Any:
     return getattr(xp, name)(value)
 
 
+def _rounded(v: Array, xp: Any) -> Array:
+    """``v`` as rounded, kept from algebraic rewriting: ``t - (t - a)`` is not ``a`` in
+    floating point, but XLA simplifies it so.  A namespace marks the values the
+    transformations rely on with its ``keep_rounded`` (the jax adapter's
+    ``exact_namespace``: an optimization barrier); elsewhere this is ``v``."""
+    keep = getattr(type(xp), "keep_rounded", None)
+    return v if keep is None else keep(v)
+
+
 def _mantissa_bits(xp: Any, dtype: Any) -> int:
     eps = float(xp.finfo(dtype).eps)
     return 1 - round(math.log2(eps))
@@ -64,7 +78,7 @@ def _split_array(a: Array, xp: Any) -> tuple[Array, Array, Array]:
     fmax = float(xp.finfo(a.dtype).max)
     ok = xp.abs(a) < fmax / c / 2
     safe = xp.where(ok, a, xp.zeros_like(a))
-    t = safe * c
+    t = _rounded(xp.multiply(safe, c), xp)  # rounded before it is reused
     hi = t - (t - safe)
     lo = safe - hi
     return hi, lo, ok
@@ -104,7 +118,7 @@ def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:
     bits = _mantissa_bits(xp, dtype)
     b_r = _round_to(b, xp, dtype)
     b_err = b - b_r
-    p = a * b_r
+    p = xp.multiply(a, b_r)
     ah, al, ok = _split_array(a, xp)
     bh, bl = _split_scalar(b_r, bits)
     # the rounding of b is always applied (a zero term when b is exact), so the
@@ -116,7 +130,7 @@ def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:
 
 def two_prod_arrays(a: Array, b: Array, xp: Any) -> tuple[Array, Array]:
     """Exact product of two arrays: ``a*b = p + e`` (``e = 0`` where not finite)."""
-    p = a * b
+    p = xp.multiply(a, b)
     ah, al, ok_a = _split_array(a, xp)
     bh, bl, ok_b = _split_array(b, xp)
     e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
@@ -127,13 +141,13 @@ def two_prod_arrays(a: Array, b: Array, xp: Any) -> tuple[Array, Array]:
 def _div_pair(hi: Array, lo: Array, d: float, xp: Any) -> tuple[Array, Array]:
     """``(hi + lo) / d`` as a pair, for a positive host constant or array ``d``."""
     if not is_host(d):
-        q = hi / d
+        q = xp.divide(hi, d)
         p, e = two_prod_arrays(q, d, xp)
         r = ((hi - p) - e) + lo
         r = xp.where(xp.isfinite(r), r, xp.zeros_like(r))
         return q, r / d
     d_r = _round_to(d, xp, hi.dtype)
-    q = hi / d_r
+    q = xp.divide(hi, d_r)
     p, e = two_prod(q, d_r, xp)
     r = ((hi - p) - e) + lo
     r = xp.where(xp.isfinite(r), r, xp.zeros_like(r))
@@ -146,13 +160,13 @@ def _div_pair(hi: Array, lo: Array, d: float, xp: Any) -> tuple[Array, Array]:
 def scaled(x: Array, mul: float, div: float, xp: Any, shift: float = 0.0) -> tuple[Array, Array]:
     """``(x - shift) * mul / div`` as an unevaluated pair ``hi + lo``."""
     if not is_host(shift):
-        hi = x - shift
+        hi = _rounded(x - shift, xp)
         bb = hi - x
         lo = (x - (hi - bb)) + (-shift - bb)
         lo = xp.where(xp.isfinite(lo), lo, xp.zeros_like(lo))
     elif shift != 0.0:
         s_r = _round_to(shift, xp, x.dtype)
-        hi = x - s_r
+        hi = _rounded(x - s_r, xp)
         # two_sum error term of x + (-s_r)
         bb = hi - x
         lo = (x - (hi - bb)) + (-s_r - bb)
@@ -234,7 +248,7 @@ def one_plus_pow(hi: Array, lo: Array, q: Any, xp: Any) -> Array:
     (966 ULP at ``q = -1000`` in float32).  Both roundings are put back as factors
     ``exp(q r / b)`` and ``b^(q - fl(q))``, computed from the exact residuals.
     """
-    b = 1.0 + hi
+    b = _rounded(1.0 + hi, xp)
     bb = b - 1.0
     r = ((1.0 - (b - bb)) + (hi - bb)) + lo  # two_sum residual of 1 + hi, plus lo
     r = xp.where(xp.isfinite(r), r, xp.zeros_like(r))

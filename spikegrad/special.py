@@ -101,6 +101,39 @@ def erfc(x: Array, xp: Any) -> Array:
     return impl(x, xp)
 
 
+# -- remainder and double precision --------------------------------------------------------
+def has_float64(xp: Any) -> bool:
+    """Whether namespace ``xp`` computes in float64 (jax only with ``jax_enable_x64``)."""
+    if namespace_name(xp) == "jax":
+        import jax
+
+        return bool(jax.config.jax_enable_x64)
+    return True
+
+
+def remainder(x: Array, period: Any, xp: Any) -> Array:
+    """``x mod period`` in ``[0, period)``, exact (the array API leaves its precision open:
+    torch computes ``x - period * floor(x / period)``, wrong far from 0 and NaN near the
+    largest float; ``fmod`` is exact, and only its sign is fixed here)."""
+    if namespace_name(xp) == "torch":
+        import math
+
+        import torch
+
+        # torch's vectorised fmod is exact only while x / period is finite: reduce by
+        # period * 2**m >= 1 first (an exact multiple of period)
+        if isinstance(period, (int, float)):
+            if period < 1.0:
+                x = torch.fmod(x, math.ldexp(period, -math.frexp(period)[1] + 1))
+        else:
+            exponent = torch.frexp(period)[1]
+            x = torch.fmod(x, torch.where(period < 1.0, torch.ldexp(period, 1 - exponent),
+                                          period))
+        r = torch.fmod(x, period)
+        return torch.where(r < 0, r + period, r)
+    return xp.remainder(x, period)
+
+
 # -- uniform ------------------------------------------------------------------------------
 def _uniform_numpy(key: Any, shape: tuple[int, ...], dtype: Any, like: Array, xp: Any) -> Array:
     import numpy as np

@@ -283,8 +283,11 @@ def check_example(s: spikegrad.Bound, xs: np.ndarray, selected: list[FuzzPath],
             b = s
             if rounded:
                 cdt = np.float64 if dtype == "float64" else np.float32
-                b = s.replace(**{p.name: float(cdt(s.params[p.name])) for p in s.entry.params
-                                 if not p.static})
+                # (bound directly: the rounded value may fall just outside the domain)
+                statics = {p.name: p.static for p in s.entry.params}
+                b = spikegrad.Bound(s.entry, tuple(
+                    (k, v if statics[k] else float(cdt(v)))
+                    for k, v in s.param_items))
             cache[(dtype, rounded)] = (x, *truth(b, x.astype(np.float64)))
         return cache[(dtype, rounded)]
 

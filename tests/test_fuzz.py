@@ -35,16 +35,6 @@ _OBJECTS[user_definitions.SECH2.name] = user_definitions.SECH2
 ENTRIES = [n for n, e in _OBJECTS.items() if not e.user]
 USER = [user_definitions.SECH2.name]
 
-_SQUARE = ("float32 periods: the period is rounded to float32 before the reduction, so "
-           "far from 0 the phase drifts (and torch's remainder gives NaN near the largest "
-           "float)")
-_XLA_POW = "XLA's float32 pow at alpha = 1e6 (float16 input under jit)"
-#: Known failures of the ci examples, with their reason (strict: a fix must remove them).
-KNOWN = {"squarewave_fourier_series": _SQUARE, "braintools:SquarewaveFourierSeries": _SQUARE,
-         "brainstate:SquarewaveFourierSeries": _SQUARE,
-         "spikingjelly:SquarewaveFourierSeries": _SQUARE,
-         "q_pseudo_spike": _XLA_POW, "braintools:QPseudoSpike": _XLA_POW,
-         "brainstate:QPseudoSpike": _XLA_POW, "spikingjelly:QPseudoSpike": _XLA_POW}
 
 
 @st.composite
@@ -83,9 +73,7 @@ def _run(name: str) -> None:
     check()
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.xfail(reason=KNOWN[n], strict=False)) if n in KNOWN
-    else n for n in ENTRIES])
+@pytest.mark.parametrize("name", ENTRIES)
 def test_fuzz_entry(name: str) -> None:
     _run(name)
 

@@ -40,6 +40,7 @@ from .._evaluate import (
     forward_compute,
     primitive_compute,
 )
+from .._numerics import two_prod_arrays
 from .._spec import Bound
 
 __all__ = ["check_array", "derivative", "function_for", "primitive", "spike"]
@@ -145,6 +146,46 @@ class _Static:
                 and other.items == self.items and other.names == self.names)
 
 
+class _IEEE:
+    """``jax.numpy`` whose ``divide`` and ``multiply`` round as IEEE arithmetic does.
+
+    XLA on CPU replaces a division by a constant or by a broadcast divisor with a
+    multiplication by its reciprocal (off by one unit in the last place for about one
+    quotient in six), and contracts a product that feeds a sum into a fused multiply-add;
+    the recurrence and the error-free transformations must round as in every other
+    binding.  ``divide`` corrects the quotient
+    with its exact residual ``a - q*b`` (an error-free product); ``multiply`` passes the
+    product through a select, which the contraction does not cross (the same value, NaN
+    included).
+    """
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(jnp, name)
+
+    @staticmethod
+    def multiply(a: Any, b: Any) -> jax.Array:
+        a = jnp.asarray(a)
+        return jnp.where(jnp.isnan(a), a, a * jnp.asarray(b, dtype=a.dtype))
+
+    @staticmethod
+    def keep_rounded(v: Any) -> jax.Array:
+        """``v`` behind an optimization barrier: XLA's algebraic simplifier rewrites
+        ``t - (t - a)`` to ``a``, which undoes an error-free split or sum."""
+        return jax.lax.optimization_barrier(v)
+
+    @staticmethod
+    def divide(a: Any, b: Any) -> jax.Array:
+        a = jnp.asarray(a)
+        b = jnp.asarray(b, dtype=a.dtype)
+        q = a / b
+        p, e = two_prod_arrays(q, jnp.broadcast_to(b, q.shape), jnp)
+        corrected = q + ((a - p) - e) / b
+        return jnp.where(jnp.isfinite(corrected), corrected, q)
+
+
+exact_namespace = _IEEE()
+
+
 def _is_zero(t: Any) -> bool:
     return isinstance(t, jax.custom_derivatives.SymbolicZero)
 
@@ -154,8 +195,8 @@ def _dprime(static: _Static, x: jax.Array, key: Any, params: tuple[Any, ...]) ->
     """``g'(x)``: the plain formula (first order costs nothing more), whose own tangent
     comes from :func:`differentiable_derivative`, finite at ±inf (Hessians, g'')."""
     bound = static.bound(params)
-    return derivative_compute(bound, _compute(x), jnp, key, _overrides(bound, params)
-                              ).astype(x.dtype)
+    return derivative_compute(bound, _compute(x), exact_namespace, key,
+                              _overrides(bound, params)).astype(x.dtype)
 
 
 @_dprime.defjvp

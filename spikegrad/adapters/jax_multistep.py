@@ -17,44 +17,12 @@ import jax.numpy as jnp
 
 from .._multistep import MultiStepBound, backward_compute, check_sequence, step
 from .._multistep import effective_threshold as _effective
-from .._numerics import two_prod_arrays
 from .._spec import is_array_param
-from .jax import _compute, check_array
+from .jax import _compute, check_array, exact_namespace
 
 __all__ = ["apply", "effective_threshold", "exact_namespace"]
 
 
-class _IEEE:
-    """``jax.numpy`` whose ``divide`` and ``multiply`` round as IEEE arithmetic does.
-
-    XLA on CPU replaces a division by a constant or by a broadcast divisor with a
-    multiplication by its reciprocal (off by one unit in the last place for about one
-    quotient in six), and contracts a product that feeds a sum into a fused multiply-add;
-    the recurrence must round as in every other binding.  ``divide`` corrects the quotient
-    with its exact residual ``a - q*b`` (an error-free product); ``multiply`` passes the
-    product through a select, which the contraction does not cross (the same value, NaN
-    included).
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(jnp, name)
-
-    @staticmethod
-    def multiply(a: Any, b: Any) -> jax.Array:
-        a = jnp.asarray(a)
-        return jnp.where(jnp.isnan(a), a, a * jnp.asarray(b, dtype=a.dtype))
-
-    @staticmethod
-    def divide(a: Any, b: Any) -> jax.Array:
-        a = jnp.asarray(a)
-        b = jnp.asarray(b, dtype=a.dtype)
-        q = a / b
-        p, e = two_prod_arrays(q, jnp.broadcast_to(b, q.shape), jnp)
-        corrected = q + ((a - p) - e) / b
-        return jnp.where(jnp.isfinite(corrected), corrected, q)
-
-
-exact_namespace = _IEEE()
 
 
 class _Static:

@@ -9,21 +9,43 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._numerics import exp_neg_abs, two_prod
+from .. import special
+from .._numerics import _round_to, exp_neg_abs, is_host, two_prod
 from ._define import Domain, Formula, P, canonical, pos
 
 Array = Any
 
 
+def _exact_period(x: Array, xp: Any, period: Any) -> bool:
+    """Whether to reduce in float64: ``x`` below double precision and a host period its
+    dtype cannot hold (rounding the period would shift the phase by ``x/period`` times the
+    rounding: thousands of ULPs a few hundred periods out)."""
+    return (is_host(period) and x.dtype != xp.float64 and special.has_float64(xp)
+            and _round_to(period, xp, x.dtype) != period)
+
+
 def _turns(x: Array, xp: Any, multiple: int, period: float) -> Array:
-    """Fraction of a period ``(multiple * x / period) mod 1`` in [0, 1), reduced exactly:
-    the product ``multiple * r`` is split exactly (``p + e``), ``p`` reduced, and ``e``
-    added back (a rounded product would shift harmonic ``m``'s phase by ``m`` ULPs)."""
-    r = xp.remainder(x, period)  # exact, in [0, period)
+    """Fraction of a period ``(multiple * x / period) mod 1`` in [0, 1), reduced exactly
+    (in float64 where the period is not a value of ``x``'s dtype): the product
+    ``multiple * r`` is split exactly (``p + e``), ``p`` reduced, and ``e`` added back (a
+    rounded product would shift harmonic ``m``'s phase by ``m`` ULPs)."""
+    if _exact_period(x, xp, period):
+        r64 = special.remainder(xp.astype(x, xp.float64), period, xp)
+        return xp.astype(special.remainder(multiple * r64, period, xp) / period, x.dtype)
+    r = special.remainder(x, period, xp)  # exact, in [0, period)
     if multiple == 1:
         return r / period
     p, e = two_prod(r, float(multiple), xp)
-    return (xp.remainder(p, period) + e) / period
+    return (special.remainder(p, period, xp) + e) / period
+
+
+def _distance_to_multiple(x: Array, xp: Any, period: Any) -> Array:
+    """Distance from ``x`` to the nearest multiple of ``period`` (exact reduction)."""
+    if _exact_period(x, xp, period):
+        r64 = special.remainder(xp.astype(x, xp.float64), period, xp)
+        return xp.astype(xp.minimum(r64, period - r64), x.dtype)
+    r = special.remainder(x, period, xp)
+    return xp.minimum(r, period - r)
 
 
 #: Most harmonics a square-wave surrogate sums.  Every term is evaluated per element (the
@@ -77,8 +99,7 @@ def periodic_exp_derivative(x: Array, /, *, xp: Any, width: float, period: float
     """``exp(-|x|/width)`` for ``x < 0``; ``exp(-right_factor d/width)`` for ``x >= 0``
     with ``d`` the distance from ``x`` to the nearest multiple of ``period``."""
     left = exp_neg_abs(x, 1.0, width, xp)
-    r = xp.remainder(x, period)
-    dist = xp.minimum(r, period - r)
+    dist = _distance_to_multiple(x, xp, period)
     right = exp_neg_abs(dist, right_factor, width, xp)
     return xp.where(x < 0, left, right)
 
