@@ -83,8 +83,9 @@ def _definitions(args: argparse.Namespace) -> list:
     with_goldens = set(golden_names())
     if args.only:
         from .._registry import multistep_names
+        from .stochastic import stochastic_names
 
-        if args.only not in with_goldens and args.only not in multistep_names():
+        if args.only not in {*with_goldens, *multistep_names(), *stochastic_names()}:
             out.append(lookup(args.only).bind())
     elif not args.surrogate:
         out += [lookup(n).bind() for n in registered() if lookup(n).user]

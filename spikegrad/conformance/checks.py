@@ -208,8 +208,9 @@ def run(adapter: Adapter, only: str | None = None, dtype: str | None = None,
                          max_ulp=None if ulp is None or math.isnan(ulp) else ulp,
                          detail=detail, repro="" if ok else _repro(adapter.name, case, cap))
     if param_set is None:
-        from . import multistep
+        from . import multistep, stochastic
 
+        yield from stochastic.run(adapter, only, dtype)
         yield from multistep.run(adapter, only, dtype)
 
 
