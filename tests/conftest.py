@@ -46,7 +46,7 @@ try:  # the fuzzer's profiles (hypothesis is a test extra)
     _SLOW = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large]
     settings.register_profile("ci", max_examples=3, derandomize=True, deadline=None,
                               suppress_health_check=_SLOW, print_blob=True)
-    settings.register_profile("thorough", max_examples=60, deadline=None,
+    settings.register_profile("thorough", max_examples=20, deadline=None,
                               suppress_health_check=_SLOW, print_blob=True)
     # diagnosis: the ci examples, every failure reported unshrunk
     settings.register_profile("ci-quick", parent=settings.get_profile("ci"),
