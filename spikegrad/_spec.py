@@ -123,6 +123,15 @@ class Domain:
         return Domain("> 0", low=0.0)
 
     @staticmethod
+    def magnitude(low: float = 1e-6, high: float = 1e6) -> Domain:
+        """A positive scale or width in ``[low, high]`` (the catalogue's ``[1e-6, 1e6]``):
+        the range over which single precision holds ``alpha * x``, ``alpha**2`` or
+        ``1 / alpha``; ``Domain.positive()`` accepts ``1e39``, which is inf in float32."""
+        return Domain(f"in [{low:g}, {high:g}] (beyond it single precision cannot hold the "
+                      "computation)", low=float(low), high=float(high), low_inclusive=True,
+                      high_inclusive=True)
+
+    @staticmethod
     def nonnegative() -> Domain:
         return Domain(">= 0", low=0.0, low_inclusive=True)
 

@@ -309,7 +309,7 @@ def check_example(s: spikegrad.Bound, xs: np.ndarray, selected: list[FuzzPath],
                 else:
                     ok, _, detail = check_backward_values(
                         case, got, path.adapter.tolerance_ulp[dtype],
-                        adapters.flushes(path.adapter, dtype))
+                        adapters.flushes(path.adapter, dtype), bound=s)
             except Exception as exc:  # a crash is a finding, reported with its repro
                 ok, detail = False, f"{type(exc).__name__}: {exc}"
             if counter is not None:

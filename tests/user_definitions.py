@@ -19,7 +19,7 @@ def wrong_primitive(x, /, *, xp, a):  # the primitive of a different slope
     return 0.5 * (1.0 + xp.tanh(1.1 * a * x))
 
 
-_A = [Param("a", 1.5, Domain.positive(), "Slope.")]
+_A = [Param("a", 1.5, Domain.magnitude(), "Slope.")]
 SECH2 = spikegrad.define("testdefs:sech2", sech2_derivative, primitive=sech2_primitive,
                          params=_A)
 INCONSISTENT = spikegrad.define("testdefs:inconsistent", sech2_derivative,

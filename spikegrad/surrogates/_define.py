@@ -26,8 +26,8 @@ def _bounded(text: str, low: float, high: float, low_inclusive: bool = True) -> 
 
 
 def pos() -> Domain:
-    """A positive scale or width, in ``[1e-6, 1e6]``."""
-    return _bounded("in [1e-06, 1e+06]", *MAGNITUDE)
+    """A positive scale or width, in ``[1e-6, 1e6]`` (:meth:`Domain.magnitude`)."""
+    return Domain.magnitude(*MAGNITUDE)
 
 
 def nonneg() -> Domain:
