@@ -39,6 +39,7 @@ __all__ = [
     "scaled_abs",
     "two_prod",
     "two_prod_arrays",
+    "widened",
 ]
 
 
@@ -213,6 +214,25 @@ def exp_neg_square(hi: Array, lo: Array, c: float, xp: Any) -> Array:
     tail = se + 2.0 * hi * lo
     tail = xp.where(xp.isfinite(tail), tail, xp.zeros_like(tail))
     return exp_neg(c * s, c * tail, xp)
+
+
+def widened(x: Array, xp: Any, *params: Any) -> Array:
+    """``x`` in float64 where an edge must be located from host parameters that ``x``'s
+    dtype cannot hold exactly; else ``x`` itself.
+
+    Near a support edge ``|x| * den = num`` the residual of the product is smaller than the
+    rounding of ``den`` to float32 times ``|x|``: the exact side is only known in float64
+    (where ``x`` is exact and the host value is the parameter).  Used by cheap piecewise
+    formulas; namespaces without float64 (jax without ``jax_enable_x64``) keep ``x``.
+    """
+    from . import special
+
+    if (x.dtype == xp.float64 or not all(is_host(p) for p in params)
+            or not special.has_float64(xp)):
+        return x
+    if all(_round_to(p, xp, x.dtype) == p for p in params):
+        return x
+    return xp.astype(x, xp.float64)
 
 
 def compare(x: Array, op: str, b: Any, xp: Any) -> Array:

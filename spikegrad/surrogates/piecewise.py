@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._numerics import compare, exp_neg_abs, is_host, one_minus, scaled_abs, two_prod
+from .._numerics import compare, exp_neg_abs, is_host, one_minus, scaled_abs, two_prod, widened
 from ._define import Domain, Formula, P, canonical, nonneg, pos, real
 from .smooth import sigmoid_derivative, sigmoid_primitive
 
@@ -31,9 +31,11 @@ def _scaled_mul(c: float, x: Array, xp: Any) -> Array:
 # -- triangle / piecewise quadratic -----------------------------------------------------
 def triangle_derivative(x: Array, /, *, xp: Any, height: float, num: float,
                         den: float) -> Array:
-    """``height * max(0, 1 - |x| den/num)`` (half-width ``num/den``)."""
-    z = one_minus(*scaled_abs(x, den, num, xp))
-    return height * xp.clip(z, min=0.0)
+    """``height * max(0, 1 - |x| den/num)`` (half-width ``num/den``), the support's edge
+    located from the exact parameters (see :func:`widened`)."""
+    xw = widened(x, xp, den, num)
+    z = xp.astype(xp.clip(one_minus(*scaled_abs(xw, den, num, xp)), min=0.0), x.dtype)
+    return height * z
 
 
 def triangle_primitive(x: Array, /, *, xp: Any, height: float, num: float,
@@ -82,7 +84,7 @@ canonical(
 # -- rect / boxcar ----------------------------------------------------------------------
 def box_derivative(x: Array, /, *, xp: Any, height: float, num: float, den: float) -> Array:
     """``height`` where ``|x| < num/den`` (strict, tested exactly), else 0."""
-    p, e = two_prod(xp.abs(x), den, xp)
+    p, e = two_prod(xp.abs(widened(x, xp, den, num)), den, xp)
     # |x| den - num = (p - num) + e: p - num is exact wherever p is near num (Sterbenz),
     # and elsewhere e cannot change its sign
     inside = ((p - num) + e) < 0
