@@ -68,7 +68,7 @@ alias("sinabs", "MultiGaussian", "multi_gaussian",
       mapping=lambda p: ({"h": p["h"], "s": p["s"], "sigma": p["sigma"], "mu": p["mu"]},
                          p["grad_scale"]),
       mapping_doc="grad_scale * multi_gaussian(h, s, sigma) with the central lobe at mu",
-      peak_at=lambda p: (p["mu"],),
+      peak_at=lambda p: (p["mu"], p["sigma"], -p["sigma"]),
       notes="Side lobes stay at ±sigma whatever mu is (as sinabs does). Default scale 1 "
       "(braintools: 0.5). " + _SI)
 alias("sinabs", "Heaviside", "heaviside_window",

@@ -204,6 +204,8 @@ canonical(
     sign_changing=True,
     limits="g' → 0 at ±inf",
     x_scale=lambda p: 1.0 / p["sigma"],
+    # the side lobes (near ±sigma) outweigh the centre when h is large
+    peak_at=lambda p: (0.0, p["sigma"], -p["sigma"]),
     extra={"row": 12},
 )
 
