@@ -158,6 +158,14 @@ def _div_pair(hi: Array, lo: Array, d: float, xp: Any) -> tuple[Array, Array]:
     return q, xp.where(xp.isfinite(q_lo), q_lo, xp.zeros_like(q_lo))
 
 
+def _two_sum(a: Array, b: Array, xp: Any) -> tuple[Array, Array]:
+    """``a + b = s + e`` exactly (Knuth); ``e = 0`` where not finite."""
+    s = _rounded(a + b, xp)
+    bb = s - a
+    e = (a - (s - bb)) + (b - bb)
+    return s, xp.where(xp.isfinite(e), e, xp.zeros_like(e))
+
+
 def scaled(x: Array, mul: float, div: float, xp: Any, shift: float = 0.0) -> tuple[Array, Array]:
     """``(x - shift) * mul / div`` as an unevaluated pair ``hi + lo``."""
     if not is_host(shift):
@@ -173,7 +181,9 @@ def scaled(x: Array, mul: float, div: float, xp: Any, shift: float = 0.0) -> tup
         lo = (x - (hi - bb)) + (-s_r - bb)
         lo = xp.where(xp.isfinite(lo), lo, xp.zeros_like(lo))
         if s_r != shift:
-            lo = lo - (shift - s_r)
+            # the shift's own rounding can exceed hi's last place (hi = x - fl(shift) may be
+            # tiny): renormalise so that |lo| <= ulp(hi) / 2
+            hi, lo = _two_sum(hi, lo - (shift - s_r), xp)
     else:
         hi, lo = x, xp.zeros_like(x)
     if not is_host(mul) or mul != 1.0:
@@ -209,9 +219,10 @@ def exp_neg_abs(x: Array, mul: float, div: float, xp: Any) -> Array:
 
 
 def exp_neg_square(hi: Array, lo: Array, c: float, xp: Any) -> Array:
-    """``exp(-c (hi + lo)^2)`` for ``c`` a power of two, with an exact square."""
+    """``exp(-c (hi + lo)^2)`` for ``c`` a power of two, with an exact square (``lo * lo``
+    included: after a shift ``hi`` may be 0 or small and carry little of the value)."""
     s, se = two_prod_arrays(hi, hi, xp)
-    tail = se + 2.0 * hi * lo
+    tail = se + (2.0 * hi + lo) * lo
     tail = xp.where(xp.isfinite(tail), tail, xp.zeros_like(tail))
     return exp_neg(c * s, c * tail, xp)
 
