@@ -108,6 +108,9 @@ class Domain:
         Bounds of a real or integer domain (``-inf``/``inf`` when open-ended).
     low_inclusive, high_inclusive : bool
         Whether the bounds belong to the domain.
+    min_magnitude : float
+        Smallest nonzero ``|value|`` (offsets: a subnormal one is read as 0 by backends
+        that flush subnormals).
     """
 
     text: str
@@ -117,6 +120,7 @@ class Domain:
     low_inclusive: bool = False
     high_inclusive: bool = False
     choices: tuple[Any, ...] = ()
+    min_magnitude: float = 0.0
 
     @staticmethod
     def positive() -> Domain:
@@ -188,12 +192,13 @@ class Domain:
                 return False
             above = v >= self.low if self.low_inclusive else v > self.low
             below = v <= self.high if self.high_inclusive else v < self.high
-            return above and below
+            return above and below and (v == 0.0 or abs(v) >= self.min_magnitude)
         v = np.asarray(value, dtype=np.float64)
         with np.errstate(invalid="ignore"):
             ok = np.isfinite(v)
             ok &= (v >= self.low) if self.low_inclusive else (v > self.low)
             ok &= (v <= self.high) if self.high_inclusive else (v < self.high)
+            ok &= (v == 0.0) | (np.abs(v) >= self.min_magnitude)
         return bool(np.all(ok))
 
 

@@ -29,7 +29,8 @@ from spikegrad.adapters import numpy as reference
         ("multi_level_spike_count", {"grad_window": (2.0, 1.0)}, r"grad_window must be"),
         ("dspike", {"alpha": 2000.0}, r"dspike: alpha must be in \[1e-06, 1000\]"),
         ("gaussian", {"sigma": -0.5}, r"sigma must be in \[1e-06, 1e\+06\] .*, got -0.5"),
-        ("stochastic_spike_operator", {"variance": -1.0}, r"variance must be in \[0, 1e\+06\]"),
+        ("stochastic_spike_operator", {"variance": -1.0},
+         r"variance must be 0 or in \[1e-30, 1e\+06\]"),
     ],
 )
 def test_invalid_parameter_value(name: str, params: dict, pattern: str) -> None:

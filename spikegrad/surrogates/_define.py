@@ -20,9 +20,10 @@ MAGNITUDE = (1e-6, 1e6)
 WHY = "beyond it single precision cannot hold the computation"
 
 
-def _bounded(text: str, low: float, high: float, low_inclusive: bool = True) -> Domain:
+def _bounded(text: str, low: float, high: float, low_inclusive: bool = True,
+             min_magnitude: float = 0.0) -> Domain:
     return Domain(f"{text} ({WHY})", low=low, high=high, low_inclusive=low_inclusive,
-                  high_inclusive=True)
+                  high_inclusive=True, min_magnitude=min_magnitude)
 
 
 def pos() -> Domain:
@@ -30,14 +31,20 @@ def pos() -> Domain:
     return Domain.magnitude(*MAGNITUDE)
 
 
+#: Smallest nonzero magnitude of a weight or an offset: a subnormal one is read as 0 by
+#: the backends that flush subnormals (XLA, CuPy), and no smaller value means anything else.
+TINY = 1e-30
+
+
 def nonneg() -> Domain:
-    """A nonnegative weight, in ``[0, 1e6]``."""
-    return _bounded("in [0, 1e+06]", 0.0, MAGNITUDE[1])
+    """A nonnegative weight: 0 or in ``[1e-30, 1e6]``."""
+    return _bounded("0 or in [1e-30, 1e+06]", 0.0, MAGNITUDE[1], min_magnitude=TINY)
 
 
 def real() -> Domain:
-    """A real offset, in ``[-1e6, 1e6]``."""
-    return _bounded("in [-1e+06, 1e+06]", -MAGNITUDE[1], MAGNITUDE[1])
+    """A real offset: 0 or ``1e-30 <= |value| <= 1e6``."""
+    return _bounded("0 or 1e-30 <= |value| <= 1e+06", -MAGNITUDE[1], MAGNITUDE[1],
+                    min_magnitude=TINY)
 
 
 def greater(bound: float, gap: float = MAGNITUDE[0]) -> Domain:
