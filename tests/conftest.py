@@ -58,9 +58,9 @@ except ImportError:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """How many fuzzed cases (input × dtype × path) ran."""
-    from . import test_fuzz
+    import sys
 
-    n = getattr(test_fuzz, "COUNTER", {}).get("cases", 0) if "tests.test_fuzz" in \
-        __import__("sys").modules else 0
+    fuzz = sys.modules.get("tests.test_fuzz")
+    n = getattr(fuzz, "COUNTER", {}).get("cases", 0) if fuzz is not None else 0
     if n:
         terminalreporter.write_line(f"fuzzer: {n} cases checked")
