@@ -20,9 +20,15 @@ MAGNITUDE = (1e-6, 1e6)
 WHY = "beyond it single precision cannot hold the computation"
 
 
+#: Why an offset or weight has a smallest nonzero magnitude as well.
+WHY_TINY = ("a smaller nonzero value is read as 0 by backends that flush subnormals; "
+            "beyond it single precision cannot hold the computation")
+
+
 def _bounded(text: str, low: float, high: float, low_inclusive: bool = True,
              min_magnitude: float = 0.0) -> Domain:
-    return Domain(f"{text} ({WHY})", low=low, high=high, low_inclusive=low_inclusive,
+    why = WHY_TINY if min_magnitude else WHY
+    return Domain(f"{text} ({why})", low=low, high=high, low_inclusive=low_inclusive,
                   high_inclusive=True, min_magnitude=min_magnitude)
 
 
