@@ -169,17 +169,10 @@ def _two_sum(a: Array, b: Array, xp: Any) -> tuple[Array, Array]:
 def scaled(x: Array, mul: float, div: float, xp: Any, shift: float = 0.0) -> tuple[Array, Array]:
     """``(x - shift) * mul / div`` as an unevaluated pair ``hi + lo``."""
     if not is_host(shift):
-        hi = _rounded(x - shift, xp)
-        bb = hi - x
-        lo = (x - (hi - bb)) + (-shift - bb)
-        lo = xp.where(xp.isfinite(lo), lo, xp.zeros_like(lo))
+        hi, lo = _two_sum(x, -shift, xp)
     elif shift != 0.0:
         s_r = _round_to(shift, xp, x.dtype)
-        hi = _rounded(x - s_r, xp)
-        # two_sum error term of x + (-s_r)
-        bb = hi - x
-        lo = (x - (hi - bb)) + (-s_r - bb)
-        lo = xp.where(xp.isfinite(lo), lo, xp.zeros_like(lo))
+        hi, lo = _two_sum(x, -s_r, xp)
         if s_r != shift:
             # the shift's own rounding can exceed hi's last place (hi = x - fl(shift) may be
             # tiny): renormalise so that |lo| <= ulp(hi) / 2
@@ -279,10 +272,8 @@ def one_plus_pow(hi: Array, lo: Array, q: Any, xp: Any) -> Array:
     (966 ULP at ``q = -1000`` in float32).  Both roundings are put back as factors
     ``exp(q r / b)`` and ``b^(q - fl(q))``, computed from the exact residuals.
     """
-    b = _rounded(1.0 + hi, xp)
-    bb = b - 1.0
-    r = ((1.0 - (b - bb)) + (hi - bb)) + lo  # two_sum residual of 1 + hi, plus lo
-    r = xp.where(xp.isfinite(r), r, xp.zeros_like(r))
+    b, r = _two_sum(1.0, hi, xp)
+    r = r + lo  # the whole residual of 1 + hi + lo against b
     out = xp.pow(b, q) * xp.exp(q * (r / b))
     if is_host(q):
         q_r = _round_to(q, xp, b.dtype)
