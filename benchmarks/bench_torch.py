@@ -38,11 +38,13 @@ MUST_MOVE = {"fwd": 8, "bwd": 12, "fb": 20}  # bytes per float32 element
 
 def contenders() -> dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]]:
     """name -> (surrogate family, spike function)."""
+    import spikegrad
     import spikegrad.torch as sgt
-    from spikegrad.adapters import _torch_native
+    from spikegrad.adapters import torch as adapter
 
-    _torch_native.ensure()
-    print(f"# spikegrad C++ autograd node: {_torch_native.status()}")
+    print(f"# spikegrad C++ autograd node: {sgt.build_fast_path()}")
+    atan = spikegrad.get("atan", alpha=2.0)
+    pad = (None,) * adapter.MAX_TENSOR_PARAMS
     out: dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]] = {
         "spikegrad.atan": ("atan", sgt.Surrogate("atan", alpha=2.0)),
         "spikegrad.sigmoid": ("sigmoid", sgt.Surrogate("sigmoid", alpha=4.0)),
@@ -52,6 +54,10 @@ def contenders() -> dict[str, tuple[str, Callable[[torch.Tensor], torch.Tensor]]
         "spikegrad.atan[by name]": ("atan", lambda v: sgt.spike(v, "atan", alpha=2.0)),
         "spikegrad.atan[alpha learns]": ("atan", sgt.Surrogate("atan", alpha=2.0,
                                                                learnable=True)),
+        # the other eager route: the Python autograd.Function whose backward calls the same
+        # generated kernel through ctypes (the C++ node is the default route)
+        "spikegrad.atan[Function+ctypes]": (
+            "atan", lambda v: adapter.function_for().apply(v, atan, None, *pad)),
     }
     try:
         from snntorch import surrogate as st

@@ -32,6 +32,10 @@ from ._registry import (
 from ._spec import Bound, Domain, Entry, Formula, Param, UnknownSurrogateError
 from ._user_definitions import define
 
+# The catalogue, registered eagerly: the canonical surrogates, then the peers' aliases
+# (which are written over them).
+from . import surrogates, _aliases  # noqa: F401  isort: skip
+
 __version__ = "0.1.0"
 
 __all__ = [

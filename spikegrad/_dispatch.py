@@ -1,90 +1,121 @@
-"""Dispatch of :meth:`Bound.spike` by array type.
+"""Dispatch by array type: a declared table from an array's framework to the name of the
+binding module that evaluates it.
 
-A torch tensor goes through the torch binding and a jax array (or tracer) through the jax
-binding, so the spike carries the surrogate gradient; a CuPy array goes through the cupy
-adapter's bit-exact spike kernel; anything else through the generic array-API engine.
-The choice is cached per array type and made from the type's module name, so no framework
-is imported to inspect an array (a framework's types exist only once it is imported).
+Every binding module follows one protocol::
+
+    spike(bound, x, key=None)   # the forward output, carrying the surrogate gradient
+    multistep(bound, x)         # the output sequence of a multi-step surrogate
+
+A torch tensor goes through :mod:`spikegrad.adapters.torch`, a jax array (or tracer)
+through :mod:`spikegrad.adapters.jax`, a CuPy array through :mod:`spikegrad.adapters.cupy`;
+anything else (NumPy, array-api-strict, ...) through the generic array-API engine.  A
+package may add a row through the ``spikegrad.bindings`` entry point (name: the root
+module of its array type; value: its binding module's name), as networkx dispatches to
+backends; a built-in row cannot be replaced.
+
+The table holds module *names*: a binding is imported the first time an array of its
+framework arrives (a framework's types exist only once it is imported), and the choice is
+cached per array type.  Nothing here imports a binding at import time.
 """
 
 from __future__ import annotations
 
+import importlib
 import threading
-from collections.abc import Callable
+import warnings
+from importlib import metadata
+from types import ModuleType, SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from . import _evaluate, _multistep_engine
+from ._arrays import framework_of
+
 if TYPE_CHECKING:
+    from ._multistep import MultiStepBound
     from ._spec import Bound
 
-__all__ = ["binding_for", "multistep", "spike"]
+__all__ = ["BUILTIN_BINDINGS", "binding_for", "binding_name", "multistep", "spike"]
 
-_BY_TYPE: dict[type, Callable[[Bound, Any, Any], Any]] = {}
+#: The built-in rows: an array's framework (:func:`spikegrad._arrays.framework_of`) to
+#: the name of its binding module.
+BUILTIN_BINDINGS: dict[str, str] = {
+    "torch": "spikegrad.adapters.torch",
+    "jax": "spikegrad.adapters.jax",
+    "cupy": "spikegrad.adapters.cupy",
+}
+
+#: The binding of every other array: the generic array-API engine (no gradient).
+GENERIC = SimpleNamespace(
+    __name__="spikegrad._evaluate",
+    spike=lambda bound, x, key=None: _evaluate.spike(bound, x, key=key),
+    multistep=lambda bound, x: _multistep_engine.reference_forward(bound, x),
+)
+
+_PROTOCOL = ("spike", "multistep")
+_BY_TYPE: dict[type, Any] = {}
+_TABLE: dict[str, str] | None = None
 _LOCK = threading.Lock()
 
 
-def _torch_spike(bound: Bound, x: Any, key: Any) -> Any:
-    from .adapters import torch as adapter
-
-    return adapter.spike(x, bound, key)
-
-
-def _jax_spike(bound: Bound, x: Any, key: Any) -> Any:
-    from .adapters import jax as adapter
-
-    return adapter.spike(x, bound, key)
-
-
-def _cupy_spike(bound: Bound, x: Any, key: Any) -> Any:
-    from .adapters import cupy as adapter
-
-    return adapter.forward(bound, x, key=key)[0]
+def _table() -> dict[str, str]:
+    """The built-in rows and those of installed ``spikegrad.bindings`` entry points (read
+    once)."""
+    global _TABLE
+    if _TABLE is None:
+        table = dict(BUILTIN_BINDINGS)
+        for ep in metadata.entry_points(group="spikegrad.bindings"):
+            if ep.name in table:
+                warnings.warn(f"spikegrad.bindings entry point {ep.name!r} ({ep.value}) "
+                              "would replace a built-in binding; ignored", stacklevel=3)
+                continue
+            table[ep.name] = ep.value
+        _TABLE = table
+    return _TABLE
 
 
-def _generic_spike(bound: Bound, x: Any, key: Any) -> Any:
-    from ._evaluate import spike as generic
-
-    return generic(bound, x, key=key)
-
-
-def _choose(t: type) -> Callable[[Bound, Any, Any], Any]:
-    root = t.__module__.split(".")[0]
-    if root == "torch":
-        return _torch_spike
-    if root in ("jax", "jaxlib"):
-        return _jax_spike
-    if root == "cupy":
-        return _cupy_spike
-    return _generic_spike
+def binding_name(x: Any) -> str | None:
+    """The name of the binding module for ``x``'s framework, or ``None`` (generic)."""
+    return _table().get(framework_of(x))
 
 
-def binding_for(x: Any) -> Callable[[Bound, Any, Any], Any]:
-    """The spike function for arrays of ``x``'s type (cached per type)."""
+def _load(name: str) -> ModuleType | SimpleNamespace:
+    module = importlib.import_module(name)
+    missing = [f for f in _PROTOCOL if not callable(getattr(module, f, None))]
+    if missing:
+        warnings.warn(f"binding module {name} lacks {', '.join(missing)} of the binding "
+                      "protocol; its arrays go through the generic engine", stacklevel=4)
+        return GENERIC
+    return module
+
+
+def binding_for(x: Any) -> Any:
+    """The binding module of ``x``'s type (cached per type): a module with ``spike`` and
+    ``multistep``."""
     t = type(x)
-    fn = _BY_TYPE.get(t)
-    if fn is None:
-        fn = _choose(t)
+    found = _BY_TYPE.get(t)
+    if found is None:
+        name = binding_name(x)
+        found = GENERIC if name is None else _load(name)
         with _LOCK:
-            _BY_TYPE[t] = fn
-    return fn
+            _BY_TYPE[t] = found
+    return found
+
+
+def clear_cache() -> None:
+    """Forget the per-type choices and the entry points read (a binding installed or
+    removed at run time)."""
+    global _TABLE
+    with _LOCK:
+        _BY_TYPE.clear()
+        _TABLE = None
 
 
 def spike(bound: Bound, x: Any, *, key: Any = None) -> Any:
     """Spike of ``x`` through the binding of its framework."""
-    return binding_for(x)(bound, x, key)
+    return binding_for(x).spike(bound, x, key)
 
 
-def multistep(bound: Any, x: Any) -> Any:
+def multistep(bound: MultiStepBound, x: Any) -> Any:
     """Output sequence of a multi-step surrogate through the binding of ``x``'s
     framework (the reference engine for other arrays)."""
-    root = type(x).__module__.split(".")[0]
-    if root == "torch":
-        from .adapters import torch_multistep as adapter
-    elif root in ("jax", "jaxlib"):
-        from .adapters import jax_multistep as adapter  # type: ignore[no-redef]
-    elif root == "cupy":
-        from .adapters import cupy_multistep
-
-        return cupy_multistep.forward(bound, x)
-    else:
-        return bound.forward(x)
-    return adapter.apply(bound, x)
+    return binding_for(x).multistep(bound, x)

@@ -12,7 +12,11 @@ import contextlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import array_api_compat
+import numpy as np
+
 from . import special
+from ._arrays import is_array_param
 
 if TYPE_CHECKING:
     from ._spec import Bound
@@ -21,6 +25,7 @@ Array = Any
 
 __all__ = [
     "array_params",
+    "check_param_shapes",
     "check_real_float",
     "compute_dtype_for",
     "derivative",
@@ -43,8 +48,6 @@ def namespace_of(*arrays: Array) -> Any:
         For Python scalars, lists, unsupported objects, or arrays of different
         frameworks mixed in one call.
     """
-    import array_api_compat
-
     for a in arrays:
         if isinstance(a, (int, float, complex, bool, list, tuple)):
             raise TypeError(
@@ -126,17 +129,40 @@ def quiet(xp: Any) -> Iterator[None]:
     """Silence numpy's floating-point warnings: overflow to inf and inf arithmetic are
     intended in the formulas and handled by selection."""
     if special.namespace_name(xp) in ("numpy", "array_api_strict"):
-        import numpy as np
-
         with np.errstate(all="ignore"):
             yield
     else:
         yield
 
 
+def check_param_shapes(bound: Bound, shape: Any) -> None:
+    """Raise ``ValueError`` for an array parameter that does not broadcast to ``x``'s
+    ``shape`` without enlarging it (a ``(5, 1)`` width for a ``(5,)`` input would make the
+    output ``(5, 5)``, and its sum multiply the input gradient).
+
+    A parameter is 0-d or broadcasts against ``x``: per neuron (``x``'s trailing shape),
+    per channel (``(C, 1, 1)``), and so on.
+    """
+    names = bound.array_param_names
+    if not names:
+        return
+    xs = tuple(shape)
+    items = dict(bound.param_items)
+    for name in names:
+        ps = tuple(items[name].shape)
+        fits = len(ps) <= len(xs) and all(
+            p == 1 or p == d for p, d in zip(reversed(ps), reversed(xs), strict=False))
+        if not fits:
+            raise ValueError(
+                f"{bound.name}: parameter {name} has shape {ps}, which does not broadcast to "
+                f"x's shape {xs} without enlarging it; give {name} a shape that broadcasts "
+                "against x (0-d, per neuron, per channel such as (C, 1, 1))")
+
+
 def _prepare(bound: Bound, x: Array, compute_dtype: Any) -> tuple[Any, Array]:
     xp = namespace_of(x)
     check_real_float(x, xp)
+    check_param_shapes(bound, x.shape)
     cd = compute_dtype_for(xp, x.dtype, compute_dtype)
     return xp, _astype(x, cd, xp)
 
@@ -169,8 +195,6 @@ def array_params(bound: Bound, xp: Any, dtype: Any,
     params = dict(bound.param_items)
     if overrides:
         params.update(overrides)
-    from ._spec import is_array_param
-
     for k, v in params.items():
         if is_array_param(v):
             vxp = namespace_of(v)
@@ -207,8 +231,6 @@ def _param_shape(kwargs: dict[str, Any], scale: Any) -> tuple[int, ...]:
               if hasattr(v, "shape") and not isinstance(v, (int, float))]
     if not shapes:
         return ()
-    import numpy as np
-
     return tuple(np.broadcast_shapes(*shapes))
 
 
@@ -233,8 +255,6 @@ def differentiable_derivative(bound: Bound, xc: Array, xp: Any, key: Any = None,
     values = derivative_compute(bound, safe, xp, key, overrides)
     kwargs, scale = mapped(bound, xp, xc.dtype, overrides)
     shape = _param_shape(kwargs, scale)
-    import array_api_compat
-
     dev = array_api_compat.device(xc)
     fixed = overrides
     if stop_gradient is not None and bound.has_array_params:
@@ -305,6 +325,7 @@ def spike(bound: Bound, x: Array, *, key: Any = None) -> Array:
     """
     xp = namespace_of(x)
     check_real_float(x, xp)
+    check_param_shapes(bound, x.shape)
     kind = bound.forward_kind
     if kind == "ge":
         return _astype(x >= 0, x.dtype, xp)

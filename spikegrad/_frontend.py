@@ -7,7 +7,9 @@ from collections.abc import Callable
 from typing import Any
 
 from . import _registry
-from ._spec import Bound, Entry, is_array_param
+from ._arrays import is_array_param
+from ._multistep import MultiStepBound
+from ._spec import Bound, Entry
 
 __all__ = ["BoundCache", "named_functions", "resolve", "resolve_multistep"]
 
@@ -64,7 +66,7 @@ def resolve(name_or_bound: str | Bound | Entry, params: dict[str, Any]) -> Bound
     return _cache_for(name_or_bound).get(params)
 
 
-def named_functions(spike: Callable[[Any, Bound, Any], Any]) -> dict[str, Callable[..., Any]]:
+def named_functions(spike: Callable[[Bound, Any, Any], Any]) -> dict[str, Callable[..., Any]]:
     """``{name: fn}`` for every built-in canonical surrogate, ``fn(x, *, key=None,
     **params)``."""
 
@@ -73,7 +75,7 @@ def named_functions(spike: Callable[[Any, Bound, Any], Any]) -> dict[str, Callab
         cache.get({})  # the default parameters, bound before any compiled call
 
         def fn(x: Any, /, *, key: Any = None, **params: Any) -> Any:
-            return spike(x, cache.get(params), key)
+            return spike(cache.get(params), x, key)
 
         e = cache.entry
         defaults = ", ".join(f"{p.name}={p.default!r}" for p in e.params)
@@ -88,8 +90,6 @@ def resolve_multistep(name: Any, params: dict[str, Any], front: str) -> Any:
     """A :class:`~spikegrad._multistep.MultiStepBound` from a name, a multi-step entry or
     bound (with ``params`` applied); an elementwise name raises ``ValueError`` pointing to
     ``front``'s elementwise functions."""
-    from ._multistep import MultiStepBound
-
     if isinstance(name, MultiStepBound):
         return name.replace(**params) if params else name
     found = _registry.get(name, **params)

@@ -24,17 +24,22 @@ from typing import Any
 
 import numpy as np
 
+from . import special
+
 Array = Any
 
 __all__ = [
     "compare",
     "exp_neg",
     "exp_neg_abs",
+    "exp_neg_scaled",
     "exp_neg_square",
     "host_or_array",
     "is_host",
+    "magnitude",
     "one_minus",
     "one_plus_pow",
+    "safe",
     "scaled",
     "scaled_abs",
     "two_prod",
@@ -54,6 +59,24 @@ def host_or_array(name: str, value: Any, xp: Any) -> Any:
     if is_host(value):
         return getattr(math, name)(value)
     return getattr(xp, name)(value)
+
+
+def magnitude(x: Array, xp: Any) -> Array:
+    """``|x|`` for a formula that autodiff differentiates: ``-x`` where ``x < 0``, else
+    ``x``.  The value is ``abs(x)`` (``-0.0`` at ``x = -0.0``; every formula maps it as
+    ``+0.0``), and its derivative is ``+1`` at ``±0`` in every framework: the right-hand
+    slope a primitive mirrored as ``g(x) = C - T(|x|)`` for ``x >= 0`` needs at its
+    threshold (torch's ``abs`` has derivative 0 at 0, which made those primitives' slope
+    0 there)."""
+    return xp.where(x < 0, -x, x)
+
+
+def safe(cond: Array, x: Array, value: float, xp: Any) -> Array:
+    """``x`` where ``cond``, else the harmless constant ``value``: the input of a branch
+    that is selected only where ``cond`` holds (the double-``where`` idiom).  Autodiff
+    differentiates both sides of a ``where`` and multiplies the side not taken by 0; an
+    ``inf`` or NaN there (``1/|x|`` or ``log|x|`` at ``x = 0``) would turn that 0 into NaN."""
+    return xp.where(cond, x, value * xp.ones_like(x))
 
 
 def _rounded(v: Array, xp: Any) -> Array:
@@ -198,7 +221,12 @@ def exp_neg(hi: Array, lo: Array, xp: Any) -> Array:
 
 
 def exp_neg_abs(x: Array, mul: float, div: float, xp: Any) -> Array:
-    """``exp(-|x| mul / div)``.
+    """``exp(-|x| mul / div)`` (see :func:`exp_neg_scaled`)."""
+    return exp_neg_scaled(xp.abs(x), mul, div, xp)
+
+
+def exp_neg_scaled(a: Array, mul: float, div: float, xp: Any) -> Array:
+    """``exp(-a mul / div)`` for ``a >= 0`` (``|x|``, or :func:`magnitude` in a primitive).
 
     The result's relative error is the argument's absolute error, ``|arg|`` times its
     relative rounding.  In float64 the argument is formed exactly (the error budget is a
@@ -206,9 +234,9 @@ def exp_neg_abs(x: Array, mul: float, div: float, xp: Any) -> Array:
     ``|arg| / 2 + 1`` ULP (at most 6 over the core range ``|arg| <= 10``), so the cheaper
     form is used.
     """
-    if _mantissa_bits(xp, x.dtype) > 24:
-        return exp_neg(*scaled_abs(x, mul, div, xp), xp)
-    return xp.exp(xp.abs(x) * (-mul / div))
+    if _mantissa_bits(xp, a.dtype) > 24:
+        return exp_neg(*scaled(a, mul, div, xp), xp)
+    return xp.exp(a * (-mul / div))
 
 
 def exp_neg_square(hi: Array, lo: Array, c: float, xp: Any) -> Array:
@@ -229,8 +257,6 @@ def widened(x: Array, xp: Any, *params: Any) -> Array:
     (where ``x`` is exact and the host value is the parameter).  Used by cheap piecewise
     formulas; namespaces without float64 (jax without ``jax_enable_x64``) keep ``x``.
     """
-    from . import special
-
     if (x.dtype == xp.float64 or not all(is_host(p) for p in params)
             or not special.has_float64(xp)):
         return x

@@ -25,10 +25,10 @@ def figure(bounds: list[Bound], labels: list[str] | None = None,
     """A matplotlib figure with ``g(x)`` (left; the spike where there is no primitive) and
     ``g'(x)`` (right) of every bound surrogate, computed by the reference engine."""
     try:
-        import matplotlib
+        import matplotlib  # optional (plot extra): imported only to draw
 
         matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # optional (plot extra): imported only to draw
     except ImportError as exc:
         raise ImportError("plotting needs matplotlib: pip install 'spikegrad[plot]'") from exc
     labels = labels or [repr(b) for b in bounds]

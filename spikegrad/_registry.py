@@ -1,13 +1,18 @@
 """The registry: a thread-safe name index over surrogate definitions.
 
-Built-in definitions register on first use (under a lock, so any number of threads may
-ask at once); users register their own through :func:`register`, under a namespaced name
-(``"mylab:my_surrogate"``) that can never shadow a built-in.  The registry only maps names
-to values: a bound surrogate holds its definition and never looks it up again.
+A plain index above the values: built-in definitions register while ``import spikegrad``
+imports the catalogue (eagerly, once); users register their own through :func:`register`,
+under a namespaced name (``"mylab:my_surrogate"``) that can never shadow a built-in.  The
+registry only maps names to values: a bound surrogate holds its definition and never looks
+it up again.  It knows no binding.
+
+It owns the pickling rule of definitions (:mod:`copyreg`): a registered definition pickles
+as its name (unpickling looks it up), an unregistered one by value.
 """
 
 from __future__ import annotations
 
+import copyreg
 import difflib
 import threading
 from typing import Any
@@ -21,8 +26,6 @@ __all__ = ["aliases", "all_entries", "entry", "get", "is_registered", "multistep
 _ENTRIES: dict[str, Entry] = {}
 _MULTISTEP: dict[str, MultiStepEntry] = {}
 _LOCK = threading.RLock()
-_LOADED = False
-_LOADING = False
 
 
 def _norm(name: str) -> str:
@@ -75,7 +78,6 @@ def _register_multistep(e: MultiStepEntry) -> MultiStepEntry:
 
 def multistep_entries() -> dict[str, MultiStepEntry]:
     """The multi-step definitions by name."""
-    _ensure_loaded()
     with _LOCK:
         return dict(_MULTISTEP)
 
@@ -98,8 +100,6 @@ def register(e: Entry) -> Entry:
     ValueError
         If the name is taken, badly spelled, or uses a built-in library's namespace.
     """
-    if e.user:
-        _ensure_loaded()
     return _register(e)
 
 
@@ -108,7 +108,6 @@ def unregister(name: str) -> Entry:
 
     Bound surrogates made from it keep working: they hold the definition itself.
     """
-    _ensure_loaded()
     with _LOCK:
         e = entry(name)
         if not e.user:
@@ -117,28 +116,10 @@ def unregister(name: str) -> Entry:
     return e
 
 
-def is_registered(e: Entry) -> bool:
+def is_registered(e: Entry | MultiStepEntry) -> bool:
     """Whether ``e`` itself (not merely its name) is in the index."""
-    _ensure_loaded()
-    return _ENTRIES.get(_norm(e.name)) is e
-
-
-def _ensure_loaded() -> None:
-    global _LOADED, _LOADING
-    if _LOADED:
-        return
-    with _LOCK:  # other threads wait here until the catalogue is complete
-        if _LOADED or _LOADING:  # _LOADING: this thread, re-entering while it loads
-            return
-        _LOADING = True
-        try:
-            import importlib
-
-            for module in ("surrogates", "_aliases"):  # registration side effects
-                importlib.import_module(f"{__package__}.{module}")
-            _LOADED = True
-        finally:
-            _LOADING = False
+    key = _norm(e.name)
+    return (_ENTRIES.get(key) or _MULTISTEP.get(key)) is e
 
 
 def entry(name: str) -> Any:
@@ -146,7 +127,6 @@ def entry(name: str) -> Any:
     :class:`Entry`, or a multi-step definition)."""
     if not isinstance(name, str):
         raise TypeError(f"surrogate name must be a string, got {type(name).__name__}")
-    _ensure_loaded()
     key = _norm(name)
     found = _ENTRIES.get(key) or _MULTISTEP.get(key)
     if found is not None:
@@ -209,7 +189,6 @@ def get(name: str | Entry | MultiStepEntry, **params: Any) -> Any:
 def names(*, user: bool = True) -> list[str]:
     """Canonical surrogate names, in catalogue order, then registered user definitions
     (``user=False`` leaves those out)."""
-    _ensure_loaded()
     with _LOCK:
         items = list(_ENTRIES.values())
     canon = [e for e in items if not e.is_alias and not e.user]
@@ -221,7 +200,6 @@ def names(*, user: bool = True) -> list[str]:
 
 def aliases(name: str | None = None) -> list[str]:
     """Aliases (``library:Name``) of canonical surrogate ``name`` (all aliases if None)."""
-    _ensure_loaded()
     with _LOCK:
         items = list(_ENTRIES.items())
     if name is None:
@@ -232,7 +210,21 @@ def aliases(name: str | None = None) -> list[str]:
 
 def all_entries() -> list[Entry]:
     """Every registered entry, canonical names first."""
-    _ensure_loaded()
     with _LOCK:
         items = list(_ENTRIES.values())
     return [e for e in items if not e.is_alias] + [e for e in items if e.is_alias]
+
+
+# -- pickling: a registered definition travels as its name ------------------------------------
+def _rebuild(cls: type, fields_: dict[str, Any]) -> Any:
+    return cls(**fields_)
+
+
+def _reduce(e: Entry | MultiStepEntry) -> tuple[Any, tuple[Any, ...]]:
+    if is_registered(e):
+        return (entry, (e.name,))
+    return (_rebuild, (type(e), {f: getattr(e, f) for f in e.__dataclass_fields__}))
+
+
+copyreg.pickle(Entry, _reduce)
+copyreg.pickle(MultiStepEntry, _reduce)

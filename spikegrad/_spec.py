@@ -11,17 +11,24 @@ surrogate is an entry with validated parameter values; it is frozen and hashable
 
 from __future__ import annotations
 
+import copy
 import math
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from . import _dispatch, _evaluate
+from ._arrays import framework_of, host_values, is_array_param, param_key
+from ._references import cite as _cite
+from ._references import texts as _texts
+
 __all__ = [
     "FORWARD_KINDS",
     "Bound",
+    "BoundValue",
+    "Definition",
     "Domain",
     "Entry",
     "Formula",
@@ -45,52 +52,6 @@ def _is_number(value: Any) -> bool:
     """A Python (or NumPy scalar) real number, not a bool."""
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
         value, (bool, np.bool_))
-
-
-def is_array_param(value: Any) -> bool:
-    """Whether a parameter value is an array (a framework tensor, a traced value, a
-    NumPy array of dimension >= 1) rather than a Python number."""
-    if value is None or isinstance(value, (bool, int, float, str, tuple, list, np.generic)):
-        return False
-    if isinstance(value, np.ndarray):
-        return value.ndim > 0
-    return hasattr(value, "shape") and hasattr(value, "dtype")
-
-
-def _framework(value: Any) -> str:
-    """``"numpy"``, ``"torch"``, ``"jax"`` or ``"other"`` (checked with ``isinstance``
-    against frameworks already imported: nothing is imported to inspect a value)."""
-    if isinstance(value, np.ndarray):
-        return "numpy"
-    torch = sys.modules.get("torch")
-    if torch is not None and isinstance(value, torch.Tensor):
-        return "torch"
-    jax = sys.modules.get("jax")
-    if jax is not None and isinstance(value, jax.Array):
-        return "jax"
-    return "other"
-
-
-def _host_values(value: Any, framework: str) -> np.ndarray | None:
-    """The values of an array parameter as a NumPy array where reading them costs no device
-    synchronisation and no trace (NumPy; torch CPU tensors outside ``torch.compile`` and
-    transforms; concrete jax arrays on CPU); ``None`` otherwise."""
-    if framework == "numpy":
-        return value
-    if framework == "torch":
-        torch = sys.modules["torch"]
-        if (value.device.type != "cpu" or torch._C._are_functorch_transforms_active()
-                or type(value) not in (torch.Tensor, torch.nn.Parameter)):
-            return None
-        return value.detach().to(torch.float64).numpy()
-    if framework == "jax":
-        jax = sys.modules["jax"]
-        if isinstance(value, jax.core.Tracer):
-            return None
-        if {d.platform for d in value.devices()} != {"cpu"}:
-            return None
-        return np.asarray(value, dtype=np.float64)
-    return None
 
 
 @dataclass(frozen=True)
@@ -229,7 +190,8 @@ class Param:
         A real parameter may be a Python number (validated here) or an array: a NumPy
         array, a torch tensor (``nn.Parameter`` included) or a jax array or tracer, 0-d or
         broadcasting against ``x``.  An array is validated where its values can be read
-        without a device synchronisation or a trace (see :func:`_host_values`); NumPy 0-d
+        without a device synchronisation or a trace (see
+        :func:`spikegrad._arrays.host_values`); NumPy 0-d
         arrays and NumPy scalars become Python numbers.
 
         Raises
@@ -295,10 +257,8 @@ class Param:
         return value
 
     def _validate_array(self, where: str, value: Any) -> Any:
-        framework = _framework(value)
+        framework = framework_of(value)
         if framework == "torch":
-            if sys.modules["torch"].compiler.is_compiling():
-                return value  # values are not read inside a compiled region
             floating = value.is_floating_point()
         else:
             name = str(getattr(value, "dtype", "")).rsplit(".", 1)[-1]
@@ -307,7 +267,7 @@ class Param:
             raise TypeError(f"{where} must be a real floating array, got dtype "
                             f"{getattr(value, 'dtype', None)}; cast it first, e.g. "
                             f"{self.name}.float()")
-        host = _host_values(value, framework)
+        host = host_values(value)
         if host is not None and not self.domain.check(host):
             bad = host[~np.vectorize(self.domain.check)(host)] if host.ndim else host
             raise ValueError(f"{where} must be {self.domain.text} elementwise, got "
@@ -369,8 +329,80 @@ def _peak_at_zero(params: Mapping[str, Any]) -> tuple[float, ...]:
     return (0.0,)
 
 
+class Definition:
+    """What every surrogate definition shares (single-step :class:`Entry` and multi-step
+    :class:`~spikegrad.MultiStepEntry`): a name, declared parameters, and binding them
+    to validated values.  Subclasses set ``bound_type``."""
+
+    name: str
+    params: tuple[Param, ...]
+    bound_type: Any = None
+
+    def defaults(self) -> dict[str, Any]:
+        return {p.name: p.default for p in self.params}
+
+    def bind(self, **params: Any) -> Any:
+        """Validate ``params`` against this definition and return its bound value."""
+        known = {p.name: p for p in self.params}
+        unknown = [k for k in params if k not in known]
+        if unknown:
+            listed = ", ".join(known) or "none"
+            raise TypeError(
+                f"{self.name}: unexpected parameter {unknown[0]!r}; its parameters are: {listed}"
+            )
+        values = tuple((p.name, p.validate(self.name, params.get(p.name, p.default)))
+                       for p in self.params)
+        return self.bound_type(self, values)
+
+
+class BoundValue:
+    """What every bound surrogate shares: its definition, validated parameter values,
+    equality and hashing by the definition's identity and the values (arrays by
+    identity), ``replace``, and the references."""
+
+    entry: Any
+    param_items: tuple[tuple[str, Any], ...]
+
+    def _key(self) -> tuple[Any, ...]:
+        return (id(self.entry), tuple((k, param_key(v)) for k, v in self.param_items))
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.entry is other.entry and self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        cached = self.__dict__.get("_hash")
+        if cached is None:
+            cached = hash(self._key())
+            object.__setattr__(self, "_hash", cached)
+        return cached
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.param_items)
+
+    def replace(self, **params: Any) -> Any:
+        """The same definition with some parameters changed (validated)."""
+        return self.entry.bind(**{**dict(self.param_items), **params})
+
+    @property
+    def references(self) -> tuple[str, ...]:
+        return _texts(self.entry.references)
+
+    def cite(self) -> str:
+        """BibTeX entries of the papers this surrogate comes from."""
+        return _cite(self.entry.references)
+
+
 @dataclass(frozen=True, eq=False)
-class Entry:
+class Entry(Definition):
     """A surrogate definition: a self-contained value (formula, parameters, metadata).
 
     A canonical entry (``library is None``), a peer library's alias (which holds its base
@@ -382,7 +414,11 @@ class Entry:
 
     Entries compare by identity: two definitions are never the same surrogate, even under
     one name.  A registered entry pickles as a reference to its registered name (the
-    registry is loaded on unpickling); an unregistered one pickles by value.
+    registry owns that rule, :mod:`spikegrad._registry`); an unregistered one pickles by
+    value.
+
+    ``base`` is the canonical entry an alias is written over (its LaTeX is shown for an
+    alias without its own).
 
     ``ulp_factor(params)`` declares how an adapter's ULP tolerance grows with a parameter
     where the error is inherent to the formula (1 for almost every surrogate; the reason is
@@ -414,18 +450,11 @@ class Entry:
     extra: dict[str, Any] = field(default_factory=dict)
     user: bool = False
     ulp_factor: Callable[[Mapping[str, Any]], float] = _unit_scale
+    base: Entry | None = None
 
     def __post_init__(self) -> None:
         if self.forward not in FORWARD_KINDS:
             raise ValueError(f"{self.name}: unknown forward kind {self.forward!r}")
-
-    def __reduce__(self) -> Any:
-        from . import _registry
-
-        if _registry.is_registered(self):
-            return (_registry.entry, (self.name,))
-        fields_ = {f: getattr(self, f) for f in self.__dataclass_fields__}
-        return (_rebuild_entry, (fields_,))
 
     def __repr__(self) -> str:
         kind = "user definition" if self.user else ("alias" if self.is_alias else "surrogate")
@@ -439,42 +468,15 @@ class Entry:
     def stochastic(self) -> bool:
         return self.forward.startswith("bernoulli") or self.formula.stochastic_backward
 
-    def defaults(self) -> dict[str, Any]:
-        return {p.name: p.default for p in self.params}
-
     def map_params(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
         """``(formula_params, scale)`` for the entry's parameters ``params`` (numbers or
         arrays)."""
         fparams, scale = self.mapping(dict(params))
         return dict(fparams), scale
 
-    def bind(self, **params: Any) -> Bound:
-        """Validate ``params`` against this entry and return a :class:`Bound`."""
-        known = {p.name: p for p in self.params}
-        unknown = [k for k in params if k not in known]
-        if unknown:
-            listed = ", ".join(known) or "none"
-            raise TypeError(
-                f"{self.name}: unexpected parameter {unknown[0]!r}; its parameters are: {listed}"
-            )
-        values = []
-        for p in self.params:
-            value = params[p.name] if p.name in params else p.default
-            values.append((p.name, p.validate(self.name, value)))
-        return Bound(self, tuple(values))
-
-
-def _rebuild_entry(fields_: dict[str, Any]) -> Entry:
-    return Entry(**fields_)
-
-
-def _param_key(value: Any) -> Any:
-    """Hashable identity of a parameter value: numbers by value, arrays by identity."""
-    return ("array", id(value)) if is_array_param(value) else value
-
 
 @dataclass(frozen=True, eq=False)
-class Bound:
+class Bound(BoundValue):
     """A surrogate definition with validated parameter values.
 
     Obtain one with :func:`spikegrad.get` or :meth:`Entry.bind`.  It holds its definition
@@ -494,25 +496,10 @@ class Bound:
     def __post_init__(self) -> None:
         names = tuple(k for k, v in self.param_items if is_array_param(v))
         object.__setattr__(self, "_array_names", names)
-        object.__setattr__(self, "_hash", hash((
-            self.entry.name, id(self.entry),
-            tuple((k, _param_key(v)) for k, v in self.param_items))))
         if not names:
             fparams, scale = self.entry.map_params(dict(self.param_items))
             object.__setattr__(self, "_fparams", fparams)
             object.__setattr__(self, "_scale", float(scale))
-
-    def __eq__(self, other: object) -> bool:
-        if self is other:
-            return True
-        if not isinstance(other, Bound):
-            return NotImplemented
-        return self.entry is other.entry and all(
-            a == b and _param_key(va) == _param_key(vb)
-            for (a, va), (b, vb) in zip(self.param_items, other.param_items, strict=False))
-
-    def __hash__(self) -> int:
-        return self.__dict__["_hash"]
 
     def __reduce__(self) -> Any:
         return (Bound, (self.entry, self.param_items))
@@ -521,15 +508,9 @@ class Bound:
         return self
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Bound:
-        import copy
-
         return Bound(self.entry, copy.deepcopy(self.param_items, memo))
 
     # -- parameters ----------------------------------------------------------------------
-    @property
-    def name(self) -> str:
-        return self.entry.name
-
     @property
     def has_array_params(self) -> bool:
         """Whether any parameter is an array (a tensor or traced value)."""
@@ -559,10 +540,6 @@ class Bound:
         return self.__dict__["_scale"]
 
     @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.param_items)
-
-    @property
     def canonical(self) -> str:
         return self.entry.canonical
 
@@ -582,45 +559,21 @@ class Bound:
     def has_primitive(self) -> bool:
         return self.entry.formula.primitive is not None
 
-    def replace(self, **params: Any) -> Bound:
-        """The same definition with some parameters changed (validated)."""
-        merged = dict(self.param_items)
-        merged.update(params)
-        return self.entry.bind(**merged)
-
     # -- metadata ----------------------------------------------------------------------
     @property
     def latex(self) -> dict[str, str]:
         """LaTeX of the primitive ``g`` and derivative ``g'`` (keys ``"g"``, ``"dg"``)."""
         e = self.entry
-        base = e
-        if e.is_alias and not e.latex_derivative and not e.user:
-            from ._registry import entry as _lookup
-
-            base = _lookup(e.canonical)
+        base = e.base if e.base is not None and not e.latex_derivative else e
         return {"g": base.latex_primitive, "dg": base.latex_derivative, "mapping": e.mapping_doc}
-
-    @property
-    def references(self) -> tuple[str, ...]:
-        from ._references import texts
-
-        return texts(self.entry.references)
-
-    def cite(self) -> str:
-        """BibTeX entries of the papers this surrogate comes from."""
-        from ._references import cite
-
-        return cite(self.entry.references)
 
     @property
     def peak(self) -> float:
         """``max |g'|`` over the entry's declared peak locations (``g'(0)`` by default)."""
         self._numbers_only("peak")
-        from .adapters.numpy import derivative_values
-
         pts = np.asarray(self.entry.peak_at(self.params), dtype=np.float64)
         # stochastic backwards are deterministic at their declared peak points
-        values = derivative_values(self, pts, key=np.random.default_rng(0))
+        values = _evaluate.derivative(self, pts, key=np.random.default_rng(0))
         return float(np.max(np.abs(values)))
 
     @property
@@ -635,9 +588,7 @@ class Bound:
             return e.area_fn(self.params)
         if not self.has_primitive:
             return None
-        from .adapters.numpy import primitive_values
-
-        lo, hi = primitive_values(self, np.asarray([-np.inf, np.inf]))
+        lo, hi = _evaluate.primitive(self, np.asarray([-np.inf, np.inf]))
         with np.errstate(invalid="ignore"):
             value = float(hi - lo)
         return None if math.isnan(value) else value
@@ -649,9 +600,7 @@ class Bound:
         A torch tensor or jax array goes through that framework's binding, so the result
         carries the surrogate gradient.
         """
-        from ._dispatch import spike
-
-        return spike(self, x, key=key)
+        return _dispatch.spike(self, x, key=key)
 
     def derivative(self, x: Any, *, compute_dtype: Any = None, key: Any = None) -> Any:
         """``g'(x)`` in ``x``'s dtype.
@@ -666,15 +615,11 @@ class Bound:
         key : generator or key, optional
             Random source, required by surrogates with a stochastic backward.
         """
-        from ._evaluate import derivative
-
-        return derivative(self, x, compute_dtype=compute_dtype, key=key)
+        return _evaluate.derivative(self, x, compute_dtype=compute_dtype, key=key)
 
     def primitive(self, x: Any, *, compute_dtype: Any = None) -> Any:
         """``g(x)`` in ``x``'s dtype (see :meth:`derivative` for ``compute_dtype``)."""
-        from ._evaluate import primitive
-
-        return primitive(self, x, compute_dtype=compute_dtype)
+        return _evaluate.primitive(self, x, compute_dtype=compute_dtype)
 
     def __repr__(self) -> str:
         def show(v: Any) -> str:
@@ -684,3 +629,6 @@ class Bound:
 
         inner = ", ".join(f"{k}={show(v)}" for k, v in self.param_items)
         return f"spikegrad.get({self.name!r}{', ' if inner else ''}{inner})"
+
+
+Entry.bound_type = Bound

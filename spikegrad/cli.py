@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import math
 import sys
 from collections.abc import Sequence
 
+from . import __version__
+from ._convert import convert, libraries
 from ._multistep import MultiStepEntry
+from ._plot import figure
 from ._registry import aliases, entry, get, multistep_names, names
 from ._spec import Entry, UnknownSurrogateError
+from .conformance.__main__ import add_arguments, execute
+from .conformance.accuracy import LIMITS_CORE_ULP, accuracy_table, format_table
 
 __all__ = ["main"]
 
@@ -28,8 +34,6 @@ def _params(e: Entry) -> str:
 
 def _parse_params(items: Sequence[str]) -> dict[str, object]:
     """``NAME=VALUE`` pairs; values are Python literals (numbers, True, None, tuples)."""
-    import ast
-
     out: dict[str, object] = {}
     for item in items:
         key, sep, text = item.partition("=")
@@ -43,8 +47,6 @@ def _parse_params(items: Sequence[str]) -> dict[str, object]:
 
 
 def cmd_list_library(library: str) -> int:
-    from ._convert import libraries
-
     if library not in libraries():
         print(f"spikegrad: unknown library {library!r}; libraries: "
               f"{', '.join(libraries())}", file=sys.stderr)
@@ -153,8 +155,6 @@ def cmd_cite(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ._plot import figure
-
     bounds = [get(args.name, **_parse_params(args.params))]
     labels = [args.name + (f"({', '.join(args.params)})" if args.params else "")]
     for other in args.compare or []:
@@ -174,8 +174,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from ._convert import convert
-
     params = _parse_params(args.params)
     source = get(args.source, **params)
     shown = f"{args.source}({', '.join(args.params)})" if args.params else args.source
@@ -200,8 +198,6 @@ def cmd_convert(args: argparse.Namespace) -> int:
 
 
 def cmd_accuracy(args: argparse.Namespace) -> int:
-    from .conformance.accuracy import LIMITS_CORE_ULP, accuracy_table, format_table
-
     rows = accuracy_table(native=args.native)
     print(format_table(rows))
     if args.native:
@@ -218,8 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="spikegrad",
         description="Surrogate gradients for spiking neural networks, defined once.")
-    from . import __version__
-
     parser.add_argument("--version", action="version", version=f"spikegrad {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("list", help="table of canonical surrogates (or one library's names)")
@@ -248,8 +242,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--native", action="store_true",
                    help="evaluate in the default compute dtype instead of float64")
     p.set_defaults(fn=cmd_accuracy)
-    from .conformance.__main__ import add_arguments, execute
-
     p = sub.add_parser("conformance", help="certify adapters against the reference and "
                        "the golden vectors (no ADAPTER: every installed one)")
     add_arguments(p)

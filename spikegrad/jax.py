@@ -19,15 +19,55 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without jax installed
     raise ImportError("spikegrad.jax needs JAX: pip install 'spikegrad[jax]'") from exc
 
-from . import _registry
+from ._evaluate import check_param_shapes
 from ._frontend import named_functions, resolve, resolve_multistep
 from ._multistep import MultiStepBound, MultiStepEntry
 from ._spec import Bound, Entry
 from .adapters import jax as _adapter
 from .adapters import jax_multistep as _multistep_adapter
 
-__all__ = ["MultiStep", "Surrogate", "dsr_if", "dsr_lif", "function", "multistep", "spike",
-           *_registry.names(user=False)]
+__all__ = [
+    "MultiStep",
+    "Surrogate",
+    "atan",
+    "dspike",
+    "dsr_if",
+    "dsr_lif",
+    "erf",
+    "fake_numerical_gradient",
+    "fast_sigmoid",
+    "function",
+    "gaussian",
+    "heavi_circ",
+    "heaviside_window",
+    "leaky_k_relu",
+    "leaky_spike_operator",
+    "log_tailed_relu",
+    "multi_gaussian",
+    "multi_level_spike_count",
+    "multistep",
+    "nonzero_sign_log_abs",
+    "periodic_exponential",
+    "piecewise_exp",
+    "piecewise_leaky_relu",
+    "piecewise_quadratic",
+    "poisson_pass",
+    "q_pseudo_spike",
+    "rect",
+    "s2nn",
+    "sigmoid",
+    "sign_triangular",
+    "soft_sign",
+    "sparse_fast_sigmoid",
+    "spike",
+    "spike_rate_escape",
+    "squarewave_fourier_series",
+    "stochastic_spike_operator",
+    "straight_through",
+    "super_spike",
+    "tanh",
+    "triangle",
+]
 
 
 def function(name_or_bound: str | Bound, **params: Any) -> Any:
@@ -51,7 +91,7 @@ def spike(x: Any, name_or_bound: str | Bound | Entry, /, *, key: Any = None,
         Surrogate parameters: Python numbers, or jax arrays / tracers (0-d or
         broadcasting against ``x``) that receive ``Σ G ∂g/∂θ`` under ``jax.grad``.
     """
-    return _adapter.spike(x, resolve(name_or_bound, params), key)
+    return _adapter.spike(resolve(name_or_bound, params), x, key)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -84,8 +124,10 @@ class Surrogate:
     def __call__(self, x: Any, key: Any = None) -> jax.Array:
         key = key if key is not None else self.key
         if self.spiking:
-            return _adapter.spike(x, self.bound, key)
-        return _adapter.primitive(self.bound, _adapter.check_array(x))
+            return _adapter.spike(self.bound, x, key)
+        x = _adapter.check_array(x)
+        check_param_shapes(self.bound, x.shape)
+        return _adapter.primitive(self.bound, x)
 
     def tree_flatten(self) -> tuple[tuple[Any, ...], Any]:
         # leaves as they are: jax's tree utilities may put placeholders (None, axis
@@ -166,4 +208,40 @@ class MultiStep:
         return f"spikegrad.jax.MultiStep({self.bound!r})"
 
 
-globals().update(named_functions(_adapter.spike))
+# One function per canonical surrogate, ``fn(x, /, *, key=None, **params)``, written out
+# so that type checkers see them (tests/test_frontends.py checks them against the
+# catalogue).
+_named = named_functions(_adapter.spike)
+sigmoid = _named["sigmoid"]
+tanh = _named["tanh"]
+atan = _named["atan"]
+piecewise_quadratic = _named["piecewise_quadratic"]
+triangle = _named["triangle"]
+piecewise_exp = _named["piecewise_exp"]
+soft_sign = _named["soft_sign"]
+fast_sigmoid = _named["fast_sigmoid"]
+super_spike = _named["super_spike"]
+erf = _named["erf"]
+gaussian = _named["gaussian"]
+multi_gaussian = _named["multi_gaussian"]
+q_pseudo_spike = _named["q_pseudo_spike"]
+dspike = _named["dspike"]
+rect = _named["rect"]
+nonzero_sign_log_abs = _named["nonzero_sign_log_abs"]
+piecewise_leaky_relu = _named["piecewise_leaky_relu"]
+squarewave_fourier_series = _named["squarewave_fourier_series"]
+s2nn = _named["s2nn"]
+leaky_k_relu = _named["leaky_k_relu"]
+log_tailed_relu = _named["log_tailed_relu"]
+fake_numerical_gradient = _named["fake_numerical_gradient"]
+straight_through = _named["straight_through"]
+heaviside_window = _named["heaviside_window"]
+spike_rate_escape = _named["spike_rate_escape"]
+sparse_fast_sigmoid = _named["sparse_fast_sigmoid"]
+stochastic_spike_operator = _named["stochastic_spike_operator"]
+leaky_spike_operator = _named["leaky_spike_operator"]
+sign_triangular = _named["sign_triangular"]
+heavi_circ = _named["heavi_circ"]
+periodic_exponential = _named["periodic_exponential"]
+multi_level_spike_count = _named["multi_level_spike_count"]
+poisson_pass = _named["poisson_pass"]

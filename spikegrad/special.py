@@ -15,6 +15,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 __all__ = ["erfc", "namespace_name", "uniform"]
 
 Array = Any
@@ -31,8 +33,6 @@ def namespace_name(xp: Any) -> str:
 
 
 def _to_numpy(x: Array) -> Any:
-    import numpy as np
-
     if isinstance(x, np.ndarray):
         return x
     return np.from_dlpack(x)
@@ -40,8 +40,6 @@ def _to_numpy(x: Array) -> Any:
 
 # -- erfc ---------------------------------------------------------------------------------
 def _erfc_numpy_like(x: Array, xp: Any) -> Array:
-    import numpy as np
-
     xn = _to_numpy(x)
     vec = np.frompyfunc(math.erfc, 1, 1)
     out = np.asarray(vec(xn.astype(np.float64)), dtype=np.float64).astype(xn.dtype)
@@ -51,19 +49,19 @@ def _erfc_numpy_like(x: Array, xp: Any) -> Array:
 
 
 def _erfc_torch(x: Array, xp: Any) -> Array:
-    import torch
+    import torch  # optional: only for torch tensors
 
     return torch.special.erfc(x)
 
 
 def _erfc_jax(x: Array, xp: Any) -> Array:
-    import jax.scipy.special as jss
+    import jax.scipy.special as jss  # optional: only for jax arrays
 
     return jss.erfc(x)
 
 
 def _erfc_cupy(x: Array, xp: Any) -> Array:
-    import cupyx.scipy.special as css
+    import cupyx.scipy.special as css  # optional: only for cupy arrays
 
     return css.erfc(x)
 
@@ -105,7 +103,7 @@ def erfc(x: Array, xp: Any) -> Array:
 def has_float64(xp: Any) -> bool:
     """Whether namespace ``xp`` computes in float64 (jax only with ``jax_enable_x64``)."""
     if namespace_name(xp) == "jax":
-        import jax
+        import jax  # optional: only for jax arrays
 
         return bool(jax.config.jax_enable_x64)
     return True
@@ -116,9 +114,7 @@ def remainder(x: Array, period: Any, xp: Any) -> Array:
     torch computes ``x - period * floor(x / period)``, wrong far from 0 and NaN near the
     largest float; ``fmod`` is exact, and only its sign is fixed here)."""
     if namespace_name(xp) == "torch":
-        import math
-
-        import torch
+        import torch  # optional: the torch branch runs on torch tensors only
 
         # torch's vectorised fmod is exact only while x / period is finite: reduce by
         # period * 2**m >= 1 first (an exact multiple of period)
@@ -136,8 +132,6 @@ def remainder(x: Array, period: Any, xp: Any) -> Array:
 
 # -- uniform ------------------------------------------------------------------------------
 def _uniform_numpy(key: Any, shape: tuple[int, ...], dtype: Any, like: Array, xp: Any) -> Array:
-    import numpy as np
-
     if not isinstance(key, np.random.Generator):
         raise TypeError(
             "numpy arrays need key=numpy.random.Generator, e.g. numpy.random.default_rng(0); "
@@ -150,7 +144,7 @@ def _uniform_numpy(key: Any, shape: tuple[int, ...], dtype: Any, like: Array, xp
 
 
 def _uniform_torch(key: Any, shape: tuple[int, ...], dtype: Any, like: Array, xp: Any) -> Array:
-    import torch
+    import torch  # optional: only for torch tensors
 
     if not isinstance(key, torch.Generator):
         raise TypeError(
@@ -160,13 +154,13 @@ def _uniform_torch(key: Any, shape: tuple[int, ...], dtype: Any, like: Array, xp
 
 
 def _uniform_jax(key: Any, shape: tuple[int, ...], dtype: Any, like: Array, xp: Any) -> Array:
-    import jax
+    import jax  # optional: only for jax arrays
 
     return jax.random.uniform(key, shape, dtype=dtype)
 
 
 def _uniform_cupy(key: Any, shape: tuple[int, ...], dtype: Any, like: Array, xp: Any) -> Array:
-    import cupy
+    import cupy  # optional: only for cupy arrays
 
     if not isinstance(key, cupy.random.Generator):
         raise TypeError(

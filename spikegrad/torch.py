@@ -25,14 +25,78 @@ except ImportError as exc:  # pragma: no cover - exercised without torch install
         "https://download.pytorch.org/whl/cpu)"
     ) from exc
 
-from . import _registry
+from ._arrays import is_array_param
+from ._evaluate import check_param_shapes
 from ._frontend import named_functions, resolve
-from ._spec import Bound, Entry, is_array_param
-from ._torch_nodes import DSRIFNode, DSRLIFNode, MultiStepNode, dsr_if, dsr_lif, multistep
+from ._spec import Bound, Entry
+from ._torch_neurons import DSRIFNode, DSRLIFNode, MultiStepNode, dsr_if, dsr_lif, multistep
+from .adapters import _pages, _torch_native
 from .adapters import torch as _adapter
+from .adapters.torch_tensors import set_fast_path
 
-__all__ = ["DSRIFNode", "DSRLIFNode", "MultiStepNode", "Surrogate", "dsr_if", "dsr_lif",
-           "function", "multistep", "spike", *_registry.names(user=False)]
+__all__ = [
+    "DSRIFNode",
+    "DSRLIFNode",
+    "MultiStepNode",
+    "Surrogate",
+    "atan",
+    "build_fast_path",
+    "dspike",
+    "dsr_if",
+    "dsr_lif",
+    "erf",
+    "fake_numerical_gradient",
+    "fast_sigmoid",
+    "function",
+    "gaussian",
+    "heavi_circ",
+    "heaviside_window",
+    "leaky_k_relu",
+    "leaky_spike_operator",
+    "log_tailed_relu",
+    "multi_gaussian",
+    "multi_level_spike_count",
+    "multistep",
+    "nonzero_sign_log_abs",
+    "periodic_exponential",
+    "piecewise_exp",
+    "piecewise_leaky_relu",
+    "piecewise_quadratic",
+    "poisson_pass",
+    "q_pseudo_spike",
+    "rect",
+    "s2nn",
+    "set_fast_path",
+    "set_huge_pages",
+    "sigmoid",
+    "sign_triangular",
+    "soft_sign",
+    "sparse_fast_sigmoid",
+    "spike",
+    "spike_rate_escape",
+    "squarewave_fourier_series",
+    "stochastic_spike_operator",
+    "straight_through",
+    "super_spike",
+    "tanh",
+    "triangle",
+]
+
+
+def build_fast_path(timeout: float | None = None) -> str:
+    """Build the C++ autograd node of the eager CPU path now, waiting up to ``timeout``
+    seconds (it otherwise builds in a background thread on first use), and return its
+    status: ``"ready"``, ``"building"``, ``"disabled"`` (:func:`set_fast_path`) or
+    ``"unavailable: <reason>"`` (no compiler: every call then uses torch ops)."""
+    _torch_native.ensure(timeout)
+    return _torch_native.status()
+
+
+def set_huge_pages(enabled: bool) -> None:
+    """Advise (the default on Linux with transparent huge pages in ``madvise`` mode) or
+    not the outputs of 32 MiB or more that the eager CPU path writes to use huge pages
+    (values never change; see the README)."""
+    _pages.set_enabled(enabled)
 
 
 def function(name_or_bound: str | Bound | Entry | None = None,
@@ -62,7 +126,7 @@ def spike(x: torch.Tensor, name_or_bound: str | Bound | Entry, /, *,
         Surrogate parameters: Python numbers, or tensors (0-d or broadcasting against
         ``x``) that receive ``Σ G ∂g/∂θ`` when they require grad.
     """
-    return _adapter.spike(x, resolve(name_or_bound, params), key)
+    return _adapter.spike(resolve(name_or_bound, params), x, key)
 
 
 class Surrogate(torch.nn.Module):
@@ -142,8 +206,9 @@ class Surrogate(torch.nn.Module):
     def forward(self, x: torch.Tensor, key: torch.Generator | None = None) -> torch.Tensor:
         bound = self.bound
         if self.spiking:
-            return _adapter.spike(x, bound, key if key is not None else self.key)
+            return _adapter.spike(bound, x, key if key is not None else self.key)
         _adapter.check_tensor(x)
+        check_param_shapes(bound, x.shape)
         params = tuple(dict(bound.param_items)[k] for k in bound.array_param_names)
         return _adapter.primitive(bound, x, params)
 
@@ -152,4 +217,40 @@ class Surrogate(torch.nn.Module):
         return f"{self.entry.name!r}{', ' if shown else ''}{shown}, spiking={self.spiking}"
 
 
-globals().update(named_functions(_adapter.spike))
+# One function per canonical surrogate, ``fn(x, /, *, key=None, **params)``, written out
+# so that type checkers see them (tests/test_frontends.py checks them against the
+# catalogue).
+_named = named_functions(_adapter.spike)
+sigmoid = _named["sigmoid"]
+tanh = _named["tanh"]
+atan = _named["atan"]
+piecewise_quadratic = _named["piecewise_quadratic"]
+triangle = _named["triangle"]
+piecewise_exp = _named["piecewise_exp"]
+soft_sign = _named["soft_sign"]
+fast_sigmoid = _named["fast_sigmoid"]
+super_spike = _named["super_spike"]
+erf = _named["erf"]
+gaussian = _named["gaussian"]
+multi_gaussian = _named["multi_gaussian"]
+q_pseudo_spike = _named["q_pseudo_spike"]
+dspike = _named["dspike"]
+rect = _named["rect"]
+nonzero_sign_log_abs = _named["nonzero_sign_log_abs"]
+piecewise_leaky_relu = _named["piecewise_leaky_relu"]
+squarewave_fourier_series = _named["squarewave_fourier_series"]
+s2nn = _named["s2nn"]
+leaky_k_relu = _named["leaky_k_relu"]
+log_tailed_relu = _named["log_tailed_relu"]
+fake_numerical_gradient = _named["fake_numerical_gradient"]
+straight_through = _named["straight_through"]
+heaviside_window = _named["heaviside_window"]
+spike_rate_escape = _named["spike_rate_escape"]
+sparse_fast_sigmoid = _named["sparse_fast_sigmoid"]
+stochastic_spike_operator = _named["stochastic_spike_operator"]
+leaky_spike_operator = _named["leaky_spike_operator"]
+sign_triangular = _named["sign_triangular"]
+heavi_circ = _named["heavi_circ"]
+periodic_exponential = _named["periodic_exponential"]
+multi_level_spike_count = _named["multi_level_spike_count"]
+poisson_pass = _named["poisson_pass"]

@@ -1,6 +1,7 @@
 """The cupy adapter: generated CUDA for every surrogate (compiled with nvcc when present,
 no GPU needed), and the adapter against the goldens on a CUDA device (skipped without
-one)."""
+one; the binding's Python logic runs without a GPU through the CuPy stand-in in
+tests/test_cupy_standin.py)."""
 
 from __future__ import annotations
 
@@ -394,9 +395,11 @@ def test_cupy_bfloat16_every_value(name: str, params: dict) -> None:  # pragma: 
     s = spikegrad.get(name, **params)
     x = _all_bfloat16()
     xd = cupy.asarray(x)
-    spikes, gx = sgc.forward_backward(s, xd, cupy.ones_like(xd))
+    spikes, gx = sgc.forward_backward(s, xd, cupy.ones_like(xd),
+                                      key=cupy.random.default_rng(0))
     assert gx.dtype == xd.dtype and spikes.dtype == xd.dtype
-    check_bfloat16(s, x, cupy.asnumpy(gx), cupy.asnumpy(spikes))
+    plain = s.forward_kind in ("ge", "gt")  # Bernoulli draws have no reference to equal
+    check_bfloat16(s, x, cupy.asnumpy(gx), cupy.asnumpy(spikes) if plain else None)
 
 
 @needs_gpu

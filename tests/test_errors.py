@@ -149,5 +149,5 @@ def test_bound_is_frozen() -> None:
 
 
 def test_backward_rejects_unknown_surrogate_object() -> None:
-    with pytest.raises(TypeError, match="expected a bound surrogate"):
+    with pytest.raises(TypeError, match="the reference engine takes a bound surrogate"):
         reference.forward(3.0, np.zeros(2))  # type: ignore[arg-type]

@@ -228,12 +228,32 @@ def test_per_call_name_builds_nothing_per_call() -> None:
     for _ in range(200):
         sgt.spike(x, "atan").sum().backward()
     gc.collect()
-    before_objects, before_ids = len(gc.get_objects()), len(adapter._NATIVE_IDS)
+    before_objects, before_ids = len(gc.get_objects()), len(adapter._NATIVE_READY)
     for _ in range(20_000):
         sgt.spike(x, "atan")
     gc.collect()
-    assert len(adapter._NATIVE_IDS) == before_ids
+    assert len(adapter._NATIVE_READY) == before_ids
     assert len(gc.get_objects()) - before_objects < 1000
+
+
+def test_per_call_parameter_values_stay_bounded() -> None:
+    """Every cache keyed by a bound value is bounded: a new number parameter per call
+    (a schedule, a sweep) keeps at most ``NATIVE_CACHE_SIZE`` C++ node entries, and a
+    backward through an entry that was evicted meanwhile still runs (the node holds it)."""
+    from spikegrad.adapters import _torch_native
+    from spikegrad.adapters import torch as adapter
+
+    if not _torch_native.ensure(600):
+        pytest.skip(f"C++ node unavailable: {_torch_native.status()}")
+    x = torch.linspace(-1, 1, 16, requires_grad=True)
+    first = sgt.spike(x, "atan", alpha=1.0)
+    for i in range(adapter.NATIVE_CACHE_SIZE + 50):
+        sgt.spike(x, "atan", alpha=1.0 + 1e-6 * (i + 1))
+    assert len(adapter._NATIVE_READY) <= adapter.NATIVE_CACHE_SIZE
+    assert first.grad_fn.name() == "SpikegradSpikeBackward"
+    (g,) = torch.autograd.grad(first.sum(), x, create_graph=True)  # the Python fallback
+    want = spikegrad.get("atan", alpha=1.0).derivative(x.detach().numpy())
+    np.testing.assert_allclose(g.detach().numpy(), want, rtol=1e-6)
 
 
 def test_torch_save_of_a_model_with_surrogates() -> None:

@@ -24,6 +24,8 @@ import sys
 import threading
 from typing import Any
 
+import torch
+
 __all__ = ["MIN_BYTES", "advise", "empty_like", "enabled", "on_change", "set_enabled"]
 
 HUGE_PAGE = 2 << 20
@@ -97,8 +99,6 @@ def advise(address: int, nbytes: int) -> None:
 
 def empty_like(x: Any) -> Any:
     """``torch.empty_like(x)`` in contiguous layout, advised when large."""
-    import torch
-
     out = torch.empty_like(x, memory_format=torch.contiguous_format)
     if out.device.type == "cpu":
         advise(out.data_ptr(), out.numel() * out.element_size())

@@ -11,7 +11,9 @@ the torch-ops formula.
 
 The build runs in a background thread on first use (about half a minute); until it is ready,
 and wherever it fails (no compiler, no ninja), the pure-Python Function is used.
-:func:`disable` switches it off; :func:`ensure` builds it synchronously.
+``spikegrad.torch.set_fast_path(False)`` switches it off with the generated kernels (the
+build is then never started); :func:`ensure` builds it synchronously
+(``spikegrad.torch.build_fast_path``).
 
 Each build happens in a private temporary directory and the finished library is moved
 into spikegrad's cache (``$SPIKEGRAD_CACHE``, else ``$XDG_CACHE_HOME/spikegrad``, else
@@ -35,43 +37,61 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from ..codegen.cpu import _cache_dir
+from . import _pages
+from .torch_tensors import fast_path_enabled
+
 __all__ = ["ensure", "module", "status"]
 
 _SOURCE = r"""
 #include <torch/extension.h>
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/functions/utils.h>
-#ifdef __linux__
-#include <sys/mman.h>
-#endif
 
 namespace py = pybind11;
 using torch::autograd::variable_list;
 typedef void (*bwd_fn)(const void*, const void*, void*, int64_t, const double*);
 
-static py::object* slow_backward = nullptr;  // python (function id, x, grad) -> grad_x
-static bool advise_huge = false;  // set from spikegrad.adapters._pages
+static py::object* slow_backward = nullptr;  // python (bound, x, grad) -> grad_x
 
-// a fresh contiguous output; large ones are advised to use transparent huge pages
+static bool sg_finalizing() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsFinalizing();
+#else
+  return _Py_IsFinalizing();
+#endif
+}
+
+// a fresh contiguous output; one of at least advise_min bytes is handed to the huge-page
+// policy of spikegrad.adapters._pages (the one policy: this file only calls it)
+static py::object* advise_fn = nullptr;  // python (address, nbytes) -> None
+static int64_t advise_min = -1;          // -1: never (advice off)
+
 static at::Tensor fresh_like(const at::Tensor& x) {
   at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-  const uintptr_t huge = 2u << 20;
-  size_t n = out.nbytes();
-  if (advise_huge && out.device().is_cpu() && n >= (32u << 20)) {
-    uintptr_t p = reinterpret_cast<uintptr_t>(out.data_ptr());
-    uintptr_t a = (p + huge - 1) & ~(huge - 1), e = (p + n) & ~(huge - 1);
-    if (e > a) madvise(reinterpret_cast<void*>(a), e - a, MADV_HUGEPAGE);  // advice only
+  int64_t n = static_cast<int64_t>(out.nbytes());
+  if (advise_min >= 0 && n >= advise_min && advise_fn != nullptr && out.device().is_cpu()) {
+    py::gil_scoped_acquire gil;
+    (*advise_fn)(reinterpret_cast<uintptr_t>(out.data_ptr()), n);
   }
-#endif
   return out;
 }
 
-// one per distinct bound surrogate: its kernels and run-time constants
+// one per distinct bound surrogate: its kernels, run-time constants, and the bound value
+// itself (a strong reference, for the Python fallback); released under the GIL, which a
+// node destroyed on an autograd thread does not hold
 struct SgEntry {
   bwd_fn k32, k64;
-  int64_t fid;
+  PyObject* bound = nullptr;
   at::Tensor c32, c64;
+  ~SgEntry() {
+    if (bound != nullptr && Py_IsInitialized() && !sg_finalizing()) {
+      py::gil_scoped_acquire gil;
+      Py_DECREF(bound);
+    }
+  }
 };
 
 // the backward node: grad * g'(x) by the generated kernel, or by Python's torch ops
@@ -103,7 +123,7 @@ struct SgSpikeBackward : public torch::autograd::Node {
       if (half) gx = gx.to(st);
     } else {
       py::gil_scoped_acquire gil;
-      gx = (*slow_backward)(e_->fid, x, g).cast<at::Tensor>();
+      gx = (*slow_backward)(py::handle(e_->bound), x, g).cast<at::Tensor>();
     }
     return {gx};
   }
@@ -126,12 +146,12 @@ at::Tensor sg_spike(const at::Tensor& x, bool strict, const std::shared_ptr<SgEn
   return out;
 }
 
-std::shared_ptr<SgEntry> sg_entry(int64_t k32, int64_t k64, int64_t fid, at::Tensor c32,
-                                  at::Tensor c64) {
+std::shared_ptr<SgEntry> sg_entry(int64_t k32, int64_t k64, py::object bound,
+                                  at::Tensor c32, at::Tensor c64) {
   auto e = std::make_shared<SgEntry>();
   e->k32 = reinterpret_cast<bwd_fn>(k32);
   e->k64 = reinterpret_cast<bwd_fn>(k64);
-  e->fid = fid;
+  e->bound = bound.inc_ref().ptr();
   e->c32 = c32;
   e->c64 = c64;
   return e;
@@ -142,7 +162,11 @@ void sg_set_slow(py::object f) {
   *slow_backward = f;                                               // teardown ordering
 }
 
-void sg_set_advise(bool on) { advise_huge = on; }
+void sg_set_advise(py::object f, int64_t min_bytes) {
+  if (advise_fn == nullptr) advise_fn = new py::object();  // never freed, as slow_backward
+  *advise_fn = f;
+  advise_min = min_bytes;
+}
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   py::class_<SgEntry, std::shared_ptr<SgEntry>>(m, "Entry");
@@ -155,12 +179,9 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 
 _state: dict[str, Any] = {"module": None, "error": None, "thread": None}
 _lock = threading.Lock()
-_ENABLED = True
 
 
 def _cache_root() -> Path:
-    from ..codegen.cpu import _cache_dir
-
     path = _cache_dir().parent / "native"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -168,8 +189,6 @@ def _cache_root() -> Path:
 
 def _name() -> str:
     """Module name of this build: a hash of what the binary depends on."""
-    import torch
-
     key = "\0".join([_SOURCE, torch.__version__, os.path.dirname(torch.__file__),
                      sys.version, platform.machine()])
     return "spikegrad_native_" + hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -195,7 +214,7 @@ def _sweep(root: Path, max_age_s: float = 3600.0) -> None:
 
 def _compile(name: str, root: Path) -> Any:
     """Build in a private directory, install into ``root``; return the loaded module."""
-    from torch.utils import cpp_extension
+    from torch.utils import cpp_extension  # optional: imports setuptools; only a build needs it
 
     build = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     try:
@@ -223,20 +242,10 @@ def _build() -> None:
                 mod = None
         if mod is None:
             mod = _compile(name, root)
-        from . import _pages
-        from .torch import _slow_backward
-
-        mod.set_slow(_slow_backward)
-        _pages.on_change(mod.set_advise)
+        _pages.on_change(lambda on: mod.set_advise(_pages.advise, _pages.MIN_BYTES if on else -1))
         _state["module"] = mod
     except Exception as exc:
         _state["error"] = f"{type(exc).__name__}: {exc}"
-
-
-def disable() -> None:
-    """Do not use the C++ node in this process (the Python Function serves every call)."""
-    global _ENABLED
-    _ENABLED = False
 
 
 def module() -> Any:
@@ -245,7 +254,7 @@ def module() -> Any:
     The first call starts the build in a background thread.
     """
     mod = _state["module"]
-    if mod is not None or not _ENABLED or _state["error"] is not None:
+    if mod is not None or not fast_path_enabled() or _state["error"] is not None:
         return mod
     with _lock:
         if _state["thread"] is None:
@@ -257,7 +266,7 @@ def module() -> Any:
 
 def ensure(timeout: float | None = None) -> bool:
     """Build the extension now (waiting up to ``timeout`` seconds); True when ready."""
-    if not _ENABLED:
+    if not fast_path_enabled():
         return False
     module()
     thread = _state["thread"]
@@ -268,7 +277,7 @@ def ensure(timeout: float | None = None) -> bool:
 
 def status() -> str:
     """``"ready"``, ``"building"``, ``"disabled"`` or the build error."""
-    if not _ENABLED:
+    if not fast_path_enabled():
         return "disabled"
     if _state["module"] is not None:
         return "ready"

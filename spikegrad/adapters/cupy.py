@@ -1,13 +1,19 @@
-"""The cupy adapter: explicit forward / manual backward on CUDA arrays with fused kernels
+"""The cupy binding: explicit forward / manual backward on CUDA arrays with fused kernels
 generated from the spec (:mod:`spikegrad.codegen.cuda`), never hand-written.
 
 Kernels are ``cupy.ElementwiseKernel`` objects built once per formula shape and dtype and
 cached; parameter values are run-time arguments (a small float64 array of constants per
 surrogate and device), so a new value compiles nothing; branches are selects, float16 is
 computed in float32 and rounded once, and any layout (non-contiguous, any shape) works
-because ElementwiseKernel indexes by strides.  Surrogates with a stochastic backward, or a
-non-spike forward, use the same array-API formulas through cupy's namespace (the engine
-of :mod:`spikegrad.adapters.numpy`).
+because ElementwiseKernel indexes by strides.  Surrogates with a stochastic backward, a
+non-spike forward or array parameters use the same array-API formulas through cupy's
+namespace (:mod:`spikegrad._evaluate` and the reference engine's backward), on the arrays'
+device.
+
+The binding takes a bound surrogate (``spikegrad.get(...)``), never a name, and never
+calls back into :meth:`Bound.spike`: it is where ``Bound.spike`` of a CuPy array ends up.
+Its dispatch protocol: :func:`spike` (``Bound.spike``) and :func:`multistep`
+(``MultiStepBound.spike``).  Names are resolved by the front end, :mod:`spikegrad.cupy`.
 """
 
 from __future__ import annotations
@@ -21,18 +27,22 @@ except ImportError as exc:  # pragma: no cover - exercised without cupy installe
     raise ImportError("spikegrad.cupy needs CuPy and CUDA: pip install 'spikegrad[cupy]'") \
         from exc
 
-from .._registry import get
+from .._evaluate import _astype, compute_dtype_for, forward_compute, namespace_of
 from .._spec import Bound
 from ..codegen import cuda
+from . import cupy_multistep
 from . import numpy as engine
 
-__all__ = ["backward", "forward", "forward_backward", "spike_and_vjp"]
+__all__ = ["backward", "forward", "forward_backward", "multistep", "spike", "spike_and_vjp"]
 
 _FLOATS = {"float16", "bfloat16", "float32", "float64"}  # bfloat16: CuPy >= 14, ml_dtypes
 
 
-def _bound(s: Bound | str) -> Bound:
-    return s if isinstance(s, Bound) else get(s)
+def _check_bound(bound: Any) -> None:
+    if not isinstance(bound, Bound):
+        hint = f"spikegrad.get({bound!r})" if isinstance(bound, str) else "spikegrad.get(...)"
+        raise TypeError(f"the cupy binding takes a bound surrogate, got {bound!r}: bind it "
+                        f"first ({hint}), or call spikegrad.cupy, which accepts names")
 
 
 def _check(x: Any, what: str = "x") -> None:
@@ -108,42 +118,64 @@ def _check_pair(x: Any, grad: Any, what: str = "the input") -> None:
                         "move them to one device")
 
 
-def forward(s: Bound | str, x: Any, *, key: Any = None) -> tuple[Any, Any]:
+def _formula_forward(bound: Bound, x: Any, key: Any) -> Any:
+    """A non-spike forward (Bernoulli draws, a formula's own) by the array-API formulas on
+    cupy's namespace, in the compute dtype, rounded once to ``x``'s."""
+    xp = namespace_of(x)
+    xc = _astype(x, compute_dtype_for(xp, x.dtype), xp)
+    return _astype(forward_compute(bound, xc, xp, key), x.dtype, xp)
+
+
+def forward(bound: Bound, x: Any, *, key: Any = None) -> tuple[Any, Any]:
     """Spike of ``x`` (same dtype and device) and the residual (``x`` itself)."""
-    b = _bound(s)
+    _check_bound(bound)
     _check(x)
     with x.device:  # outputs on x's device, not the current one
-        if _spiking(b):
-            return _spike_kernel(b.forward_kind, x.dtype.name)(x), x
-        return engine.forward(b, x, key=key)
+        if _spiking(bound):
+            return _spike_kernel(bound.forward_kind, x.dtype.name)(x), x
+        return _formula_forward(bound, x, key), x
 
 
-def backward(s: Bound | str, residual: Any, grad: Any, *, key: Any = None) -> Any:
+def backward(bound: Bound, residual: Any, grad: Any, *, key: Any = None) -> Any:
     """``grad * g'(residual)`` in one generated kernel."""
-    b = _bound(s)
+    _check_bound(bound)
     _check(residual, "residual")
     _check_pair(residual, grad)
     with residual.device:
-        if not _generated(b):
-            return engine.backward(b, residual, grad, key=key)
-        return _backward_kernel(b, residual.dtype.name, residual.device.id)(residual, grad)
+        if not _generated(bound):
+            return engine.backward(bound, residual, grad, key=key)
+        return _backward_kernel(bound, residual.dtype.name, residual.device.id)(residual,
+                                                                                 grad)
 
 
-def forward_backward(s: Bound | str, x: Any, grad: Any, *, key: Any = None
+def forward_backward(bound: Bound, x: Any, grad: Any, *, key: Any = None
                      ) -> tuple[Any, Any]:
     """Spike and ``grad * g'(x)`` from one kernel (one read of ``x``); surrogates with a
     stochastic forward or backward take two passes and need ``key``."""
-    b = _bound(s)
+    _check_bound(bound)
     _check(x)
     _check_pair(x, grad)
-    if not _spiking(b) or not _generated(b):
-        spikes, res = forward(b, x, key=key)
-        return spikes, backward(b, res, grad, key=key)
+    if not _spiking(bound) or not _generated(bound):
+        spikes, res = forward(bound, x, key=key)
+        return spikes, backward(bound, res, grad, key=key)
     with x.device:
-        return _fused_kernel(b, x.dtype.name, x.device.id)(x, grad)
+        return _fused_kernel(bound, x.dtype.name, x.device.id)(x, grad)
 
 
-def spike_and_vjp(s: Bound | str, x: Any, *, key: Any = None) -> tuple[Any, Any]:
+def spike_and_vjp(bound: Bound, x: Any, *, key: Any = None) -> tuple[Any, Any]:
     """Spike and a function ``vjp(grad) -> grad_x``."""
-    spikes, res = forward(s, x, key=key)
-    return spikes, lambda grad: backward(s, res, grad, key=key)
+    spikes, res = forward(bound, x, key=key)
+    return spikes, lambda grad: backward(bound, res, grad, key=key)
+
+
+# -- the binding protocol of spikegrad._dispatch ------------------------------------------
+def spike(bound: Bound, x: Any, key: Any = None) -> Any:
+    """``Bound.spike`` of a cupy array: the forward output (cupy has no autograd; the
+    backward is :func:`backward`)."""
+    return forward(bound, x, key=key)[0]
+
+
+def multistep(bound: Any, x: Any) -> Any:
+    """``MultiStepBound.spike`` of a cupy ``[T, ...]`` array: the output sequence
+    (:func:`spikegrad.adapters.cupy_multistep.forward`)."""
+    return cupy_multistep.forward(bound, x)

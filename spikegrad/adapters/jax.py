@@ -35,41 +35,19 @@ import numpy as np
 
 from .. import special
 from .._evaluate import (
+    check_param_shapes,
     derivative_compute,
     differentiable_derivative,
     forward_compute,
     primitive_compute,
 )
-from .._numerics import two_prod_arrays
 from .._spec import Bound
+from .jax_arrays import check_array, exact_namespace
+from .jax_arrays import compute as _compute
+from .jax_multistep import apply as _multistep_apply
 
-__all__ = ["check_array", "derivative", "function_for", "primitive", "spike"]
-
-_HALF = (jnp.float16, jnp.bfloat16)
-
-
-def check_array(x: Any, what: str = "x") -> jax.Array:
-    """Return ``x`` as a jax array, or raise ``TypeError`` with the fix."""
-    mod = type(x).__module__.split(".")[0]
-    if mod not in ("jax", "jaxlib", "numpy") and not isinstance(x, jax.Array):
-        raise TypeError(
-            f"the jax adapter takes jax (or numpy) arrays, got {mod}.{type(x).__name__}; "
-            f"convert it first, e.g. jnp.asarray(np.asarray({what})) or jax.dlpack.from_dlpack"
-        )
-    if isinstance(x, (bool, int, float, complex)):
-        raise TypeError(f"expected an array, got {type(x).__name__}; wrap it with jnp.asarray")
-    x = jnp.asarray(x)
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise TypeError(
-            f"{what} has dtype {x.dtype}; surrogate gradients need a real floating array "
-            "(float16, bfloat16, float32 or float64): cast it first, e.g. "
-            f"{what}.astype(jnp.float32)"
-        )
-    return x
-
-
-def _compute(x: jax.Array) -> jax.Array:
-    return x.astype(jnp.float32) if x.dtype in _HALF else x
+__all__ = ["check_array", "derivative", "exact_namespace", "function_for", "multistep",
+           "primitive", "spike"]
 
 
 def _overrides(bound: Bound, params: tuple[Any, ...]) -> dict[str, Any] | None:
@@ -146,44 +124,6 @@ class _Static:
                 and other.items == self.items and other.names == self.names)
 
 
-class _IEEE:
-    """``jax.numpy`` whose ``divide`` and ``multiply`` round as IEEE arithmetic does.
-
-    XLA on CPU replaces a division by a constant or by a broadcast divisor with a
-    multiplication by its reciprocal (off by one unit in the last place for about one
-    quotient in six), and contracts a product that feeds a sum into a fused multiply-add;
-    the recurrence and the error-free transformations must round as in every other
-    binding.  ``divide`` corrects the quotient
-    with its exact residual ``a - q*b`` (an error-free product); ``multiply`` passes the
-    product through a select, which the contraction does not cross (the same value, NaN
-    included).
-    """
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(jnp, name)
-
-    @staticmethod
-    def multiply(a: Any, b: Any) -> jax.Array:
-        a = jnp.asarray(a)
-        return jnp.where(jnp.isnan(a), a, a * jnp.asarray(b, dtype=a.dtype))
-
-    @staticmethod
-    def keep_rounded(v: Any) -> jax.Array:
-        """``v`` behind an optimization barrier: XLA's algebraic simplifier rewrites
-        ``t - (t - a)`` to ``a``, which undoes an error-free split or sum."""
-        return jax.lax.optimization_barrier(v)
-
-    @staticmethod
-    def divide(a: Any, b: Any) -> jax.Array:
-        a = jnp.asarray(a)
-        b = jnp.asarray(b, dtype=a.dtype)
-        q = a / b
-        p, e = two_prod_arrays(q, jnp.broadcast_to(b, q.shape), jnp)
-        corrected = q + ((a - p) - e) / b
-        return jnp.where(jnp.isfinite(corrected), corrected, q)
-
-
-exact_namespace = _IEEE()
 
 
 def _is_zero(t: Any) -> bool:
@@ -261,7 +201,7 @@ def function_for(bound: Bound) -> Any:
     return spike_fn
 
 
-def spike(x: Any, bound: Bound, key: Any = None) -> jax.Array:
+def spike(bound: Bound, x: Any, key: Any = None) -> jax.Array:
     """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable in jax, in ``x``
     and in array parameters)."""
     x = check_array(x)
@@ -270,6 +210,7 @@ def spike(x: Any, bound: Bound, key: Any = None) -> jax.Array:
         if mod not in ("jax", "jaxlib", "numpy"):
             raise TypeError(f"{bound.name}: parameter {name} is a {mod} array; give jax "
                             "arrays (or numbers) with jax input")
+    check_param_shapes(bound, x.shape)
     if key is None:
         if bound.stochastic:
             special.uniform(None, x, x.dtype, jnp)  # raises the clear "pass key=" error
@@ -280,3 +221,9 @@ def spike(x: Any, bound: Bound, key: Any = None) -> jax.Array:
 def _raw_array_params(bound: Bound) -> tuple[Any, ...]:
     items = dict(bound.param_items)
     return tuple(items[k] for k in bound.array_param_names)
+
+
+def multistep(bound: Any, x: Any) -> jax.Array:
+    """The output sequence of multi-step surrogate ``bound`` over ``x`` (``[T, ...]``),
+    differentiable in ``x`` and in a traced threshold."""
+    return _multistep_apply(bound, x)

@@ -15,10 +15,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from .._multistep import MultiStepBound, backward_compute, check_sequence, step
-from .._multistep import effective_threshold as _effective
-from .._spec import is_array_param
-from .jax import _compute, check_array, exact_namespace
+from .._arrays import is_array_param
+from .._multistep import MultiStepBound
+from .._multistep_engine import backward_compute, check_sequence, step
+from .._multistep_engine import effective_threshold as _effective
+from .jax_arrays import check_array, exact_namespace
+from .jax_arrays import compute as _compute
 
 __all__ = ["apply", "effective_threshold", "exact_namespace"]
 

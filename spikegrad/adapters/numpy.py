@@ -23,12 +23,14 @@ from typing import Any
 
 from .._evaluate import (
     _astype,
+    check_param_shapes,
     check_real_float,
     derivative_compute,
     namespace_of,
     primitive_compute,
     quiet,
 )
+from .._evaluate import spike as _spike
 from .._spec import Bound
 
 __all__ = ["backward", "derivative_values", "forward", "primitive_values", "spike_and_vjp"]
@@ -43,30 +45,27 @@ def _reference_dtype(xp: Any) -> Any:
 def _as_bound(s: Any) -> Bound:
     if isinstance(s, Bound):
         return s
-    if isinstance(s, str):
-        from .._registry import get
-
-        return get(s)
-    raise TypeError(f"expected a bound surrogate (spikegrad.get(...)) or a name, got {s!r}")
+    hint = f"spikegrad.get({s!r})" if isinstance(s, str) else "spikegrad.get(name, ...)"
+    raise TypeError(f"the reference engine takes a bound surrogate, got {s!r}; bind it "
+                    f"first: {hint}")
 
 
-def forward(s: Bound | str, x: Array, *, key: Any = None) -> tuple[Array, Array]:
+def forward(s: Bound, x: Array, *, key: Any = None) -> tuple[Array, Array]:
     """Spike of ``x`` and the residual the backward needs (``x`` itself).
 
     Parameters
     ----------
-    s : Bound or str
-        Surrogate (``spikegrad.get(...)``) or a name with default parameters.
+    s : Bound
+        Surrogate (``spikegrad.get(...)``).
     x : array
         Real floating input, any array-API namespace.
     key : generator or key, optional
         Random source for stochastic forwards.
     """
-    b = _as_bound(s)
-    return b.spike(x, key=key), x
+    return _spike(_as_bound(s), x, key=key), x
 
 
-def backward(s: Bound | str, residual: Array, grad: Array, *, key: Any = None) -> Array:
+def backward(s: Bound, residual: Array, grad: Array, *, key: Any = None) -> Array:
     """``grad * g'(residual)`` in the input dtype, computed in float64 and rounded once.
 
     Raises
@@ -87,6 +86,7 @@ def backward(s: Bound | str, residual: Array, grad: Array, *, key: Any = None) -
     if tuple(grad.shape) != tuple(residual.shape):
         raise TypeError(f"grad shape {tuple(grad.shape)} differs from input shape "
                         f"{tuple(residual.shape)}")
+    check_param_shapes(b, residual.shape)
     cd = _reference_dtype(xp)
     xc = _astype(residual, cd, xp)
     d = derivative_compute(b, xc, xp, key)
@@ -94,28 +94,30 @@ def backward(s: Bound | str, residual: Array, grad: Array, *, key: Any = None) -
         return _astype(_astype(grad, cd, xp) * d, residual.dtype, xp)
 
 
-def spike_and_vjp(s: Bound | str, x: Array, *, key: Any = None) -> tuple[Array, Any]:
+def spike_and_vjp(s: Bound, x: Array, *, key: Any = None) -> tuple[Array, Any]:
     """Spike and a function ``vjp(grad) -> grad_x``."""
     spikes, res = forward(s, x, key=key)
     return spikes, lambda grad, key2=key: backward(s, res, grad, key=key2)
 
 
-def derivative_values(s: Bound | str, x: Array, *, key: Any = None) -> Array:
+def derivative_values(s: Bound, x: Array, *, key: Any = None) -> Array:
     """Reference ``g'(x)`` in ``x``'s dtype (computed in float64)."""
     b = _as_bound(s)
     xp = namespace_of(x)
     check_real_float(x, xp)
+    check_param_shapes(b, x.shape)
     xc = _astype(x, _reference_dtype(xp), xp)
     d = derivative_compute(b, xc, xp, key)
     with quiet(xp):
         return _astype(d, x.dtype, xp)
 
 
-def primitive_values(s: Bound | str, x: Array) -> Array:
+def primitive_values(s: Bound, x: Array) -> Array:
     """Reference ``g(x)`` in ``x``'s dtype (computed in float64)."""
     b = _as_bound(s)
     xp = namespace_of(x)
     check_real_float(x, xp)
+    check_param_shapes(b, x.shape)
     xc = _astype(x, _reference_dtype(xp), xp)
     g = primitive_compute(b, xc, xp)
     with quiet(xp):

@@ -25,7 +25,7 @@ gradients come back in their own dtype.
 
 from __future__ import annotations
 
-import itertools
+import ctypes
 import threading
 import warnings
 from typing import Any
@@ -34,49 +34,26 @@ import torch
 
 from .. import special
 from .._evaluate import (
+    check_param_shapes,
     derivative_compute,
     differentiable_derivative,
     forward_compute,
     primitive_compute,
 )
 from .._spec import Bound
-from . import _pages
+from ..codegen import cpu
+from . import _pages, _torch_native
+from .torch_multistep import apply as _multistep_apply
+from .torch_tensors import FLOATS as _FLOATS
+from .torch_tensors import cast as _cast
+from .torch_tensors import check_tensor, fast_path_ok, set_fast_path
+from .torch_tensors import xp as _xp
 
-__all__ = ["MAX_TENSOR_PARAMS", "check_tensor", "derivative", "function_for", "primitive",
-           "spike"]
+__all__ = ["MAX_TENSOR_PARAMS", "check_tensor", "derivative", "function_for", "multistep",
+           "primitive", "set_fast_path", "spike"]
 
-_FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 #: Tensor parameters one surrogate may have (positional slots of the Function).
 MAX_TENSOR_PARAMS = 8
-
-
-def _xp() -> Any:
-    import array_api_compat.torch as xp
-
-    return xp
-
-
-def check_tensor(x: Any, what: str = "x") -> None:
-    """Raise ``TypeError`` unless ``x`` is a real floating torch tensor."""
-    if not isinstance(x, torch.Tensor):
-        kind = type(x).__module__.split(".")[0] + "." + type(x).__name__
-        raise TypeError(
-            f"the torch adapter takes torch tensors, got {kind}; convert it with "
-            f"torch.as_tensor({what}) (or use spikegrad.get(...).derivative for numpy)"
-        )
-    if x.dtype not in _FLOATS:
-        raise TypeError(
-            f"{what} has dtype {x.dtype}; surrogate gradients need a real floating tensor "
-            f"(float16, bfloat16, float32 or float64): cast it first, e.g. {what}.float()"
-        )
-
-
-def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-
-
-def _cast(x: torch.Tensor) -> torch.Tensor:
-    return x.to(_compute_dtype(x.dtype))
 
 
 def _overrides(bound: Bound, tensors: tuple[Any, ...]) -> dict[str, Any] | None:
@@ -104,21 +81,14 @@ def primitive(bound: Bound, x: torch.Tensor, params: tuple[Any, ...] = ()) -> to
 _FUSED_DTYPES = {torch.float32: "float32", torch.float64: "float64",
                  torch.float16: "float32", torch.bfloat16: "float32"}
 _HALF = (torch.float16, torch.bfloat16)
-_fused_state: dict[str, Any] = {"enabled": True, "no_compiler": False}
+_fused_state: dict[str, Any] = {"no_compiler": False}
 _KERNEL_FAILURES: dict[Any, str] = {}
 _KERNEL_LOCK = threading.Lock()
-
-
-def set_fused(enabled: bool) -> None:
-    """Switch the fused CPU kernels (and the C++ node) on or off for this process."""
-    _fused_state["enabled"] = bool(enabled)
 
 
 def _kernel(bound: Bound, dtype: torch.dtype) -> Any:
     """``bound``'s compiled kernels for ``dtype``, or ``None`` where they cannot be built
     (one warning per formula, naming it and the fallback)."""
-    from ..codegen import cpu
-
     fkey = (bound.formula, _FUSED_DTYPES[dtype])
     if _fused_state["no_compiler"] or fkey in _KERNEL_FAILURES:
         return None
@@ -143,13 +113,10 @@ def _kernel(bound: Bound, dtype: torch.dtype) -> Any:
 def _fused_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor | None:
     """``grad * g'(x)`` in one generated C loop, for plain CPU tensors in eager mode with
     number parameters; ``None`` where it does not apply."""
-    if (torch.is_grad_enabled() or not _fused_state["enabled"] or bound.has_array_params
-            or bound.formula.stochastic_backward
-            or type(x) is not torch.Tensor or type(grad) is not torch.Tensor
+    if (torch.is_grad_enabled() or bound.has_array_params
+            or bound.formula.stochastic_backward or not fast_path_ok(x, grad)
             or x.dtype not in _FUSED_DTYPES or grad.dtype != x.dtype
-            or x.device.type != "cpu" or grad.device.type != "cpu"
-            or x.shape != grad.shape or torch.compiler.is_compiling()
-            or torch._C._are_functorch_transforms_active()):
+            or x.shape != grad.shape):
         return None
     kern = _kernel(bound, x.dtype)
     if kern is None:
@@ -290,78 +257,62 @@ def function_for(bound: Bound | None = None) -> type[torch.autograd.Function]:
 
 
 # -- the C++ node (eager CPU calls with number parameters) ------------------------------------
-_NATIVE_LOCK = threading.Lock()
-_NATIVE_IDS: dict[Bound, tuple[Any]] = {}
-_NATIVE_BOUNDS: dict[int, Bound] = {}
-_NATIVE_COUNTER = itertools.count()
-
-
-def _slow_backward(fid: int, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-    """Backward of the C++ node when its fused kernel does not apply (called from C++)."""
-    return grad * derivative(_NATIVE_BOUNDS[fid], x)
-
-
-def _native_args(native: Any, bound: Bound) -> tuple[Any] | None:
-    """The C++ node's entry for ``bound`` (its float32/float64 kernels, constants and the
-    id its Python fallback finds it by); one per distinct bound, made under a lock."""
-    found = _NATIVE_IDS.get(bound)
-    if found is not None:
-        return found
-    k32, k64 = _kernel(bound, torch.float32), _kernel(bound, torch.float64)
-    if k32 is None or k64 is None:
-        return None
-    import ctypes
-
-    with _NATIVE_LOCK:
-        found = _NATIVE_IDS.get(bound)
-        if found is None:
-            fid = next(_NATIVE_COUNTER)
-            _NATIVE_BOUNDS[fid] = bound
-            found = (native.entry(ctypes.cast(k32.library.backward, ctypes.c_void_p).value,
-                                  ctypes.cast(k64.library.backward, ctypes.c_void_p).value,
-                                  fid, torch.from_numpy(k32.constants),
-                                  torch.from_numpy(k64.constants)),)
-            _NATIVE_IDS[bound] = found
-    return found
-
-
-def _native_ok(bound: Bound, x: torch.Tensor, key: Any) -> bool:
-    return (type(x) is torch.Tensor and x.device.type == "cpu"
-            and bound.forward_kind in ("ge", "gt") and not bound.formula.stochastic_backward
-            and _fused_state["enabled"] and not _fused_state["no_compiler"]
-            and not torch._C._are_functorch_transforms_active()
-            and torch.autograd.forward_ad._current_level < 0)
-
-
+#: The C++ node's entry per bound surrogate, ready to serve: (module, strict, node argument).
+#: Bounded: cleared when full (an entry lives on in the nodes that hold it, so nothing in
+#: flight depends on this table); a per-call parameter value builds one entry per value.
 _NATIVE_READY: dict[Bound, tuple[Any, bool, tuple[Any, ...]]] = {}
+NATIVE_CACHE_SIZE = 1024
+_NATIVE_LOCK = threading.Lock()
+
+
+def _slow_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """Backward of the C++ node when its fused kernel does not apply (called from C++)."""
+    return grad * derivative(bound, x)
+
+
+def _native_ok(bound: Bound, x: torch.Tensor) -> bool:
+    """Whether the C++ node may serve ``bound`` on ``x``: the fast-path decision, and a
+    plain spike forward with a deterministic generated backward."""
+    return (bound.forward_kind in ("ge", "gt") and not bound.formula.stochastic_backward
+            and not _fused_state["no_compiler"] and fast_path_ok(x))
 
 
 def _native_entry(bound: Bound) -> tuple[Any, bool, tuple[Any, ...]] | None:
     """(module, strict, node arguments) of ``bound`` once the C++ node and its kernels are
     ready (cached per bound: the eager hot path is one dictionary lookup)."""
-    from . import _torch_native
-
     native = _torch_native.module()
     if native is None:
         return None
-    args = _native_args(native, bound)
-    if args is None:
+    _connect(native)
+    k32, k64 = _kernel(bound, torch.float32), _kernel(bound, torch.float64)
+    if k32 is None or k64 is None:
         return None
-    found = (native, bound.forward_kind == "gt", args)
-    _NATIVE_READY[bound] = found
+    entry = native.entry(ctypes.cast(k32.library.backward, ctypes.c_void_p).value,
+                         ctypes.cast(k64.library.backward, ctypes.c_void_p).value,
+                         bound, torch.from_numpy(k32.constants),
+                         torch.from_numpy(k64.constants))
+    found = (native, bound.forward_kind == "gt", (entry,))
+    with _NATIVE_LOCK:
+        if len(_NATIVE_READY) >= NATIVE_CACHE_SIZE:
+            _NATIVE_READY.clear()
+        _NATIVE_READY[bound] = found
     return found
 
 
-def spike(x: torch.Tensor, bound: Bound, key: Any = None) -> torch.Tensor:
+def _connect(native: Any) -> None:
+    """Give the C++ node its Python fallback backward (once per process)."""
+    if not _fused_state.get("connected"):
+        native.set_slow(_slow_backward)
+        _fused_state["connected"] = True
+
+
+def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
     """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable in ``x`` and in
     tensor parameters)."""
     # (no dictionary keyed by the bound inside a compiled region: dynamo cannot hash it)
     compiling = torch.compiler.is_compiling()
     ready = _NATIVE_READY.get(bound) if key is None and not compiling else None
-    if (ready is not None and type(x) is torch.Tensor and x.is_cpu and x.dtype in _FLOATS
-            and _fused_state["enabled"]
-            and not torch._C._are_functorch_transforms_active()
-            and torch.autograd.forward_ad._current_level < 0):
+    if ready is not None and x.dtype in _FLOATS and fast_path_ok(x):
         native, strict, args = ready
         return native.spike(x, strict, *args)
     check_tensor(x)
@@ -376,7 +327,8 @@ def spike(x: torch.Tensor, bound: Bound, key: Any = None) -> torch.Tensor:
                 raise TypeError(f"{bound.name}: parameter {name} is a "
                                 f"{type(p).__module__.split('.')[0]} array; give torch "
                                 "tensors (or numbers) with torch input")
-    elif key is None and not compiling and _native_ok(bound, x, key):
+        check_param_shapes(bound, x.shape)
+    elif key is None and not compiling and _native_ok(bound, x):
         ready = _native_entry(bound)
         if ready is not None:
             native, strict, args = ready
@@ -385,3 +337,9 @@ def spike(x: torch.Tensor, bound: Bound, key: Any = None) -> torch.Tensor:
         special.uniform(None, x, x.dtype, _xp())  # raises the clear "pass key=" error
     # always every slot: dynamo matches the call against the full signature
     return function_for().apply(x, bound, key, *_pad(params))
+
+
+def multistep(bound: Any, x: torch.Tensor) -> torch.Tensor:
+    """The output sequence of multi-step surrogate ``bound`` over ``x`` (``[T, ...]``),
+    with its gradients for ``x`` and a tensor threshold."""
+    return _multistep_apply(bound, x)

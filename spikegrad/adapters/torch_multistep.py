@@ -16,16 +16,20 @@ from typing import Any
 
 import torch
 
-from .._multistep import (
-    MultiStepBound,
+from .._multistep import MultiStepBound
+from .._multistep_engine import (
     backward_compute,
     check_sequence,
     forward_compute,
     threshold_scale,
 )
-from .._multistep import effective_threshold as _effective
+from .._multistep_engine import effective_threshold as _effective
+from ..codegen import multistep as _codegen
 from . import _pages
-from .torch import _cast, _compute_dtype, _xp, check_tensor
+from .torch_tensors import cast as _cast
+from .torch_tensors import check_tensor, fast_path_ok
+from .torch_tensors import compute_dtype as _compute_dtype
+from .torch_tensors import xp as _xp
 
 __all__ = ["apply", "effective_threshold"]
 
@@ -89,11 +93,9 @@ def apply(bound: MultiStepBound, x: torch.Tensor) -> torch.Tensor:
 
 
 # -- generated CPU kernels ---------------------------------------------------------------------
-def _fused_ok(x: torch.Tensor) -> bool:
-    return (type(x) is torch.Tensor and x.device.type == "cpu"
-            and x.dtype in (torch.float32, torch.float64)
-            and not torch.compiler.is_compiling()
-            and not torch._C._are_functorch_transforms_active())
+def _fused_ok(*tensors: torch.Tensor) -> bool:
+    """The fast-path decision, for the dtypes the multi-step kernels are built in."""
+    return fast_path_ok(*tensors) and tensors[0].dtype in (torch.float32, torch.float64)
 
 
 def _fused_forward(bound: MultiStepBound, x: torch.Tensor, v: torch.Tensor
@@ -111,8 +113,8 @@ def _fused_forward(bound: MultiStepBound, x: torch.Tensor, v: torch.Tensor
 
 def _fused_backward(bound: MultiStepBound, x: torch.Tensor, grad: torch.Tensor,
                     v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
-    if not _fused_ok(x) or grad.dtype != x.dtype or grad.shape != x.shape \
-            or grad.device != x.device or torch.is_grad_enabled():
+    if not _fused_ok(x, grad) or grad.dtype != x.dtype or grad.shape != x.shape \
+            or torch.is_grad_enabled():
         return None
     kern = _kernels(bound, x.dtype)
     if kern is None:
@@ -127,6 +129,4 @@ def _fused_backward(bound: MultiStepBound, x: torch.Tensor, grad: torch.Tensor,
 
 
 def _kernels(bound: MultiStepBound, dtype: torch.dtype) -> Any:
-    from ..codegen import multistep
-
-    return multistep.cpu_kernels(bound, "float32" if dtype == torch.float32 else "float64")
+    return _codegen.cpu_kernels(bound, "float32" if dtype == torch.float32 else "float64")

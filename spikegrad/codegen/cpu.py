@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .._spec import Bound
 from .c import C_PRELUDE, emit_expression
 from .trace import trace_formula
@@ -242,7 +244,5 @@ def compiled_count() -> int:
 def kernels(bound: Bound, dtype: str) -> Kernels:
     """The fused kernels of ``bound`` for ``dtype`` (its formula's library, compiled on
     first use, with ``bound``'s constants)."""
-    import numpy as np
-
     src, constants = source_and_constants(bound, dtype)
     return Kernels(library(src), np.asarray(constants, dtype=np.float64))

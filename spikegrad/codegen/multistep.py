@@ -23,8 +23,12 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from .._multistep import MultiStepBound, step
-from .c import C_PRELUDE, emit_expression
+import numpy as np
+
+from .._multistep import MultiStepBound
+from .._multistep_engine import step, time_weights
+from . import cpu
+from .c import C_PRELUDE, emit_expression, helpers
 from .trace import TraceNamespace
 
 __all__ = ["MultiStepKernels", "cpu_kernels", "cuda_source", "source_and_constants"]
@@ -164,10 +168,6 @@ class MultiStepKernels:
 
 @functools.lru_cache(maxsize=256)
 def _weights(entry: Any, static: tuple[tuple[str, Any], ...], steps: int) -> Any:
-    import numpy as np
-
-    from .._multistep import time_weights
-
     bound = entry.bind(**dict(static))
     w = time_weights(bound, steps)
     return None if w is None else np.asarray(w, dtype=np.float64)
@@ -182,10 +182,6 @@ def cpu_kernels(bound: MultiStepBound, dtype: str) -> MultiStepKernels | None:
 @functools.lru_cache(maxsize=256)
 def _cpu_kernels(entry: Any, static: tuple[tuple[str, Any], ...],
                  dtype: str) -> MultiStepKernels | None:
-    import numpy as np
-
-    from . import cpu
-
     bound = entry.bind(**dict(static))
     text, constants = source_and_constants(bound, dtype)
     src = C_PRELUDE + text
@@ -216,8 +212,6 @@ def cuda_source(bound: MultiStepBound, dtype: str) -> tuple[str, str, list[float
     threshold (a float64 device scalar: no host synchronisation) and ``part`` receives each
     element's threshold-gradient term (summed on the device by the caller).
     """
-    from .c import helpers
-
     t = _CTYPE[dtype]
     blocks, constants = _traced(bound, dtype)
     q = "static __device__ __forceinline__"

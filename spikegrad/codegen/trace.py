@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from .._evaluate import evaluate_formula
+
 __all__ = ["Node", "TraceNamespace", "UnsupportedTrace", "trace_formula"]
 
 
@@ -249,8 +251,6 @@ def trace_formula(fn: Any, params: dict[str, Any], dtype: str, scale: float = 1.
                   nan_guard: bool = True, distinct_constants: bool = False
                   ) -> tuple[TraceNamespace, Node]:
     """Trace ``scale * fn(x, **params)`` (NaN-propagating) for one ``dtype``."""
-    from .._evaluate import evaluate_formula
-
     ns = TraceNamespace(dtype, distinct_constants)
     x = ns.input("x")
     if nan_guard:

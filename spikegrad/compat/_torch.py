@@ -17,7 +17,7 @@ __all__ = ["bound", "derivative", "primitive", "signature", "spike"]
 def spike(alias: str, x: torch.Tensor, values: dict[str, Any], key: Any = None
           ) -> torch.Tensor:
     """The spike of ``x`` with the alias's surrogate gradient."""
-    return _adapter.spike(x, bound(alias, values), key)
+    return _adapter.spike(bound(alias, values), x, key)
 
 
 def _array_values(b: Bound) -> tuple[Any, ...]:

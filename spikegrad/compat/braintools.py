@@ -54,7 +54,7 @@ class Surrogate:
         return {k: getattr(self, k) for k in self._param_names}
 
     def __call__(self, x: jax.Array) -> jax.Array:
-        return _adapter.spike(x, _bound(self._alias, self._values()))
+        return _adapter.spike(_bound(self._alias, self._values()), x)
 
     def surrogate_fun(self, x: jax.Array) -> jax.Array:
         return _adapter.primitive(_bound(self._alias, self._values()),

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from .. import _registry
 from . import _torch as _t
 
 #: function name -> (class name, alias name, parameter name in norse's signature)
@@ -55,8 +56,6 @@ def _alpha(value: Any) -> Any:
 
 
 def _make(fn_name: str, cls_name: str, alias_name: str) -> tuple[Any, type]:
-    from .. import _registry
-
     alias = f"norse:{alias_name}"
     entry = _registry.entry(alias)
     (param,) = entry.params

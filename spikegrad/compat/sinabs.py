@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .. import _registry
 from . import _torch as _t
 
 __all__ = ["Gaussian", "Heaviside", "MultiGaussian", "PeriodicExponential",
@@ -28,8 +29,6 @@ class _SurrogateGradient:
     ``x = v_mem - spike_threshold`` (its fields are the alias's parameters)."""
 
     def __call__(self, v_mem: torch.Tensor, spike_threshold: Any) -> torch.Tensor:
-        from .. import _registry
-
         alias = f"sinabs:{type(self).__name__}"
         values = asdict(self)
         if "threshold" in {p.name for p in _registry.entry(alias).params}:

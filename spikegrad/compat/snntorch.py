@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 
+from .. import _registry
 from . import _torch as _t
 
 #: factory name -> (class name, alias name)
@@ -42,8 +43,6 @@ __all__ = ["CustomSurrogate", "custom_surrogate", *_FACTORIES,
 
 
 def _names(alias: str) -> tuple[tuple[str, ...], tuple[Any, ...]]:
-    from .. import _registry
-
     params = _registry.entry(alias).params
     return tuple(p.name for p in params), tuple(p.default for p in params)
 
@@ -84,8 +83,6 @@ class _Spike:
 
 
 def _factory(name: str, cls_name: str, alias: str) -> tuple[Callable[..., _Spike], type]:
-    from .. import _registry
-
     names, defaults = _names(alias)
     stochastic = _registry.entry(alias).stochastic
 

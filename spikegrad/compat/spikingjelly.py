@@ -17,11 +17,13 @@ neurons' ``backend="torch"`` works); outputs keep the input's dtype.
 from __future__ import annotations
 
 import numbers
+import sys
 from typing import Any
 
 import torch
 from torch import nn
 
+from .. import _registry
 from . import _torch as _t
 
 #: class name -> lowercase function name, in spikingjelly's order
@@ -72,7 +74,7 @@ def plot_surrogate_function(surrogate_function: Any) -> None:
     and save ``<Name>.pdf``/``.svg`` (needs matplotlib: ``pip install
     "spikegrad[plot]"``)."""
     try:
-        import matplotlib.pyplot as plt
+        import matplotlib.pyplot as plt  # optional (plot extra): imported only to draw
     except ImportError as exc:
         raise ImportError("plot_surrogate_function needs matplotlib: pip install "
                           "'spikegrad[plot]'") from exc
@@ -152,8 +154,6 @@ class _Function:
 
     def apply(self, x: torch.Tensor, *args: Any, generator: Any = None,
               **kwargs: Any) -> torch.Tensor:
-        from .. import _registry
-
         if generator is None and _registry.entry(self._alias).stochastic:
             raise TypeError(
                 f"{self.__name__} is stochastic: spikingjelly draws from torch's global "
@@ -173,8 +173,6 @@ class _Function:
 
 
 def _module() -> Any:
-    import sys
-
     return sys.modules[__name__]
 
 
@@ -190,8 +188,6 @@ def _backward_fn(name: str, alias: str, names: tuple[str, ...]) -> Any:
 
 
 def _make_class(cls_name: str, fn_name: str) -> type:
-    from .. import _registry
-
     alias = f"spikingjelly:{cls_name}"
     entry = _registry.entry(alias)
     names = tuple(p.name for p in entry.params)

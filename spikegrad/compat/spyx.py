@@ -52,7 +52,7 @@ def _factory(name: str) -> Callable[..., Callable[[jax.Array], jax.Array]]:
         values.update(zip(names, args, strict=False))
         values.update(kwargs)
         bound = _registry.get(alias, **values)
-        return jax.jit(lambda x: _adapter.spike(x, bound))
+        return jax.jit(lambda x: _adapter.spike(bound, x))
 
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = f"spyx's ``{name}`` over spikegrad's ``{alias}``."

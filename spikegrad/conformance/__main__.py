@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
-from .._registry import get
+from .._registry import entry as lookup
+from .._registry import get, multistep_names
+from .._registry import names as registered
+from .._spec import Bound, Entry
+from .accuracy import _floor
 from .adapter import available_adapters, flushes, load_adapter
 from .checks import Result, apply_xfails, flushable_inputs, load_xfails, run, to_json
+from .definitions import run_definition
 from .goldens import cases
+from .goldens import names as golden_names
 from .report import compare_adapters, matrix, summary
+from .stochastic import stochastic_names
 
 __all__ = ["build_parser", "main"]
 
@@ -46,8 +54,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _gprime(adapter, only, dtype) -> dict:  # g' of every case, for cross-comparison
-    from .._registry import get
-
     out = {}
     for case in cases(only, dtype):
         if case.dtype not in adapter.dtypes:
@@ -63,13 +69,6 @@ def _gprime(adapter, only, dtype) -> dict:  # g' of every case, for cross-compar
 def _definitions(args: argparse.Namespace) -> list:
     """Definitions without goldens to check: ``--surrogate`` objects, ``--only`` naming a
     registered definition that has none, and (in a full run) every user registration."""
-    import importlib
-
-    from .._registry import entry as lookup
-    from .._registry import names as registered
-    from .._spec import Bound, Entry
-    from .goldens import names as golden_names
-
     out = []
     for spec in args.surrogate:
         module, _, attr = spec.partition(":")
@@ -82,9 +81,6 @@ def _definitions(args: argparse.Namespace) -> list:
         out.append(obj)
     with_goldens = set(golden_names())
     if args.only:
-        from .._registry import multistep_names
-        from .stochastic import stochastic_names
-
         if args.only not in {*with_goldens, *multistep_names(), *stochastic_names()}:
             out.append(lookup(args.only).bind())
     elif not args.surrogate:
@@ -113,8 +109,6 @@ def execute(args: argparse.Namespace) -> int:
     xfails = load_xfails(args.xfails) if args.xfails else set()
     everything: list[Result] = []
     failed = False
-    from .definitions import run_definition
-
     try:
         extra = _definitions(args)
     except (ImportError, AttributeError, KeyError, TypeError) as exc:
@@ -142,8 +136,6 @@ def execute(args: argparse.Namespace) -> int:
                 if not any(flushes(a, case.dtype) for a in loaded):
                     continue
                 masks[(case.name, case.index, case.dtype)] = ~flushable_inputs(case)[0]
-        from .accuracy import _floor
-
         core, floors = {}, {}
         for case in cases(args.only, args.dtype):
             floors[(case.name, case.index, case.dtype)] = _floor(case)

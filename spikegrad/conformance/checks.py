@@ -6,38 +6,22 @@ import json
 import math
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .._registry import get
+from ..adapters.numpy import derivative_values
+from . import multistep, stochastic
 from .adapter import Adapter, flushes
 from .goldens import Case, cases, compare, finfo
+from .results import Result
 
 __all__ = ["Result", "apply_xfails", "check_backward_values", "load_xfails", "run"]
 
 TRANSFORMS = ("jit", "vmap", "forward_mode", "double_backward")
-
-
-@dataclass
-class Result:
-    """Outcome of one check of one case."""
-
-    adapter: str
-    surrogate: str
-    params: dict[str, Any]
-    dtype: str
-    check: str
-    status: str  # "pass", "fail", "xfail", "not claimed", "n/a"
-    max_ulp: float | None = None
-    detail: str = ""
-    repro: str = ""
-
-    @property
-    def key(self) -> tuple[str, str, str]:
-        return (self.surrogate, self.dtype, self.check)
 
 
 def _repro(adapter: str, case: Case, check: str) -> str:
@@ -139,8 +123,6 @@ def _transform(adapter: Adapter, case: Case, cap: str, x: Any, g: Any) -> tuple[
     elif cap == "forward_mode":
         out = adapter.jvp(s, x, g)  # type: ignore[attr-defined]
     else:
-        from ..adapters.numpy import derivative_values
-
         xs = _smooth_points(case)
         d2 = adapter.to_numpy(adapter.second_derivative(  # type: ignore[attr-defined]
             s, adapter.from_numpy(xs)))
@@ -209,8 +191,6 @@ def run(adapter: Adapter, only: str | None = None, dtype: str | None = None,
                          max_ulp=None if ulp is None or math.isnan(ulp) else ulp,
                          detail=detail, repro="" if ok else _repro(adapter.name, case, cap))
     if param_set is None:
-        from . import multistep, stochastic
-
         yield from stochastic.run(adapter, only, dtype)
         yield from multistep.run(adapter, only, dtype)
 

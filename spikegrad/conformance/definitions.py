@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._spec import Bound
+from ..adapters.numpy import derivative_values
 from .adapter import Adapter, flushes
 from .checks import Result
 from .goldens import compare
@@ -83,7 +84,6 @@ def _limits(bound: Bound) -> tuple[bool, str]:
 def run_definition(adapter: Adapter, bound: Bound,
                    dtypes: tuple[str, ...] | None = None) -> Iterator[Result]:
     """Every definition check of ``bound`` on ``adapter`` (see the module docstring)."""
-    from ..adapters.numpy import derivative_values
 
     base: dict[str, Any] = {"adapter": adapter.name, "surrogate": bound.name,
                             "params": dict(bound.param_items)}

@@ -29,7 +29,7 @@ def np_dtype(name: str) -> Any:
     """The NumPy dtype of ``name``; ``"bfloat16"`` through ``ml_dtypes`` (a dependency of
     the frameworks that have bfloat16)."""
     if name == "bfloat16":
-        import ml_dtypes
+        import ml_dtypes  # optional (test extra): bfloat16 in NumPy
 
         return np.dtype(ml_dtypes.bfloat16)
     return np.dtype(name)
@@ -38,7 +38,7 @@ def np_dtype(name: str) -> Any:
 def finfo(name: str) -> Any:
     """``np.finfo`` of ``name``, bfloat16 included."""
     if name == "bfloat16":
-        import ml_dtypes
+        import ml_dtypes  # optional (test extra): bfloat16 in NumPy
 
         return ml_dtypes.finfo(ml_dtypes.bfloat16)
     return np.finfo(name)

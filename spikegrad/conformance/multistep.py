@@ -22,6 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from .._registry import get
+from .results import Result
+
 __all__ = ["RTOL", "MultiStepCase", "cases", "compare", "run"]
 
 #: Declared tolerance of the multi-step gradients per input dtype (relative to max|G|):
@@ -102,9 +105,6 @@ def compare(case: MultiStepCase, y: np.ndarray, grad_x: np.ndarray, grad_v: floa
 
 def run(adapter: Any, only: str | None = None, dtype: str | None = None) -> Iterator[Any]:
     """Yield a :class:`~spikegrad.conformance.checks.Result` per case and check."""
-    from .._registry import get
-    from .checks import Result
-
     for case in cases(only, dtype):
         if case.dtype not in adapter.dtypes:
             continue

@@ -32,6 +32,7 @@ import numpy as np
 
 from .._registry import all_entries, get
 from .goldens import finfo
+from .results import Result
 
 __all__ = ["N_DRAWS", "PARAM_SETS", "Z", "run"]
 
@@ -113,8 +114,6 @@ def _check(adapter: Any, s: Any, dtype: str, x: np.ndarray) -> dict[str, tuple[b
 
 def run(adapter: Any, only: str | None = None, dtype: str | None = None) -> Iterator[Any]:
     """Yield the results (``checks.Result``) of every stochastic check of ``adapter``."""
-    from .checks import Result
-
     for name in stochastic_names():
         if only is not None and only != name:
             continue

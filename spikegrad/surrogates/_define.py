@@ -111,6 +111,7 @@ def alias(
             formula=formula if formula is not None else base.formula,
             library=library,
             library_name=library_name,
+            base=base,
             **fields,
         )
     )

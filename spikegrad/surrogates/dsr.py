@@ -16,6 +16,7 @@ in spikingjelly, where the derivative of the representation in saturation is
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from .._multistep import MultiStepEntry, RateFormula
@@ -36,8 +37,6 @@ def _common(v: float, alpha: float, lower: float) -> tuple[Any, ...]:
 
 
 def _numbers(*params: Any) -> tuple[Any, ...]:
-    from dataclasses import replace
-
     return tuple(replace(p, array_ok=False) if p.name != "v_threshold" else p
                  for p in params)
 

@@ -1,0 +1,77 @@
+"""What an array is: its framework, whether a parameter value is an array, and where its
+values can be read without a device synchronisation.
+
+The one answer to "which framework is this array?" (:func:`framework_of`), read from the
+type's module name, so no framework is imported to inspect a value (a framework's types
+exist only once it is imported).  A leaf module: it imports nothing of spikegrad.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+__all__ = ["framework_of", "host_values", "is_array_param", "param_key", "split_params"]
+
+#: The framework of an array type, from the root of its module name.
+_ROOTS = {"numpy": "numpy", "torch": "torch", "jax": "jax", "jaxlib": "jax", "cupy": "cupy"}
+
+
+def framework_of(value: Any) -> str:
+    """``"numpy"``, ``"torch"``, ``"jax"``, ``"cupy"`` or the root module name of
+    ``value``'s type (``"array_api_strict"``, ...): the one place that answers which
+    framework an array belongs to."""
+    root = type(value).__module__.split(".", 1)[0]
+    return _ROOTS.get(root, root)
+
+
+def is_array_param(value: Any) -> bool:
+    """Whether a parameter value is an array (a framework tensor, a traced value, a
+    NumPy array of dimension >= 1) rather than a Python number."""
+    if value is None or isinstance(value, (bool, int, float, str, tuple, list, np.generic)):
+        return False
+    if isinstance(value, np.ndarray):
+        return value.ndim > 0
+    return hasattr(value, "shape") and hasattr(value, "dtype")
+
+
+def param_key(value: Any) -> Any:
+    """Hashable identity of a parameter value: numbers by value, arrays by identity."""
+    return ("array", id(value)) if is_array_param(value) else value
+
+
+def split_params(items: tuple[tuple[str, Any], ...]
+                 ) -> tuple[tuple[tuple[str, Any], ...], tuple[str, ...], tuple[Any, ...]]:
+    """Split a bound's ``(name, value)`` items into its static part (array values
+    replaced by ``None``: hashable), the names of the array parameters and their values,
+    in definition order: the one place a bound is split for a framework's tracer."""
+    static = tuple((k, None if is_array_param(v) else v) for k, v in items)
+    names = tuple(k for k, v in items if is_array_param(v))
+    values = tuple(v for k, v in items if is_array_param(v))
+    return static, names, values
+
+
+def host_values(value: Any) -> np.ndarray | None:
+    """The values of an array parameter as a NumPy array where reading them costs no device
+    synchronisation and no trace (NumPy; torch CPU tensors outside ``torch.compile`` and
+    transforms; concrete jax arrays on CPU); ``None`` otherwise."""
+    framework = framework_of(value)
+    if framework == "numpy":
+        return np.asarray(value)
+    if framework == "torch":
+        torch = sys.modules["torch"]
+        if (value.device.type != "cpu" or torch._C._are_functorch_transforms_active()
+                or torch.compiler.is_compiling()
+                or type(value) not in (torch.Tensor, torch.nn.Parameter)):
+            return None
+        return value.detach().to(torch.float64).numpy()
+    if framework == "jax":
+        jax = sys.modules["jax"]
+        if isinstance(value, jax.core.Tracer):
+            return None
+        if {d.platform for d in value.devices()} != {"cpu"}:
+            return None
+        return np.asarray(value, dtype=np.float64)
+    return None

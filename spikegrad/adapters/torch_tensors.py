@@ -1,0 +1,95 @@
+"""torch tensors for the torch bindings: the input check, the compute dtype, and the one
+decision whether a call may take the fast path (generated CPU kernels, the C++ node).
+
+The fast path is one predicate, :func:`fast_path_ok`, and one switch,
+:func:`set_fast_path` (public as :func:`spikegrad.torch.set_fast_path`).  Every site that
+could run a generated kernel (the single-step backward, the C++ autograd node, the
+multi-step forward and backward) asks it; what a site adds is only what its kernel itself
+needs (a kernel built for the surrogate and dtype, matching gradient shapes).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import array_api_compat.torch as _torch_namespace
+import torch
+
+__all__ = ["FLOATS", "cast", "check_tensor", "compute_dtype", "fast_path_enabled",
+           "fast_path_ok", "set_fast_path", "xp"]
+
+FLOATS = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+_switch = {"enabled": True}
+_listeners: list[Any] = []
+_lock = threading.Lock()
+
+
+def xp() -> Any:
+    """The array-API namespace of torch tensors."""
+    return _torch_namespace
+
+
+def check_tensor(x: Any, what: str = "x") -> None:
+    """Raise ``TypeError`` unless ``x`` is a real floating torch tensor."""
+    if not isinstance(x, torch.Tensor):
+        kind = type(x).__module__.split(".")[0] + "." + type(x).__name__
+        raise TypeError(
+            f"the torch adapter takes torch tensors, got {kind}; convert it with "
+            f"torch.as_tensor({what}) (or use spikegrad.get(...).derivative for numpy)"
+        )
+    if x.dtype not in FLOATS:
+        raise TypeError(
+            f"{what} has dtype {x.dtype}; surrogate gradients need a real floating tensor "
+            f"(float16, bfloat16, float32 or float64): cast it first, e.g. {what}.float()"
+        )
+
+
+def compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a computation runs in: float32 for float16/bfloat16, else ``dtype``."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def cast(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in its compute dtype."""
+    return x.to(compute_dtype(x.dtype))
+
+
+def set_fast_path(enabled: bool) -> None:
+    """Let eager CPU calls use the generated kernels and the C++ autograd node (the
+    default), or make every call use torch ops (same values, slower), for this process."""
+    with _lock:
+        _switch["enabled"] = bool(enabled)
+        listeners = list(_listeners)
+    for fn in listeners:
+        fn(bool(enabled))
+
+
+def fast_path_enabled() -> bool:
+    """Whether :func:`set_fast_path` allows the fast path."""
+    return _switch["enabled"]
+
+
+def on_switch(fn: Any) -> None:
+    """Call ``fn(enabled)`` now and whenever :func:`set_fast_path` changes (the C++ node
+    keeps its own copy of the answer)."""
+    with _lock:
+        _listeners.append(fn)
+    fn(_switch["enabled"])
+
+
+def fast_path_ok(*tensors: torch.Tensor) -> bool:
+    """The one decision: may generated CPU kernels serve a call on ``tensors``?
+
+    Yes for plain CPU tensors (not subclasses, which may override operations) in eager
+    mode: the switch is on, nothing is being compiled or transformed (``torch.compile``,
+    ``torch.func``), and no forward-mode AD level is active.  Whether the backward must
+    itself be differentiable (``create_graph=True``) is decided where it runs (grad mode at
+    backward time), by the same rule in Python and in the C++ node.
+    """
+    return (_switch["enabled"]
+            and all(type(t) is torch.Tensor and t.device.type == "cpu" for t in tensors)
+            and not torch.compiler.is_compiling()
+            and not torch._C._are_functorch_transforms_active()
+            and torch.autograd.forward_ad._current_level < 0)
