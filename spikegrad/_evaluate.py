@@ -16,7 +16,7 @@ import array_api_compat
 import numpy as np
 
 from . import special
-from ._arrays import is_array_param
+from ._arrays import framework_of, is_array_param
 
 if TYPE_CHECKING:
     from ._spec import Bound
@@ -57,7 +57,7 @@ def namespace_of(*arrays: Array) -> Any:
     try:
         return array_api_compat.array_namespace(*arrays)
     except TypeError as exc:
-        kinds = sorted({type(a).__module__.split(".")[0] + "." + type(a).__name__ for a in arrays})
+        kinds = sorted({framework_of(a) + "." + type(a).__name__ for a in arrays})
         if len(kinds) > 1:
             raise TypeError(
                 f"arrays from different frameworks in one call ({', '.join(kinds)}); "
@@ -200,7 +200,7 @@ def array_params(bound: Bound, xp: Any, dtype: Any,
             vxp = namespace_of(v)
             if special.namespace_name(vxp) != special.namespace_name(xp):
                 raise TypeError(
-                    f"{bound.name}: parameter {k} is a {type(v).__module__.split('.')[0]} "
+                    f"{bound.name}: parameter {k} is a {framework_of(v)} "
                     f"array but x is a {special.namespace_name(xp)} array; give parameters "
                     "in x's framework"
                 )

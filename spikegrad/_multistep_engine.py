@@ -14,21 +14,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._arrays import is_array_param
-from ._evaluate import _astype, _is_bfloat16, check_real_float, namespace_of, quiet
+from ._evaluate import _astype, check_real_float, compute_dtype_for, namespace_of, quiet
 
 if TYPE_CHECKING:
     from ._multistep import MultiStepBound
 
-__all__ = ["backward_compute", "check_sequence", "compute_dtype", "effective_threshold",
+__all__ = ["backward_compute", "check_sequence", "effective_threshold",
            "forward_compute", "reference_backward", "reference_forward", "step",
            "threshold_scale", "time_weights"]
-
-
-def compute_dtype(x: Any, xp: Any) -> Any:
-    """The dtype the recurrence runs in: float32 for 16-bit floats, else ``x``'s."""
-    if _is_bfloat16(x.dtype) or x.dtype == xp.float16:
-        return xp.float32
-    return x.dtype
 
 
 def _threshold(bound: MultiStepBound, xp: Any, dtype: Any) -> tuple[Any, bool]:
@@ -45,7 +38,7 @@ def _prepare(bound: MultiStepBound, x: Any) -> tuple[Any, Any]:
     xp = namespace_of(x)
     check_real_float(x, xp)
     check_sequence(bound.name, x)
-    return xp, compute_dtype(x, xp)
+    return xp, compute_dtype_for(xp, x.dtype)
 
 
 def reference_forward(bound: MultiStepBound, x: Any) -> Any:

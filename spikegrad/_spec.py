@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from . import _dispatch, _evaluate
-from ._arrays import framework_of, host_values, is_array_param, param_key
+from ._arrays import framework_of, host_values, is_array_param, param_key, split_params
 from ._references import cite as _cite
 from ._references import texts as _texts
 
@@ -494,8 +494,10 @@ class Bound(BoundValue):
     param_items: tuple[tuple[str, Any], ...]
 
     def __post_init__(self) -> None:
-        names = tuple(k for k, v in self.param_items if is_array_param(v))
+        static, names, values = split_params(self.param_items)
         object.__setattr__(self, "_array_names", names)
+        object.__setattr__(self, "_array_values", values)
+        object.__setattr__(self, "_static_items", static)
         if not names:
             fparams, scale = self.entry.map_params(dict(self.param_items))
             object.__setattr__(self, "_fparams", fparams)
@@ -520,6 +522,25 @@ class Bound(BoundValue):
     def array_param_names(self) -> tuple[str, ...]:
         """Names of the parameters whose values are arrays, in definition order."""
         return self.__dict__["_array_names"]
+
+    @property
+    def array_values(self) -> tuple[Any, ...]:
+        """The array parameters' values, in the order of :attr:`array_param_names` (the
+        leaves a framework traces or differentiates)."""
+        return self.__dict__["_array_values"]
+
+    @property
+    def static_items(self) -> tuple[tuple[str, Any], ...]:
+        """``param_items`` with the array values replaced by ``None``: the hashable,
+        static part of the bound (a jit's static argument)."""
+        return self.__dict__["_static_items"]
+
+    def with_arrays(self, values: tuple[Any, ...]) -> Bound:
+        """The same definition and numbers with the array parameters (in the order of
+        :attr:`array_param_names`) replaced by ``values`` (traced or differentiable
+        copies); not validated."""
+        new = dict(zip(self.array_param_names, values, strict=True))
+        return Bound(self.entry, tuple((k, new.get(k, v)) for k, v in self.param_items))
 
     def _numbers_only(self, what: str) -> None:
         if self.has_array_params:

@@ -114,7 +114,7 @@ class Surrogate:
                              "available for it")
         # the static part (definition, number parameters) and the leaves (array parameters)
         self._static = _adapter._Static(bound)
-        self._leaves = _adapter._raw_array_params(bound)
+        self._leaves = bound.array_values
 
     @property
     def bound(self) -> Bound:

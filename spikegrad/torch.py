@@ -209,7 +209,7 @@ class Surrogate(torch.nn.Module):
             return _adapter.spike(bound, x, key if key is not None else self.key)
         _adapter.check_tensor(x)
         check_param_shapes(bound, x.shape)
-        params = tuple(dict(bound.param_items)[k] for k in bound.array_param_names)
+        params = bound.array_values
         return _adapter.primitive(bound, x, params)
 
     def extra_repr(self) -> str:

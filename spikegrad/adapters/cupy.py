@@ -27,6 +27,7 @@ except ImportError as exc:  # pragma: no cover - exercised without cupy installe
     raise ImportError("spikegrad.cupy needs CuPy and CUDA: pip install 'spikegrad[cupy]'") \
         from exc
 
+from .._arrays import framework_of
 from .._evaluate import _astype, compute_dtype_for, forward_compute, namespace_of
 from .._spec import Bound
 from ..codegen import cuda
@@ -47,7 +48,7 @@ def _check_bound(bound: Any) -> None:
 
 def _check(x: Any, what: str = "x") -> None:
     if not isinstance(x, cupy.ndarray):
-        mod = type(x).__module__.split(".")[0]
+        mod = framework_of(x)
         raise TypeError(f"the cupy adapter takes cupy arrays, got {mod}.{type(x).__name__}; "
                         f"convert with cupy.asarray({what}) or cupy.from_dlpack({what})")
     if x.dtype.name not in _FLOATS:

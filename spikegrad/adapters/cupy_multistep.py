@@ -21,7 +21,7 @@ except ImportError as exc:  # pragma: no cover - exercised without cupy installe
     raise ImportError("spikegrad.cupy needs CuPy and CUDA: pip install 'spikegrad[cupy]'") \
         from exc
 
-from .._arrays import is_array_param
+from .._arrays import framework_of, is_array_param
 from .._multistep import MultiStepBound
 from .._multistep_engine import check_sequence, threshold_scale, time_weights
 from ..codegen import cuda, multistep
@@ -33,7 +33,7 @@ _THREADS = 256
 
 def _check(x: Any, what: str = "x") -> None:
     if not isinstance(x, cupy.ndarray):
-        mod = type(x).__module__.split(".")[0]
+        mod = framework_of(x)
         raise TypeError(f"the cupy adapter takes cupy arrays, got {mod}.{type(x).__name__}; "
                         f"convert with cupy.asarray({what})")
     if x.dtype.name not in ("float16", "bfloat16", "float32", "float64"):

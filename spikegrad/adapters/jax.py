@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import special
+from .._arrays import framework_of
 from .._evaluate import (
     check_param_shapes,
     derivative_compute,
@@ -56,8 +57,7 @@ def _overrides(bound: Bound, params: tuple[Any, ...]) -> dict[str, Any] | None:
 
 
 def _array_values(bound: Bound) -> tuple[Any, ...]:
-    items = dict(bound.param_items)
-    return tuple(jnp.asarray(items[k]) for k in bound.array_param_names)
+    return tuple(jnp.asarray(v) for v in bound.array_values)
 
 
 def derivative(bound: Bound, x: jax.Array, key: Any = None,
@@ -110,7 +110,7 @@ class _Static:
     def __init__(self, bound: Bound) -> None:
         self.entry = bound.entry
         self.names = bound.array_param_names
-        self.items = tuple((k, None if k in self.names else v) for k, v in bound.param_items)
+        self.items = bound.static_items
 
     def bound(self, params: tuple[Any, ...]) -> Bound:
         values = dict(zip(self.names, params, strict=False))
@@ -205,9 +205,9 @@ def spike(bound: Bound, x: Any, key: Any = None) -> jax.Array:
     """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable in jax, in ``x``
     and in array parameters)."""
     x = check_array(x)
-    for name, p in zip(bound.array_param_names, _raw_array_params(bound), strict=False):
-        mod = type(p).__module__.split(".")[0]
-        if mod not in ("jax", "jaxlib", "numpy"):
+    for name, p in zip(bound.array_param_names, bound.array_values, strict=False):
+        mod = framework_of(p)
+        if mod not in ("jax", "numpy"):
             raise TypeError(f"{bound.name}: parameter {name} is a {mod} array; give jax "
                             "arrays (or numbers) with jax input")
     check_param_shapes(bound, x.shape)
@@ -217,10 +217,6 @@ def spike(bound: Bound, x: Any, key: Any = None) -> jax.Array:
         key = jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
     return _spike(_Static(bound), x, key, _array_values(bound))
 
-
-def _raw_array_params(bound: Bound) -> tuple[Any, ...]:
-    items = dict(bound.param_items)
-    return tuple(items[k] for k in bound.array_param_names)
 
 
 def multistep(bound: Any, x: Any) -> jax.Array:

@@ -8,17 +8,16 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from .._arrays import framework_of
+from .._evaluate import compute_dtype_for
 from .._numerics import two_prod_arrays
 
 __all__ = ["check_array", "compute", "exact_namespace"]
 
-_HALF = (jnp.float16, jnp.bfloat16)
-
-
 def check_array(x: Any, what: str = "x") -> jax.Array:
     """Return ``x`` as a jax array, or raise ``TypeError`` with the fix."""
-    mod = type(x).__module__.split(".")[0]
-    if mod not in ("jax", "jaxlib", "numpy") and not isinstance(x, jax.Array):
+    mod = framework_of(x)
+    if mod not in ("jax", "numpy") and not isinstance(x, jax.Array):
         raise TypeError(
             f"the jax adapter takes jax (or numpy) arrays, got {mod}.{type(x).__name__}; "
             f"convert it first, e.g. jnp.asarray(np.asarray({what})) or jax.dlpack.from_dlpack"
@@ -37,7 +36,7 @@ def check_array(x: Any, what: str = "x") -> jax.Array:
 
 def compute(x: jax.Array) -> jax.Array:
     """``x`` in its compute dtype (float32 for float16/bfloat16)."""
-    return x.astype(jnp.float32) if x.dtype in _HALF else x
+    return x.astype(compute_dtype_for(jnp, x.dtype))
 
 
 class _IEEE:

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from .. import special
+from .._arrays import framework_of
 from .._evaluate import (
     check_param_shapes,
     derivative_compute,
@@ -319,13 +320,13 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
     names = bound.array_param_names
     params: tuple[Any, ...] = ()
     if names:
-        params = tuple(dict(bound.param_items)[k] for k in names)
+        params = bound.array_values
         if len(params) > MAX_TENSOR_PARAMS:
             raise ValueError(f"{bound.name}: at most {MAX_TENSOR_PARAMS} tensor parameters")
         for name, p in zip(names, params, strict=False):
             if not isinstance(p, torch.Tensor):
                 raise TypeError(f"{bound.name}: parameter {name} is a "
-                                f"{type(p).__module__.split('.')[0]} array; give torch "
+                                f"{framework_of(p)} array; give torch "
                                 "tensors (or numbers) with torch input")
         check_param_shapes(bound, x.shape)
     elif key is None and not compiling and _native_ok(bound, x):

@@ -16,6 +16,9 @@ from typing import Any
 import array_api_compat.torch as _torch_namespace
 import torch
 
+from .._arrays import framework_of
+from .._evaluate import compute_dtype_for
+
 __all__ = ["FLOATS", "cast", "check_tensor", "compute_dtype", "fast_path_enabled",
            "fast_path_ok", "set_fast_path", "xp"]
 
@@ -34,7 +37,7 @@ def xp() -> Any:
 def check_tensor(x: Any, what: str = "x") -> None:
     """Raise ``TypeError`` unless ``x`` is a real floating torch tensor."""
     if not isinstance(x, torch.Tensor):
-        kind = type(x).__module__.split(".")[0] + "." + type(x).__name__
+        kind = framework_of(x) + "." + type(x).__name__
         raise TypeError(
             f"the torch adapter takes torch tensors, got {kind}; convert it with "
             f"torch.as_tensor({what}) (or use spikegrad.get(...).derivative for numpy)"
@@ -47,8 +50,8 @@ def check_tensor(x: Any, what: str = "x") -> None:
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype a computation runs in: float32 for float16/bfloat16, else ``dtype``."""
-    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    """The dtype a computation runs in (the one rule, :func:`compute_dtype_for`)."""
+    return compute_dtype_for(_torch_namespace, dtype)
 
 
 def cast(x: torch.Tensor) -> torch.Tensor:

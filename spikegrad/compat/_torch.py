@@ -7,7 +7,6 @@ from typing import Any
 
 import torch
 
-from .._spec import Bound
 from ..adapters import torch as _adapter
 from ._bound import bound
 from ._signature import signature
@@ -20,18 +19,13 @@ def spike(alias: str, x: torch.Tensor, values: dict[str, Any], key: Any = None
     return _adapter.spike(bound(alias, values), x, key)
 
 
-def _array_values(b: Bound) -> tuple[Any, ...]:
-    params = dict(b.param_items)
-    return tuple(params[k] for k in b.array_param_names)
-
-
 def primitive(alias: str, x: torch.Tensor, values: dict[str, Any]) -> torch.Tensor:
     """The alias's primitive ``g(x)`` (differentiable)."""
     b = bound(alias, values)
-    return _adapter.primitive(b, x, _array_values(b))
+    return _adapter.primitive(b, x, b.array_values)
 
 
 def derivative(alias: str, x: torch.Tensor, values: dict[str, Any]) -> torch.Tensor:
     """The alias's ``g'(x)``."""
     b = bound(alias, values)
-    return _adapter.derivative(b, x, None, _array_values(b))
+    return _adapter.derivative(b, x, None, b.array_values)
