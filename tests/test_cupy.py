@@ -209,7 +209,7 @@ def test_cupy_kernel_twin_bfloat16_every_value(name: str, params: dict, twins) -
 def check_bfloat16(s: spikegrad.Bound, x: np.ndarray, gx: np.ndarray,
                    spikes: np.ndarray | None) -> None:
     """``gx = g'(x)`` and the spikes for bfloat16 ``x``, against the float64 reference."""
-    from spikegrad.adapters.numpy import derivative_values
+    from spikegrad.adapters.reference import derivative_values
 
     tiny = np.finfo(np.float32).smallest_normal
     with np.errstate(invalid="ignore"):  # NaN patterns

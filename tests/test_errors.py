@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import spikegrad
-from spikegrad.adapters import numpy as reference
+from spikegrad.adapters import reference
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import spikegrad
-from spikegrad.adapters import numpy as reference
+from spikegrad.adapters import reference
 from spikegrad.conformance import goldens
 from spikegrad.conformance.accuracy import LIMIT_REL_NORMAL, LIMITS_CORE_ULP, evaluate
 

@@ -12,7 +12,7 @@ import spikegrad
 spikegrad.names(); spikegrad.aliases()
 s = spikegrad.get('atan')
 s.derivative(np.linspace(-1, 1, 5)); s.spike(np.zeros(2)); s.peak; s.area
-from spikegrad.adapters import numpy as ref
+from spikegrad.adapters import reference as ref
 ref.backward(s, ref.forward(s, np.zeros(3))[1], np.ones(3))
 heavy = [m for m in ('torch', 'jax', 'jaxlib', 'cupy', 'tensorflow', 'mpmath', 'scipy')
          if m in sys.modules]

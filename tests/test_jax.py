@@ -18,7 +18,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import spikegrad  # noqa: E402
 import spikegrad.jax as sgj  # noqa: E402
-from spikegrad.adapters import numpy as reference  # noqa: E402
+from spikegrad.adapters import reference  # noqa: E402
 from spikegrad.conformance import goldens  # noqa: E402
 from spikegrad.conformance.checks import check_backward_values  # noqa: E402
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import spikegrad
-from spikegrad.adapters import numpy as reference
+from spikegrad.adapters import reference
 
 f32, f64 = np.float32, np.float64
 

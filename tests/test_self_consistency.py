@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import spikegrad
-from spikegrad.adapters.numpy import derivative_values, primitive_values
+from spikegrad.adapters.reference import derivative_values, primitive_values
 from spikegrad.conformance import goldens
 
 WITH_PRIMITIVE = [

@@ -11,8 +11,7 @@ torch = pytest.importorskip("torch", reason="the torch adapter needs PyTorch (pi
 
 import spikegrad  # noqa: E402
 import spikegrad.torch as sgt  # noqa: E402
-from spikegrad.adapters import _torch_native  # noqa: E402
-from spikegrad.adapters import numpy as reference  # noqa: E402
+from spikegrad.adapters import _torch_native, reference  # noqa: E402
 from spikegrad.conformance import goldens  # noqa: E402
 from spikegrad.conformance.accuracy import _floor  # noqa: E402
 

@@ -32,7 +32,7 @@ from .._evaluate import _astype, compute_dtype_for, forward_compute, namespace_o
 from .._spec import Bound
 from ..codegen import cuda
 from . import cupy_multistep
-from . import numpy as engine
+from . import reference as engine
 
 __all__ = ["backward", "forward", "forward_backward", "multistep", "spike", "spike_and_vjp"]
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._registry import entry as _entry
 from .._registry import get
-from ..adapters import numpy as reference
+from ..adapters import reference
 from .goldens import DTYPES, Case, Metrics, cases, compare, names
 
 __all__ = ["LIMITS_CORE_ULP", "Row", "accuracy_table", "evaluate", "format_table"]

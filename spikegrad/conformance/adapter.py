@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from .._spec import Bound
-from ..adapters import numpy as engine
+from ..adapters import reference as engine
 
 __all__ = ["BUILTIN", "Adapter", "available_adapters", "flushes", "load_adapter"]
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .._registry import get
-from ..adapters.numpy import derivative_values
+from ..adapters.reference import derivative_values
 from . import multistep, stochastic
 from .adapter import Adapter, flushes
 from .goldens import Case, cases, compare, finfo

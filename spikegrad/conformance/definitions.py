@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._spec import Bound
-from ..adapters.numpy import derivative_values
+from ..adapters.reference import derivative_values
 from .adapter import Adapter, flushes
 from .checks import Result
 from .goldens import compare

@@ -8,7 +8,7 @@ rounds once to the input dtype, so its only error is the formula's own in float6
 Examples
 --------
 >>> import numpy as np, spikegrad
->>> from spikegrad.adapters import numpy as ref
+>>> from spikegrad.adapters import reference as ref
 >>> s = spikegrad.get("atan")
 >>> spikes, res = ref.forward(s, np.array([-1.0, 0.0, 2.0], dtype=np.float32))
 >>> spikes
