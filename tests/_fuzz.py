@@ -63,7 +63,7 @@ def _fmt_params(params: dict[str, Any]) -> str:
 
 
 def _numpy_paths() -> list[FuzzPath]:
-    from spikegrad.adapters import numpy as engine
+    from spikegrad.adapters import reference as engine
 
     a = adapters.NumpyAdapter()
 
@@ -76,9 +76,9 @@ def _numpy_paths() -> list[FuzzPath]:
 
     def rep(api: str) -> Callable[[str, dict[str, Any], str, float], str]:
         def r(name: str, params: dict[str, Any], dtype: str, x: float) -> str:
-            call = ("spikegrad.adapters.numpy.derivative_values(s, xs)" if api == "engine"
+            call = ("spikegrad.adapters.reference.derivative_values(s, xs)" if api == "engine"
                     else "s.derivative(xs)")
-            return (f"python -c \"import numpy as np, spikegrad, spikegrad.adapters.numpy; "
+            return (f"python -c \"import numpy as np, spikegrad, spikegrad.adapters.reference; "
                     f"s = spikegrad.get({name!r}, {_fmt_params(params)}); "
                     f"xs = np.array([{x!r}], {dtype!r}); print({call})\"")
         return r
@@ -224,7 +224,7 @@ def truth(s: spikegrad.Bound, x64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         params = {k: (float(v) if isinstance(v, (float, np.floating)) else v)
                   for k, v in s.params.items()}
         return oracle_evaluate(ORACLES[e.name][0], e.name, x64, params)
-    from spikegrad.adapters import numpy as engine
+    from spikegrad.adapters import reference as engine
 
     hi = np.asarray(engine.derivative_values(s, x64), dtype=np.float64)
     return hi, np.zeros_like(hi)

@@ -36,7 +36,6 @@ ENTRIES = [n for n, e in _OBJECTS.items() if not e.user]
 USER = [user_definitions.SECH2.name]
 
 
-
 @st.composite
 def examples(draw: Any, name: str) -> tuple[str, dict[str, Any], Any, tuple[Any, ...]]:
     entry = _OBJECTS[name]
@@ -52,10 +51,13 @@ def examples(draw: Any, name: str) -> tuple[str, dict[str, Any], Any, tuple[Any,
     if not (math.isfinite(scale) and scale > 0):
         scale = 1.0
     raw = draw(st.lists(_fuzz.x_strategy(scale), min_size=4, max_size=16))
-    # every path runs the numpy engines; the framework (path, dtype) pairs are drawn
-    pairs = sorted(draw(st.sets(st.sampled_from(_fuzz.framework_pairs()),
-                                min_size=min(PAIRS, len(_fuzz.framework_pairs())),
-                                max_size=min(PAIRS, len(_fuzz.framework_pairs())))))
+    # every path runs the numpy engines; the framework (path, dtype) pairs are drawn from
+    # the installed frameworks (none without torch and jax: the numpy engines alone)
+    available = _fuzz.framework_pairs()
+    pairs: list[tuple[str, str]] = []
+    if available:
+        k = min(PAIRS, len(available))
+        pairs = sorted(draw(st.sets(st.sampled_from(available), min_size=k, max_size=k)))
     return name, params, _fuzz.input_values(s, raw), tuple(pairs)
 
 
@@ -81,3 +83,43 @@ def test_fuzz_entry(name: str) -> None:
 @pytest.mark.parametrize("name", USER)
 def test_fuzz_user_definition(name: str) -> None:
     _run(name)
+
+
+def _installed(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def test_the_fuzzer_checks_every_installed_path() -> None:
+    """numpy's two engines always; torch's and jax's three paths exactly when the framework
+    imports (a framework that is installed but not fuzzed would pass unnoticed)."""
+    names = {p.name for p in _fuzz.paths()}
+    assert {"numpy.reference", "numpy.derivative"} <= names
+    for framework in ("torch", "jax"):
+        fuzzed = {n for n in names if n.startswith(f"{framework}.")}
+        assert len(fuzzed) == (3 if _installed(framework) else 0), (framework, fuzzed)
+
+
+def test_the_fuzzer_runs_the_numpy_paths_without_any_framework(monkeypatch) -> None:
+    """With neither torch nor jax installed (the README's plain ``pip install -e
+    ".[test]"``), an entry's examples still check the numpy engines, in every dtype."""
+    numpy_only = [p for p in _fuzz.paths() if p.name.startswith("numpy.")]
+    monkeypatch.setattr(_fuzz, "_PATHS", numpy_only)
+    assert _fuzz.framework_pairs() == []
+    counter: dict[str, int] = {}
+    monkeypatch.setattr(_fuzz, "check_example", _counting(_fuzz.check_example, counter))
+    _run("atan")
+    assert counter.get("examples", 0) >= 1 and counter.get("cases", 0) > 0
+
+
+def _counting(check: Any, counter: dict[str, int]) -> Any:
+    def wrapped(s: Any, xs: Any, selected: Any, _counter: Any = None, pairs: Any = None
+                ) -> Any:
+        assert pairs == set() and {p.name for p in selected} == {
+            "numpy.reference", "numpy.derivative"}
+        counter["examples"] = counter.get("examples", 0) + 1
+        return check(s, xs, selected, counter, pairs=pairs)
+    return wrapped
