@@ -7,20 +7,38 @@ with ``--source PEER=DIR``; nothing is copied into this repository.  For each su
 script prints the number of tests passing unchanged and with spikegrad swapped in, and
 every test that passes only with the peer, with the first line of its failure.
 
+The swap is verified from inside the test process: ``swap_plugin`` records, for every
+collected test module, which module its ``surrogate`` (or whatever it takes from the
+peer's module) is bound to, and how many spikegrad objects the run built.  The script
+exits non-zero when, in the swapped run, any test module is bound to the peer's own
+module, none is bound to the replacement, ``sys.modules`` holds the peer's module, or no
+spikegrad object was built: a pass count is only reported as spikegrad's when spikegrad
+ran.  Test files that live inside the swapped package itself (braintools'
+``braintools/surrogate/*_test.py``) are run from a temporary copy (test files and their
+``conftest.py``, same contents): in place, pytest's ``--import-mode=importlib`` imports
+their parent package from its file and puts the peer's module back.  pytest reads the
+peer's own config (in a checkout or sdist) and no other: installed packages' tests run
+under an empty one, not under whatever project holds the environment.
+
     python compat/run_peer_suites.py                          # every installed peer
     python compat/run_peer_suites.py --peer spikingjelly --source spikingjelly=../sj
+    python compat/run_peer_suites.py --peer-spec '{"name": "x", "package": "x",
+        "module": "x.surrogate", "replacement": "my_compat", "tests_in_package": ["t*.py"]}'
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,6 +55,19 @@ class Peer:
     tests_in_source: tuple[str, ...] = ()  # globs inside an sdist or a checkout
     keyword: str = "surrogate"  # only test files that mention it
 
+    @classmethod
+    def from_spec(cls, spec: str | dict[str, Any]) -> Peer:
+        """A peer from JSON (a string, a path to a ``.json`` file, or a dict) with the
+        fields above; lists become tuples."""
+        if isinstance(spec, str):
+            text = spec if spec.lstrip().startswith("{") else Path(spec).read_text()
+            spec = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = set(spec) - known
+        if unknown:
+            raise ValueError(f"unknown Peer fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
+
 
 PEERS = {
     "snntorch": Peer("snntorch", "snntorch", "snntorch.surrogate", "spikegrad.compat.snntorch",
@@ -52,6 +83,34 @@ PEERS = {
                   "spikegrad.compat.norse", tests_in_package=("torch/**/test_*.py",),
                   tests_in_source=("norse/torch/**/test_*.py",), keyword="threshold"),
 }
+
+
+@dataclass
+class SuiteRun:
+    """One pytest run: outcomes by test id, and the swap plugin's record from inside it."""
+
+    outcomes: dict[str, tuple[str, str]]
+    record: dict[str, Any] | None
+    returncode: int | None  # None: timed out
+    output_tail: str = ""
+
+
+@dataclass
+class Comparison:
+    """Both runs of one suite, and what the swapped run's record shows."""
+
+    peer: Peer
+    files: list[Path]
+    cwd: Path
+    relocated: bool
+    before: SuiteRun
+    after: SuiteRun
+    problems_before: list[str] = field(default_factory=list)
+    problems_after: list[str] = field(default_factory=list)
+
+    @property
+    def verified(self) -> bool:
+        return not self.problems_before and not self.problems_after
 
 
 def _installed(peer: Peer) -> Path | None:
@@ -89,50 +148,282 @@ def _files(root: Path, globs: tuple[str, ...], keyword: str) -> list[Path]:
     return [f for f in files if not keyword or keyword in f.read_text(errors="ignore")]
 
 
-def _run(files: list[Path], swap: str | None, cwd: Path, timeout: float,
-         extra: list[str]) -> dict[str, tuple[str, str]]:
-    """test id -> (outcome, first line of the failure) for one pytest run."""
+# --- where the tests run from ----------------------------------------------------------------
+
+def _package_dirs(path: Path) -> list[Path]:
+    """The package directories holding ``path``, innermost first (``__init__.py`` chain)."""
+    out, d = [], path.parent
+    while (d / "__init__.py").is_file():
+        out.append(d)
+        d = d.parent
+    return out
+
+
+def _dotted(path: Path) -> str:
+    """The module name pytest derives for ``path`` from its ``__init__.py`` chain."""
+    dirs = _package_dirs(path)
+    return ".".join([d.name for d in reversed(dirs)] + [path.stem])
+
+
+def _under(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def needs_relocation(path: Path, peer: Peer) -> bool:
+    """Whether ``path`` is a module inside the package being swapped: pytest
+    (``--import-mode=importlib``) imports a test module's parent packages from their files
+    when the one in ``sys.modules`` is not a package — the replacement is a plain module —
+    and so would put the peer's module back in ``sys.modules``."""
+    package = _dotted(path).rpartition(".")[0]
+    return bool(package) and _under(package, peer.module)
+
+
+def relocate(files: list[Path], workdir: Path, peer: Peer) -> tuple[list[Path], Path]:
+    """Copy ``files`` (and the ``conftest.py`` files of their packages) under
+    ``workdir/<package>_tests/``, keeping the layout below the top package but without
+    ``__init__.py``: the copies are outside the peer's package, and their module names
+    (``braintools_tests.surrogate._impl_test``) are nobody's package.  Returns the copies
+    and the root to run pytest from."""
+    root = workdir / "relocated"
+    out = []
+    for f in files:
+        dirs = _package_dirs(f)
+        top = dirs[-1] if dirs else f.parent
+        base = root / f"{top.name}_tests"
+        dest = base / f.relative_to(top)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(f, dest)
+        for d in dirs:  # conftest.py of every package between the file and the top
+            if (d / "conftest.py").is_file():
+                target = base / d.relative_to(top) / "conftest.py"
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(d / "conftest.py", target)
+        out.append(dest)
+    return out, root
+
+
+# --- one pytest run, and its record ----------------------------------------------------------
+
+#: pytest's config files, and the section that makes one count (None: any such file)
+_CONFIGS = (("pytest.toml", None), (".pytest.toml", None),
+            ("pytest.ini", None), (".pytest.ini", None),
+            ("pyproject.toml", "[tool.pytest"), ("tox.ini", "[pytest]"),
+            ("setup.cfg", "[tool:pytest]"))
+
+
+def peer_config(files: list[Path], cwd: Path) -> Path | None:
+    """The pytest config file the peer's own tree gives these tests (searched as pytest
+    does, from the files' common directory up to ``cwd``), or None.  Above ``cwd`` nothing
+    is the peer's: an installed package's tests would otherwise pick up whatever project
+    holds the environment (spikegrad's own ``pyproject.toml``, with its warnings-as-errors,
+    when the virtual environment lives in this repository)."""
+    if not files:
+        return None
+    d = Path(os.path.commonpath([f.parent.resolve() for f in files]))
+    root = cwd.resolve()
+    if d != root and root not in d.parents:
+        return None
+    while True:
+        for name, section in _CONFIGS:
+            f = d / name
+            if f.is_file() and (section is None or section in f.read_text(errors="ignore")):
+                return f
+        if d == root:
+            return None
+        d = d.parent
+
+def run_suite(peer: Peer, files: list[Path], cwd: Path, *, swapped: bool,
+              timeout: float = 3600.0, extra: list[str] | tuple[str, ...] = ()) -> SuiteRun:
+    """Run pytest on ``files`` (the swap plugin loaded in both runs: it swaps only when
+    ``swapped``) and return the outcomes with the plugin's record."""
     with tempfile.TemporaryDirectory() as tmp:
         xml = Path(tmp) / "out.xml"
+        record_path = Path(tmp) / "record.json"
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join([str(HERE), env.get("PYTHONPATH", "")])
+        pair = f"{peer.module}={peer.replacement}"
+        env.pop("SPIKEGRAD_COMPAT_SWAP", None)
+        env.pop("SPIKEGRAD_COMPAT_WATCH", None)
+        env["SPIKEGRAD_COMPAT_SWAP" if swapped else "SPIKEGRAD_COMPAT_WATCH"] = pair
+        env["SPIKEGRAD_COMPAT_RECORD"] = str(record_path)
+        config = peer_config(files, cwd)
+        if config is None:  # no config of the peer's: none of anybody else's either
+            config = Path(tmp) / "pytest.ini"
+            config.write_text("[pytest]\n")
         cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                "--import-mode=importlib", "--continue-on-collection-errors",
                "-p", "no:randomly", f"--junitxml={xml}", "-o", "addopts=",
-               "--rootdir", str(cwd), *extra]
-        if swap:
-            env["SPIKEGRAD_COMPAT_SWAP"] = swap
-            cmd += ["-p", "swap_plugin"]
-        cmd += [str(f) for f in files]
+               "-c", str(config), "--rootdir", str(cwd), "-p", "swap_plugin", *extra,
+               *[str(f) for f in files]]
         try:
-            subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
-                           timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-        if not xml.exists():
-            return {}
-        out = {}
-        for case in ET.parse(xml).getroot().iter("testcase"):
-            name = f"{case.get('classname')}::{case.get('name')}"
-            bad = next((c for c in case if c.tag in ("failure", "error")), None)
-            skipped = next((c for c in case if c.tag == "skipped"), None)
-            if bad is not None:
-                out[name] = ("fail", (bad.get("message") or "").splitlines()[0][:160]
-                             if bad.get("message") else "")
-            elif skipped is not None:
-                out[name] = ("skip", "")
-            else:
-                out[name] = ("pass", "")
-        return out
+            res = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True,
+                                 timeout=timeout)
+            returncode: int | None = res.returncode
+            tail = (res.stdout + res.stderr)[-3000:]
+        except subprocess.TimeoutExpired as exc:
+            returncode = None
+            tail = str(exc.stdout or "")[-3000:]
+        record = None
+        if record_path.exists():
+            try:
+                record = json.loads(record_path.read_text())
+            except json.JSONDecodeError:
+                record = None
+        return SuiteRun(_outcomes(xml), record, returncode, tail)
+
+
+def _outcomes(xml: Path) -> dict[str, tuple[str, str]]:
+    """test id -> (outcome, first line of the failure)."""
+    if not xml.exists():
+        return {}
+    out = {}
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        name = f"{case.get('classname')}::{case.get('name')}"
+        bad = next((c for c in case if c.tag in ("failure", "error")), None)
+        skipped = next((c for c in case if c.tag == "skipped"), None)
+        if bad is not None:
+            out[name] = ("fail", (bad.get("message") or "").splitlines()[0][:160]
+                         if bad.get("message") else "")
+        elif skipped is not None:
+            out[name] = ("skip", "")
+        else:
+            out[name] = ("pass", "")
+    return out
+
+
+def check_swap(run: SuiteRun, peer: Peer, *, swapped: bool) -> list[str]:
+    """What the record from inside the pytest process says against the run's claim: the
+    swapped run must have every test module bound to the replacement (at least one), the
+    replacement in ``sys.modules`` and spikegrad objects built; the unchanged run must not
+    have used the replacement.  An empty list: verified."""
+    rec = run.record
+    label = "swapped run" if swapped else "unchanged run"
+    if rec is None:
+        why = "timed out" if run.returncode is None else f"pytest exit status {run.returncode}"
+        tail = run.output_tail.strip().splitlines()[-3:]
+        return [f"{label}: no record from inside the pytest process ({why}; the swap "
+                f"plugin did not run or pytest did not start): " + " | ".join(tail)]
+    problems = [f"{label}: {e}" for e in rec.get("errors", [])]
+    if rec.get("mode") != ("swap" if swapped else "watch"):
+        problems.append(f"{label}: the plugin ran in {rec.get('mode')!r} mode")
+    modules = rec.get("modules", [])
+    if swapped:
+        if not modules:
+            problems.append(f"{label}: no test module was collected")
+        bound = 0
+        for m in modules:
+            for b in m["bindings"]:
+                if b["is_replacement"]:
+                    bound += 1
+                    continue
+                what = (f"its {b['name']!r} comes from {b['object_module']}"
+                        if b["kind"] == "object" else f"its {b['name']!r} is {b['bound_to']}")
+                problems.append(f"{label}: {m['file']}: {what} ({b['file']}), not "
+                                f"{peer.replacement}")
+        if modules and not bound:
+            problems.append(f"{label}: no collected test module binds {peer.replacement} "
+                            f"(nor anything from {peer.module}): nothing shows the tests "
+                            "ran against it")
+        states = rec.get("sys_modules", {})
+        if "at_end" not in states:
+            problems.append(f"{label}: the session did not finish (the record stops at "
+                            "collection)")
+        for when in ("at_collection", "at_end"):
+            for s in states.get(when, []):
+                if not s["is_replacement"]:
+                    problems.append(f"{label}: sys.modules[{s['target']!r}] {when} is "
+                                    f"{s['bound_to']} ({s['file']}), not {peer.replacement}")
+        counts = rec.get("spikegrad_objects") or {}
+        if not counts:
+            problems.append(f"{label}: spikegrad objects could not be counted: "
+                            + "; ".join(rec.get("counter_errors", [])))
+        elif sum(counts.values()) == 0:
+            problems.append(f"{label}: zero spikegrad objects were built during the run "
+                            f"({counts})")
+    else:
+        for m in modules:
+            for b in m["bindings"]:
+                if b["is_replacement"]:
+                    problems.append(f"{label}: {m['file']}: {b['name']!r} is the "
+                                    f"replacement {peer.replacement}")
+        for s in rec.get("sys_modules", {}).get("at_end", []):
+            if s["is_replacement"]:
+                problems.append(f"{label}: sys.modules[{s['target']!r}] is the replacement")
+    return problems
+
+
+def compare(peer: Peer, files: list[Path], cwd: Path, *, timeout: float = 3600.0,
+            extra: list[str] | tuple[str, ...] = (), relocate_tests: bool = True,
+            workdir: Path | None = None) -> Comparison:
+    """Both runs of ``files`` and the check of each record.  Test files inside the swapped
+    package are run from copies under ``workdir`` (unless ``relocate_tests`` is false,
+    which reproduces the swap pytest undoes)."""
+    relocated = False
+    with tempfile.TemporaryDirectory() as tmp:
+        if relocate_tests and any(needs_relocation(f, peer) for f in files):
+            files, cwd = relocate(files, Path(workdir or tmp), peer)
+            relocated = True
+        before = run_suite(peer, files, cwd, swapped=False, timeout=timeout, extra=extra)
+        after = run_suite(peer, files, cwd, swapped=True, timeout=timeout, extra=extra)
+    return Comparison(peer, files, cwd, relocated, before, after,
+                      check_swap(before, peer, swapped=False),
+                      check_swap(after, peer, swapped=True))
+
+
+# --- the report ------------------------------------------------------------------------------
+
+def _collection_error_for(test: str, errors: list[dict[str, str]]) -> str | None:
+    for e in errors:
+        dotted = e["nodeid"].removesuffix(".py").replace("/", ".")
+        if dotted and (test.startswith(dotted + ".") or test.startswith(dotted + "::")):
+            return e["message"]
+    return None
+
+
+def report(c: Comparison) -> None:
+    before, after = c.before.outcomes, c.after.outcomes
+    passed = {t for t, (o, _) in before.items() if o == "pass"}
+    kept = {t for t in passed if after.get(t, ("missing", ""))[0] == "pass"}
+    print(f"   passing with {c.peer.name}: {len(passed)}; with spikegrad swapped in: "
+          f"{sum(o == 'pass' for o, _ in after.values())} "
+          f"({len(kept)} of the {len(passed)})")
+    rec = c.after.record or {}
+    if c.verified:
+        mods = rec.get("modules", [])
+        nbound = sum(any(b["is_replacement"] for b in m["bindings"]) for m in mods)
+        names = sorted({b["name"] for m in mods for b in m["bindings"]})
+        counts = rec.get("spikegrad_objects") or {}
+        print(f"   swap verified inside pytest: {nbound} of {len(mods)} collected test "
+              f"modules bind {c.peer.replacement} ({', '.join(names)}); spikegrad objects "
+              f"built: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    else:
+        print("   SWAP NOT VERIFIED: these counts do not measure spikegrad")
+        for p in c.problems_before + c.problems_after:
+            print(f"   ! {p}")
+    errors = rec.get("collection_errors", [])
+    unchanged = {e["nodeid"] for e in (c.before.record or {}).get("collection_errors", [])}
+    for e in errors:
+        when = "unchanged too" if e["nodeid"] in unchanged else "only with spikegrad"
+        print(f"   test module not importable ({when}): {e['nodeid']}: {e['message']}")
+    for t in sorted(t for t, (o, _) in after.items() if o == "pass" and t not in passed):
+        print(f"   only with spikegrad: {t}  [{before.get(t, ('missing', ''))[0]} with "
+              f"{c.peer.name}]")
+    for t in sorted(passed - kept):
+        outcome, why = after.get(t, ("missing", ""))
+        if outcome == "missing":
+            why = _collection_error_for(t, errors) or "not collected"
+        print(f"   only with the peer: {t}  [{outcome}] {why}")
 
 
 def run_peer(peer: Peer, source: Path | None, timeout: float, extra: list[str],
-             all_files: bool = False) -> None:
+             all_files: bool = False, relocate_tests: bool = True) -> bool | None:
+    """Compare one peer and print the report: True when the swap was verified, False when
+    it was not, None when the suite could not run here (not installed, no tests)."""
     print(f"\n== {peer.name}")
     pkg = _installed(peer)
     if pkg is None:
         print(f"   {peer.package} is not importable here: install it to compare")
-        return
+        return None
     with tempfile.TemporaryDirectory() as tmp:
         files: list[Path] = []
         cwd = pkg.parent
@@ -147,36 +438,53 @@ def run_peer(peer: Peer, source: Path | None, timeout: float, extra: list[str],
         if not files:
             print("   no tests found (the sdist ships none): pass --source "
                   f"{peer.name}=CHECKOUT")
-            return
+            return None
         print(f"   {len(files)} test files from {cwd}")
-        before = _run(files, None, cwd, timeout, extra)
-        after = _run(files, f"{peer.module}={peer.replacement}", cwd, timeout, extra)
-    passed = {t for t, (o, _) in before.items() if o == "pass"}
-    kept = {t for t in passed if after.get(t, ("missing", ""))[0] == "pass"}
-    print(f"   passing with {peer.name}: {len(passed)}; with spikegrad swapped in: "
-          f"{sum(o == 'pass' for o, _ in after.values())} "
-          f"({len(kept)} of the {len(passed)})")
-    for t in sorted(passed - kept):
-        outcome, why = after.get(t, ("missing", "not collected"))
-        print(f"   only with the peer: {t}  [{outcome}] {why}")
+        c = compare(peer, files, cwd, timeout=timeout, extra=extra,
+                    relocate_tests=relocate_tests, workdir=Path(tmp))
+        if c.relocated:
+            print(f"   (run from a copy in {c.cwd}: they live inside {peer.module}, which "
+                  "pytest would re-import from its file, undoing the swap)")
+        report(c)
+    return c.verified
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--peer", action="append", choices=sorted(PEERS),
                     help="peers to run (default: all)")
+    ap.add_argument("--peer-spec", action="append", default=[], metavar="JSON",
+                    help="a peer not in the table: JSON (or a .json file) with the fields "
+                         "of Peer (name, package, module, replacement, tests_in_package, "
+                         "tests_in_source, keyword)")
     ap.add_argument("--source", action="append", default=[], metavar="PEER=DIR",
                     help="a checkout or unpacked sdist holding the peer's tests")
     ap.add_argument("--timeout", type=float, default=3600.0)
     ap.add_argument("--all-files", action="store_true",
                     help="every test file, not only those that mention the surrogates")
+    ap.add_argument("--no-relocate", action="store_true",
+                    help="run test files inside the swapped package in place (pytest then "
+                         "undoes the swap, and the check fails: for demonstration)")
     ap.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     sources = dict(s.split("=", 1) for s in args.source)
-    for name in args.peer or sorted(PEERS):
-        src = Path(sources[name]).resolve() if name in sources else None
-        run_peer(PEERS[name], src, args.timeout, args.pytest_args, args.all_files)
+    specs = [Peer.from_spec(s) for s in args.peer_spec]
+    named = [PEERS[n] for n in (args.peer or ([] if specs else sorted(PEERS)))]
+    explicit = bool(args.peer or specs)
+    status = 0
+    for peer in named + specs:
+        src = Path(sources[peer.name]).resolve() if peer.name in sources else None
+        ok = run_peer(peer, src, args.timeout, args.pytest_args, args.all_files,
+                      relocate_tests=not args.no_relocate)
+        if ok is False:
+            status = 1
+        elif ok is None and explicit and status == 0:
+            status = 2  # asked for by name, and nothing was measured
+    if status == 1:
+        print("\nFAILED: the swap did not take effect in every swapped run (see '!' "
+              "above); those pass counts are the peer's, not spikegrad's")
+    return status
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
