@@ -134,9 +134,9 @@ def test_threshold_is_a_parameter_and_learns() -> None:
     opt = torch.optim.SGD(node.parameters(), lr=0.01)
     x = torch.full((4, 10), 3.0)  # rate 3 > V = 1: the threshold gradient is nonzero
     node(x).sum().backward()
-    before = float(node.v_threshold)
+    before = float(node.v_threshold.detach())
     opt.step()
-    assert float(node.v_threshold) != before
+    assert float(node.v_threshold.detach()) != before
 
 
 def test_lower_bound_clamp_and_project() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -155,15 +156,31 @@ def test_aliases_of_a_name() -> None:
     assert spikegrad.aliases("snntorch:atan") == als
 
 
+#: The threshold comparison each library's spike uses at ``x = 0`` (its own code:
+#: snntorch, norse and spyx fire on ``x > 0``; the others on ``x >= 0``), written out
+#: independently of the registry.  A new library must be added here.
+LIBRARY_FORWARD = {
+    "snntorch": "gt", "norse": "gt", "spyx": "gt",
+    "spikingjelly": "ge", "spikingjelly_legacy": "ge", "braintools": "ge", "brainstate": "ge",
+    "arcana": "ge", "sinabs": "ge", "lava_dl": "ge", "rockpool": "ge",
+}
+#: Aliases whose forward is not a threshold spike, and what it is instead.
+NOT_A_THRESHOLD = {
+    "norse:logistic_fn": "bernoulli_primitive", "norse:circ_dist_fn": "bernoulli_primitive",
+    "spikingjelly:PoissonPass": "bernoulli_input",
+    "spikingjelly:MultiLevelSpikeCount": "formula",
+}
+
+
 def test_forward_conventions_of_aliases() -> None:
+    assert {n.split(":")[0] for n in spikegrad.aliases()} == set(LIBRARY_FORWARD)
+    assert set(NOT_A_THRESHOLD) <= set(CATALOGUE_ALIASES)
+    at_zero = np.zeros(1)
     for name in CATALOGUE_ALIASES:
-        lib = name.split(":")[0]
-        kind = spikegrad.entry(name).forward
-        if lib in ("snntorch", "norse", "spyx") and kind in ("ge", "gt"):
-            assert kind == "gt", name
-        elif lib in ("spikingjelly", "braintools", "brainstate", "arcana", "sinabs",
-                     "lava_dl", "rockpool", "spikingjelly_legacy") and kind in ("ge", "gt"):
-            assert kind == "ge", name
+        expected = NOT_A_THRESHOLD.get(name, LIBRARY_FORWARD[name.split(":")[0]])
+        assert spikegrad.entry(name).forward == expected, name
+        if expected in ("ge", "gt"):  # and the spike at 0 follows it
+            assert spikegrad.get(name).spike(at_zero)[0] == (expected == "ge"), name
 
 
 def test_name_collision_raises() -> None:
@@ -189,8 +206,25 @@ def test_metadata_fields() -> None:
     bib = s.cite()
     assert bib.startswith("@inproceedings{Fang2021,") and "2007.05785" in bib
     assert spikegrad.get("fake_numerical_gradient").cite() == ""
-    assert s.entry.formula.version >= 1
     assert spikegrad.get("sigmoid").peak == 1.0  # alpha / 4 at alpha = 4
     assert spikegrad.get("fast_sigmoid", k=25.0).area == pytest.approx(2 / 25, rel=1e-15)
     assert spikegrad.get("squarewave_fourier_series").area is None
     assert spikegrad.get("straight_through").area == math.inf
+
+
+def test_formula_version_keys_the_compiled_kernels() -> None:
+    """``Formula.version`` is bumped when the math changes; it is part of the generated
+    kernel source, whose hash names the cached library, so a bump never reuses a kernel
+    compiled for the old math."""
+    from spikegrad.codegen import cpu
+
+    for name in CATALOGUE_ROWS:
+        version = spikegrad.entry(name).formula.version
+        assert isinstance(version, int) and version >= 1, name
+    s = spikegrad.get("atan", alpha=3.0)
+    formula = s.entry.formula
+    bumped = dataclasses.replace(s.entry, formula=dataclasses.replace(
+        formula, version=formula.version + 1)).bind(**s.params)
+    old, new = cpu.source(s, "float32"), cpu.source(bumped, "float32")
+    assert old != new
+    assert f"formula version {formula.version + 1}" in new

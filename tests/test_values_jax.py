@@ -121,4 +121,17 @@ def test_surrogate_pytree_takes_placeholder_leaves() -> None:
     out = jax.vmap(lambda m, v: m(v), in_axes=(axes, 0))(
         sgj.Surrogate("atan", alpha=jnp.full((3,), 2.0)), x)
     np.testing.assert_array_equal(out, s(x))
-    assert jax.tree_util.tree_map(lambda _: None, s) is not None
+    # None placeholders (an empty subtree to jax): the static part survives untouched, and
+    # filling the placeholders rebuilds a surrogate that computes with the new leaves
+    is_none = lambda v: v is None
+    holder = jax.tree_util.tree_map(lambda _: None, s)
+    assert type(holder) is sgj.Surrogate and jax.tree_util.tree_leaves(holder) == []
+    assert jax.tree_util.tree_leaves(holder, is_leaf=is_none) == [None]
+    assert jax.tree_util.tree_structure(holder, is_leaf=is_none) == \
+        jax.tree_util.tree_structure(s)
+    refilled = jax.tree_util.tree_map(lambda _: jnp.full((3,), 3.0), holder, is_leaf=is_none)
+    want = sgj.Surrogate("atan", alpha=jnp.full((3,), 3.0))
+    np.testing.assert_array_equal(jax.grad(lambda v: refilled(v).sum())(x),
+                                  jax.grad(lambda v: want(v).sum())(x))
+    assert not np.array_equal(jax.grad(lambda v: refilled(v).sum())(x),
+                              jax.grad(lambda v: s(v).sum())(x))
