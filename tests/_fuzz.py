@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 import spikegrad
-from spikegrad.conformance import adapter as adapters
+from spikegrad.conformance import harness as harnesses
 from spikegrad.conformance.checks import check_backward_values
 from spikegrad.conformance.goldens import Case, finfo, np_dtype
 
@@ -65,7 +65,7 @@ def _fmt_params(params: dict[str, Any]) -> str:
 def _numpy_paths() -> list[FuzzPath]:
     from spikegrad.adapters import reference as engine
 
-    a = adapters.NumpyAdapter()
+    a = harnesses.NumpyHarness()
 
     def reference(s: spikegrad.Bound, x: np.ndarray) -> np.ndarray:
         key = np.random.default_rng(0)
@@ -90,7 +90,7 @@ def _numpy_paths() -> list[FuzzPath]:
 
 def _torch_paths() -> list[FuzzPath]:
     try:
-        a = adapters.load_adapter("torch")
+        a = harnesses.load_harness("torch")
     except ImportError:
         return []
     import torch
@@ -151,7 +151,7 @@ def _torch_paths() -> list[FuzzPath]:
 
 def _jax_paths() -> list[FuzzPath]:
     try:
-        a = adapters.load_adapter("jax")
+        a = harnesses.load_harness("jax")
     except ImportError:
         return []
     import jax
@@ -230,7 +230,7 @@ def truth(s: spikegrad.Bound, x64: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return hi, np.zeros_like(hi)
 
 
-class _ArrayAPI(adapters.Adapter):
+class _ArrayAPI(harnesses.Harness):
     """``Bound.derivative``: the formulas in the compute dtype on any array namespace
     (the default tolerances of an adapter, as torch and jax declare)."""
 
@@ -309,7 +309,7 @@ def check_example(s: spikegrad.Bound, xs: np.ndarray, selected: list[FuzzPath],
                 else:
                     ok, _, detail = check_backward_values(
                         case, got, path.adapter.tolerance_ulp[dtype],
-                        adapters.flushes(path.adapter, dtype), bound=s)
+                        harnesses.flushes(path.adapter, dtype), bound=s)
             except Exception as exc:  # a crash is a finding, reported with its repro
                 ok, detail = False, f"{type(exc).__name__}: {exc}"
             if counter is not None:

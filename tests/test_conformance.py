@@ -13,23 +13,23 @@ import pytest
 
 import spikegrad
 from spikegrad.cli import main as cli
-from spikegrad.conformance import adapter as adapters
+from spikegrad.conformance import harness as harnesses
 from spikegrad.conformance.checks import apply_xfails, load_xfails, run
 
 
-def _failures(adapter: adapters.Adapter, **kw) -> list:
+def _failures(adapter: harnesses.Harness, **kw) -> list:
     return [r for r in run(adapter, **kw) if r.status == "fail"]
 
 
 def test_numpy_reference_passes_everything() -> None:
-    a = adapters.load_adapter("numpy")
+    a = harnesses.load_harness("numpy")
     results = list(run(a))
     assert results and not [r for r in results if r.status == "fail"]
     assert {r.check for r in results} >= {"forward", "backward"}
     assert {r.status for r in results if r.check == "jit"} == {"not claimed"}
 
 
-class PerturbedBackward(adapters.NumpyAdapter):
+class PerturbedBackward(harnesses.NumpyHarness):
     """Wrong on purpose: atan's backward off by 1e-4 relative."""
 
     name = "perturbed"
@@ -39,7 +39,7 @@ class PerturbedBackward(adapters.NumpyAdapter):
         return out * (1 + 1e-4) if s.canonical == "atan" else out
 
 
-class Float32For64(adapters.NumpyAdapter):
+class Float32For64(harnesses.NumpyHarness):
     """Wrong on purpose: float64 in, float32 out."""
 
     name = "narrowing"
@@ -53,7 +53,7 @@ class Float32For64(adapters.NumpyAdapter):
         return out.astype(np.float32) if out.dtype == np.float64 else out
 
 
-class StrictGreater(adapters.NumpyAdapter):
+class StrictGreater(harnesses.NumpyHarness):
     """Wrong on purpose: spikes at x > 0 instead of x >= 0."""
 
     name = "strict-greater"
@@ -92,7 +92,7 @@ def test_cli_exit_codes_and_json(tmp_path, capsys) -> None:
     assert "conformance of adapter 'numpy'" in capsys.readouterr().out
     assert cli(["conformance", "no_such_adapter"]) == 2
     assert "cannot load adapter" in capsys.readouterr().err
-    assert cli(["conformance", "no.such.module:Adapter"]) == 2
+    assert cli(["conformance", "no.such.module:Harness"]) == 2
     assert cli(["conformance", f"{__name__}:PerturbedBackward", "--only", "atan"]) == 1
 
 
@@ -108,7 +108,7 @@ def test_known_failures_and_stale_entries(tmp_path) -> None:
 
 
 def test_dotted_path_adapter_loads() -> None:
-    a = adapters.load_adapter(f"{__name__}:PerturbedBackward")
+    a = harnesses.load_harness(f"{__name__}:PerturbedBackward")
     assert a.name == "perturbed"
 
 
@@ -117,7 +117,7 @@ def test_out_of_tree_adapter_through_the_entry_point() -> None:
     if "strict" not in eps:
         pytest.skip("example adapter not installed (pip install -e "
                     "adapters/spikegrad-array-api-strict)")
-    a = adapters.load_adapter("strict")
+    a = harnesses.load_harness("strict")
     results = list(run(a))
     assert results and not [r for r in results if r.status == "fail"]
     assert {r.dtype for r in results} == {"float32", "float64"}
@@ -135,7 +135,7 @@ def test_pytest_plugin_makes_one_test_per_case() -> None:
 @pytest.mark.parametrize("name", ["torch", "jax"])
 def test_framework_adapter_passes_when_installed(name: str) -> None:
     try:
-        a = adapters.load_adapter(name)
+        a = harnesses.load_harness(name)
     except ImportError as exc:
         pytest.skip(f"the {name} adapter is not installed here ({exc})")
     results = list(run(a, only="sigmoid"))
@@ -146,7 +146,7 @@ def test_framework_adapter_passes_when_installed(name: str) -> None:
 
 
 def test_all_builtin_names_listed() -> None:
-    assert {"numpy", "torch", "jax", "cupy"} <= set(adapters.available_adapters())
+    assert {"numpy", "torch", "jax", "cupy"} <= set(harnesses.available_adapters())
 
 
 def test_wrong_adapters_leave_the_registry_and_the_reference_alone() -> None:
@@ -161,4 +161,4 @@ def test_wrong_adapters_leave_the_registry_and_the_reference_alone() -> None:
              np.asarray(spikegrad.get("atan").derivative(grid)))
     assert after[:2] == before[:2]
     np.testing.assert_array_equal(after[2], before[2])
-    assert not _failures(adapters.load_adapter("numpy"), only="atan")
+    assert not _failures(harnesses.load_harness("numpy"), only="atan")

@@ -8,7 +8,7 @@ import pytest
 
 import spikegrad
 from spikegrad.cli import main as cli
-from spikegrad.conformance import adapter as adapters
+from spikegrad.conformance import harness as harnesses
 from spikegrad.conformance.definitions import run_definition
 
 from .user_definitions import INCONSISTENT, SECH2
@@ -19,13 +19,13 @@ def _fails(adapter, bound) -> list:
 
 
 def test_a_user_definition_passes_on_numpy() -> None:
-    results = list(run_definition(adapters.load_adapter("numpy"), SECH2.bind(a=2.0)))
+    results = list(run_definition(harnesses.load_harness("numpy"), SECH2.bind(a=2.0)))
     assert {r.check for r in results} == {"self_consistency", "limits", "forward", "backward"}
     assert not [r for r in results if r.status == "fail"]
 
 
 def test_an_inconsistent_primitive_is_caught_and_named() -> None:
-    fails = _fails(adapters.load_adapter("numpy"), INCONSISTENT.bind())
+    fails = _fails(harnesses.load_harness("numpy"), INCONSISTENT.bind())
     assert [r.check for r in fails] == ["self_consistency"]
     assert "is not dg/dx" in fails[0].detail and "testdefs:inconsistent" in fails[0].repro
 
@@ -48,7 +48,7 @@ def test_registered_definitions_join_a_full_run() -> None:
 torch = pytest.importorskip("torch")
 
 
-class OffTorch(adapters.TorchAdapter):
+class OffTorch(harnesses.TorchHarness):
     """Wrong on purpose: the torch path's gradient times 1.001."""
 
     name = "torch-off"
@@ -59,7 +59,7 @@ class OffTorch(adapters.TorchAdapter):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_a_user_definition_passes_on_torch(dtype: str) -> None:
-    a = adapters.load_adapter("torch")
+    a = harnesses.load_harness("torch")
     results = list(run_definition(a, SECH2.bind(a=0.8), (dtype,)))
     assert not [r for r in results if r.status == "fail"], results
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 import spikegrad
-from spikegrad.conformance import adapter as adapters
+from spikegrad.conformance import harness as harnesses
 from spikegrad.conformance import stochastic
 from spikegrad.conformance.checks import run
 
 
-def _load(name: str) -> adapters.Adapter:
+def _load(name: str) -> harnesses.Harness:
     try:
-        return adapters.load_adapter(name)
+        return harnesses.load_harness(name)
     except ImportError as exc:
         pytest.skip(str(exc))
 
@@ -31,7 +31,7 @@ def test_stochastic_checks_pass(name: str) -> None:
     assert all("draws: mean" in r.detail for r in results if r.check == "backward")
 
 
-class _Wrong(adapters.NumpyAdapter):
+class _Wrong(harnesses.NumpyHarness):
     """The reference engine with one deliberate defect in its stochastic backward."""
 
     def __init__(self, defect: str) -> None:

@@ -16,8 +16,8 @@ import pytest
 import spikegrad
 from spikegrad.codegen import cuda
 from spikegrad.conformance import goldens
-from spikegrad.conformance.adapter import CupyAdapter, flushes
 from spikegrad.conformance.checks import check_backward_values
+from spikegrad.conformance.harness import CupyHarness, flushes
 
 #: Set by CI, where the CUDA toolchain (nvcc, NVRTC via cupy-cuda13x) and C/C++ compilers
 #: are installed on purpose: a missing tool then fails instead of skipping.
@@ -139,8 +139,8 @@ def test_cupy_kernel_twin_matches_goldens(case: goldens.Case, twins) -> None:
     bwd, fb = _pieces(s, case.dtype)
     (gx,) = twins.run(bwd, x, g)
     assert gx.dtype == x.dtype
-    tol = CupyAdapter.tolerance_ulp[case.dtype]
-    ok, _, detail = check_backward_values(case, gx, tol, flushes(CupyAdapter, case.dtype))
+    tol = CupyHarness.tolerance_ulp[case.dtype]
+    ok, _, detail = check_backward_values(case, gx, tol, flushes(CupyHarness, case.dtype))
     assert ok, detail
     if fb is not None:
         spikes, gx2 = twins.run(fb, x, g)
@@ -333,8 +333,8 @@ def test_cupy_matches_goldens(case: goldens.Case) -> None:  # pragma: no cover -
     if not s.entry.forward.startswith("bernoulli"):
         np.testing.assert_array_equal(cupy.asnumpy(spikes), s.spike(case.inputs()))
     ok, _, detail = check_backward_values(case, cupy.asnumpy(g),
-                                          CupyAdapter.tolerance_ulp[case.dtype],
-                                          flushes(CupyAdapter, case.dtype))
+                                          CupyHarness.tolerance_ulp[case.dtype],
+                                          flushes(CupyHarness, case.dtype))
     assert ok, detail
     fs, fg = sgc.forward_backward(s, x, cupy.ones_like(x), key=cupy.random.default_rng(0))
     assert fs.dtype == x.dtype

@@ -26,8 +26,8 @@ import spikegrad
 from spikegrad.codegen import cuda
 from spikegrad.conformance import goldens
 from spikegrad.conformance import multistep as ms_goldens
-from spikegrad.conformance.adapter import CupyAdapter, flushes
 from spikegrad.conformance.checks import check_backward_values
+from spikegrad.conformance.harness import CupyHarness, flushes
 
 from .test_cupy import BF16_CASES, HOST_CC, _cuda_available, check_bfloat16, unavailable
 
@@ -330,8 +330,8 @@ def test_matches_goldens(cp, case: goldens.Case) -> None:
         np.testing.assert_array_equal(cp.asnumpy(spikes), s.spike(xn))
         np.testing.assert_array_equal(cp.asnumpy(s.spike(x)), s.spike(xn))
     ok, _, detail = check_backward_values(case, cp.asnumpy(g),
-                                          CupyAdapter.tolerance_ulp[case.dtype],
-                                          flushes(CupyAdapter, case.dtype))
+                                          CupyHarness.tolerance_ulp[case.dtype],
+                                          flushes(CupyHarness, case.dtype))
     assert ok, detail
     fs, fg = sgc.forward_backward(s, x, cp.ones_like(x), key=cp.random.default_rng(0))
     assert fs.dtype == x.dtype and fg.dtype == x.dtype

@@ -42,10 +42,10 @@ def _torch(case: multistep.MultiStepCase, fused: bool = True) -> tuple:
 
 
 def _adapter(name: str) -> object:
-    from spikegrad.conformance.adapter import load_adapter
+    from spikegrad.conformance.harness import load_harness
 
     try:
-        return load_adapter(name)
+        return load_harness(name)
     except ImportError as exc:
         pytest.skip(str(exc))
 

@@ -15,11 +15,11 @@ from .._registry import get, multistep_names
 from .._registry import names as registered
 from .._spec import Bound, Entry
 from .accuracy import _floor
-from .adapter import available_adapters, flushes, load_adapter
 from .checks import Result, apply_xfails, flushable_inputs, load_xfails, run, to_json
 from .definitions import run_definition
 from .goldens import cases
 from .goldens import names as golden_names
+from .harness import available_adapters, flushes, load_harness
 from .report import compare_adapters, matrix, summary
 from .stochastic import stochastic_names
 
@@ -96,7 +96,7 @@ def execute(args: argparse.Namespace) -> int:
     loaded = []
     for spec in requested:
         try:
-            loaded.append(load_adapter(spec))
+            loaded.append(load_harness(spec))
         except (ImportError, KeyError) as exc:
             if explicit:  # a requested adapter that cannot load is an error, never a skip
                 print(f"spikegrad conformance: cannot load adapter {spec!r}: {exc}",

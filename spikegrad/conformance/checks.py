@@ -15,8 +15,8 @@ import numpy as np
 from .._registry import get
 from ..adapters.reference import derivative_values
 from . import multistep, stochastic
-from .adapter import Adapter, flushes
 from .goldens import Case, cases, compare, finfo
+from .harness import Harness, flushes
 from .results import Result
 
 __all__ = ["Result", "apply_xfails", "check_backward_values", "load_xfails", "run"]
@@ -82,7 +82,7 @@ def check_backward_values(case: Case, got: np.ndarray, tolerance_ulp: float,
     return True, m.max_ulp_core, ""
 
 
-def _forward_check(adapter: Adapter, case: Case, x: Any) -> tuple[bool, str]:
+def _forward_check(adapter: Harness, case: Case, x: Any) -> tuple[bool, str]:
     s = get(case.name, **case.params)
     y = adapter.forward(s, x)
     if type(y) is not type(x):
@@ -112,7 +112,7 @@ def _smooth_points(case: Case) -> np.ndarray:
     return xs[keep]
 
 
-def _transform(adapter: Adapter, case: Case, cap: str, x: Any, g: Any) -> tuple[bool, float,
+def _transform(adapter: Harness, case: Case, cap: str, x: Any, g: Any) -> tuple[bool, float,
                                                                                str]:
     s = get(case.name, **case.params)
     tol = adapter.tolerance_ulp[case.dtype]
@@ -138,7 +138,7 @@ def _transform(adapter: Adapter, case: Case, cap: str, x: Any, g: Any) -> tuple[
                                  flushes(adapter, case.dtype))
 
 
-def run(adapter: Adapter, only: str | None = None, dtype: str | None = None,
+def run(adapter: Harness, only: str | None = None, dtype: str | None = None,
         param_set: int | None = None, thorough: bool = False) -> Iterator[Result]:
     """Yield every check of ``adapter`` (all surrogates × parameter sets × dtypes).
 

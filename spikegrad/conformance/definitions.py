@@ -20,9 +20,9 @@ import numpy as np
 
 from .._spec import Bound
 from ..adapters.reference import derivative_values
-from .adapter import Adapter, flushes
 from .checks import Result
 from .goldens import compare
+from .harness import Harness, flushes
 
 __all__ = ["grid", "run_definition"]
 
@@ -81,7 +81,7 @@ def _limits(bound: Bound) -> tuple[bool, str]:
     return True, ""
 
 
-def run_definition(adapter: Adapter, bound: Bound,
+def run_definition(adapter: Harness, bound: Bound,
                    dtypes: tuple[str, ...] | None = None) -> Iterator[Result]:
     """Every definition check of ``bound`` on ``adapter`` (see the module docstring)."""
 

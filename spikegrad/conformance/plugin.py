@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from .adapter import load_adapter
 from .checks import run
+from .harness import load_harness
 
 __all__ = ["pytest_addoption", "pytest_generate_tests"]
 
@@ -31,7 +31,7 @@ def pytest_generate_tests(metafunc: Any) -> None:
     cfg = metafunc.config
     results = []
     for spec in cfg.getoption("--adapter") or ["numpy"]:
-        adapter = load_adapter(spec)  # an adapter that cannot load is an error
+        adapter = load_harness(spec)  # an adapter that cannot load is an error
         results += list(run(adapter, cfg.getoption("--only"),
                             cfg.getoption("--conformance-dtype")))
     ids = [f"{r.adapter}-{r.surrogate}[{','.join(f'{k}={v}' for k, v in r.params.items())}]"

@@ -1,6 +1,6 @@
 """An out-of-tree spikegrad adapter: surrogate spikes on array-api-strict arrays.
 
-It implements the adapter protocol of :mod:`spikegrad.conformance.adapter` with a manual
+It implements the adapter protocol of :mod:`spikegrad.conformance.harness` with a manual
 forward/backward pair evaluated through spikegrad's array-API formulas (array-api-strict
 has no autograd of its own).  Certify it with::
 
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 
 from spikegrad import Bound
-from spikegrad.conformance.adapter import Adapter
+from spikegrad.conformance.harness import Harness
 
-__all__ = ["StrictAdapter", "spike", "spike_vjp"]
+__all__ = ["StrictHarness", "spike", "spike_vjp"]
 
 
 def spike(s: Bound, x: Any, key: Any = None) -> Any:
@@ -33,7 +33,7 @@ def spike_vjp(s: Bound, x: Any, g: Any, key: Any = None) -> Any:
     return xp.astype(xp.astype(g, xp.float64) * xp.astype(d, xp.float64), x.dtype)
 
 
-class StrictAdapter(Adapter):
+class StrictHarness(Harness):
     """array-api-strict: float32 and float64 (the standard has no float16)."""
 
     name = "strict"

@@ -1,7 +1,8 @@
-"""The adapter protocol and the built-in adapters.
+"""The conformance harness: how the suite drives an adapter, and the built-in harnesses.
 
-An *adapter* binds spikegrad's surrogates to an array framework.  To be certified it
-exposes, as a class or instance with these attributes:
+An *adapter* (a binding) evaluates spikegrad's surrogates on an array framework; its
+*harness* is what the conformance suite drives to certify it: a class or instance with
+these attributes:
 
 ``name`` : str
     Short name used in reports (``"torch"``).
@@ -29,9 +30,9 @@ exposes, as a class or instance with these attributes:
 Optional, for the claimed capabilities: ``jit_vjp(s, x, g)``, ``vmap_vjp(s, x, g)``
 (the same values through the transform), ``jvp(s, x, t)`` and ``second_derivative(s, x)``.
 
-Adapters are found by name: the built-ins below, entry points of the group
-``spikegrad.adapters`` (``name = "package.module:object"``), or a dotted path
-``package.module:object`` given directly.
+Harnesses are found by the adapter's name: the built-ins below, entry points of the group
+``spikegrad.adapters`` (``name = "package.module:object"``, the harness of a third party's
+adapter), or a dotted path ``package.module:object`` given directly.
 """
 
 from __future__ import annotations
@@ -45,12 +46,12 @@ import numpy as np
 from .._spec import Bound
 from ..adapters import reference as engine
 
-__all__ = ["BUILTIN", "Adapter", "available_adapters", "flushes", "load_adapter"]
+__all__ = ["BUILTIN", "Harness", "available_adapters", "flushes", "load_harness"]
 
 _DEFAULT_TOL = {"float64": 16.0, "float32": 16.0, "float16": 1.0, "bfloat16": 1.0}
 
 
-class Adapter:
+class Harness:
     """Base class with the protocol's defaults (no capabilities, numpy data)."""
 
     name = "adapter"
@@ -83,7 +84,7 @@ def flushes(adapter: Any, dtype: str) -> bool:
     return bool(f)
 
 
-class NumpyAdapter(Adapter):
+class NumpyHarness(Harness):
     """The reference engine itself (explicit forward, manual backward)."""
 
     name = "numpy"
@@ -100,7 +101,7 @@ class NumpyAdapter(Adapter):
         return (s.forward(x), *s.backward(x, g))
 
 
-class TorchAdapter(Adapter):
+class TorchHarness(Harness):
     """``spikegrad.torch`` (autograd.Function, C++ node, torch.func, torch.compile)."""
 
     name = "torch"
@@ -175,7 +176,7 @@ class TorchAdapter(Adapter):
         return y, gx, gv
 
 
-class JaxAdapter(Adapter):
+class JaxHarness(Harness):
     """``spikegrad.jax`` (custom_jvp) under jit, vmap, jvp and nested grad."""
 
     name = "jax"
@@ -242,7 +243,7 @@ class JaxAdapter(Adapter):
         return self.jax.jit(run)(x, v, g)
 
 
-class CupyAdapter(Adapter):
+class CupyHarness(Harness):
     """``spikegrad.cupy`` (generated ElementwiseKernels) on the current CUDA device.
 
     CuPy compiles with ``-ftz=true``: single-precision subnormals flush to zero (float16
@@ -278,8 +279,8 @@ class CupyAdapter(Adapter):
         return (self.sgc.multistep_forward(s, x), *self.sgc.multistep_backward(s, x, g))
 
 
-BUILTIN: dict[str, type[Adapter]] = {
-    "numpy": NumpyAdapter, "torch": TorchAdapter, "jax": JaxAdapter, "cupy": CupyAdapter,
+BUILTIN: dict[str, type[Harness]] = {
+    "numpy": NumpyHarness, "torch": TorchHarness, "jax": JaxHarness, "cupy": CupyHarness,
 }
 
 
@@ -292,7 +293,7 @@ def available_adapters() -> list[str]:
     return [*BUILTIN, *(n for n in _entry_points() if n not in BUILTIN)]
 
 
-def load_adapter(spec: str) -> Adapter:
+def load_harness(spec: str) -> Harness:
     """Instantiate and load adapter ``spec``: a registered name or ``module:object``.
 
     Raises
