@@ -6,6 +6,8 @@ their aliases take ``threshold`` as a parameter and act on ``x = v - threshold``
 
 from __future__ import annotations
 
+import math
+
 from ..surrogates._define import Domain, P, alias, nonneg, pos, real
 from ..surrogates.periodic import PERIODIC_EXP
 from ..surrogates.piecewise import BOX, TRIANGLE
@@ -112,5 +114,10 @@ alias("rockpool", "PeriodicExponential", "periodic_exponential",
                          1.0 / p["threshold"]),
       mapping_doc="exp(-d/window)/threshold, d = distance to the nearest multiple of "
       "threshold above it (sinabs doubles d)",
-      notes="Not the same function as sinabs:PeriodicExponential; no threshold gradient.")
+      notes="Not the same function as sinabs:PeriodicExponential; no threshold gradient.",
+      # as the canonical entry: the core range is ten decay lengths, the edges are the
+      # threshold, the midpoint between multiples and the next multiple
+      x_scale=lambda p: 1.0 / p["window"],
+      boundaries=lambda p: (0.0, 0.5 * p["threshold"], p["threshold"]),
+      area_fn=lambda p: math.inf)
 _ = Domain

@@ -176,8 +176,11 @@ def _param_grads(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
             p.detach().requires_grad_(True) for p in params)
         with torch.enable_grad():
             g = primitive(bound, xd, leaves)
-        grads = torch.autograd.grad(g, leaves, grad, create_graph=create_graph,
-                                    allow_unused=True)
+        if not g.requires_grad:  # the primitive never reads these parameters
+            grads = (None,) * len(leaves)
+        else:
+            grads = torch.autograd.grad(g, leaves, grad, create_graph=create_graph,
+                                        allow_unused=True)
         grads = tuple(torch.zeros_like(p) if d is None else d
                       for p, d in zip(params, grads, strict=False))
     return [g if need else None for g, need in zip(grads, needed, strict=False)]

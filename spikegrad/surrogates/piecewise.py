@@ -10,7 +10,19 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._numerics import compare, exp_neg_abs, is_host, one_minus, scaled_abs, two_prod, widened
+from .._numerics import (
+    compare,
+    exp_neg_abs,
+    exp_neg_scaled,
+    is_host,
+    magnitude,
+    one_minus,
+    safe,
+    scaled,
+    scaled_abs,
+    two_prod,
+    widened,
+)
 from ._define import Domain, Formula, P, canonical, nonneg, pos, real
 from .smooth import sigmoid_derivative, sigmoid_primitive
 
@@ -41,7 +53,7 @@ def triangle_derivative(x: Array, /, *, xp: Any, height: float, num: float,
 def triangle_primitive(x: Array, /, *, xp: Any, height: float, num: float,
                        den: float) -> Array:
     """Left tail ``height * w * max(0, 1 - |x|/w)^2 / 2``; total area ``height * w``."""
-    z = xp.clip(one_minus(*scaled_abs(x, den, num, xp)), min=0.0)
+    z = xp.clip(one_minus(*scaled(magnitude(x, xp), den, num, xp)), min=0.0)
     half_width = num / den
     tail = (0.5 * height * half_width) * (z * z)
     return xp.where(x < 0, tail, height * half_width - tail)
@@ -124,7 +136,7 @@ def laplace_derivative(x: Array, /, *, xp: Any, alpha: float) -> Array:
 
 def laplace_primitive(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """Left tail ``exp(-alpha |x|) / 2``."""
-    tail = 0.5 * exp_neg_abs(x, alpha, 1.0, xp)
+    tail = 0.5 * exp_neg_scaled(magnitude(x, xp), alpha, 1.0, xp)
     return xp.where(x < 0, tail, 1.0 - tail)
 
 
@@ -291,8 +303,12 @@ canonical(
 
 
 def fake_numerical_gradient_derivative(x: Array, /, *, xp: Any, alpha: float) -> Array:
-    """``min(1/|x|, alpha)``; ``alpha`` at ``x = ±0``."""
-    return xp.clip(1.0 / xp.abs(x), max=alpha)
+    """``min(1/|x|, alpha)``; ``alpha`` at ``x = ±0``.  The reciprocal's branch sees
+    ``|x| = 1`` where it is capped (``1/|x|`` overflows near 0, and autodiff through the
+    cap turned its infinite slope into a NaN ``g''``)."""
+    r = xp.abs(x)
+    capped = (1.0 / r) >= alpha
+    return xp.where(capped, alpha * xp.ones_like(x), 1.0 / safe(~capped, r, 1.0, xp))
 
 
 canonical(

@@ -6,7 +6,16 @@ from typing import Any
 
 import numpy as np
 
-from .._numerics import compare, host_or_array, is_host, one_plus_pow, scaled_abs
+from .._numerics import (
+    compare,
+    host_or_array,
+    is_host,
+    magnitude,
+    one_plus_pow,
+    safe,
+    scaled,
+    scaled_abs,
+)
 from ._define import Formula, P, canonical, greater, pos, real
 
 Array = Any
@@ -26,9 +35,13 @@ def fast_sigmoid_derivative(x: Array, /, *, xp: Any, k: float) -> Array:
 
 def fast_sigmoid_primitive(x: Array, /, *, xp: Any, k: float) -> Array:
     """Left tail ``1 / (k (1 + k|x|))``; ``g(+inf) = 2/k``."""
-    q = _one_plus(x, xp, k)
-    # where k|x| overflows, 1/(k q) = 1/(k^2 |x|) to within 1/(k|x|)
-    tail = xp.where(xp.isfinite(q), (1.0 / k) / q, (1.0 / (k * k)) / xp.abs(x))
+    a = magnitude(x, xp)
+    hi, lo = scaled(a, k, 1.0, xp)
+    q = (1.0 + hi) + lo
+    near = xp.isfinite(q)
+    # where k|x| overflows, 1/(k q) = 1/(k^2 |x|) to within 1/(k|x|); elsewhere that branch
+    # sees |x| = 1 (at x = 0 it was inf, and a parameter's gradient NaN)
+    tail = xp.where(near, (1.0 / k) / q, (1.0 / (k * k)) / safe(~near, a, 1.0, xp))
     return xp.where(x < 0, tail, 2.0 / k - tail)
 
 
@@ -115,51 +128,65 @@ canonical(
 
 
 # -- power law (q-PseudoSpike family) ------------------------------------------------------
-def _base(x: Array, xp: Any, length: float) -> Array:
-    hi, lo = scaled_abs(x, 1.0, length, xp)
+def _base(a: Array, xp: Any, length: float) -> Array:
+    """``1 + a/length`` for ``a = |x|`` (rounded once)."""
+    hi, lo = scaled(a, 1.0, length, xp)
     return (1.0 + hi) + lo
 
 
-def _base_pow(x: Array, base: Array, q: float, xp: Any, length: float) -> Array:
-    """``base^q``; where ``|x|/length`` overflows, ``exp(q (log|x| - log length))``."""
-    direct = xp.pow(base, q)
-    far = xp.exp(q * (xp.log(xp.abs(x)) - host_or_array("log", length, xp)))
-    return xp.where(xp.isfinite(base), direct, far)
+def _log_far(a: Array, finite: Array, xp: Any, length: float) -> Array:
+    """``log(a / length)``, the base's logarithm where ``a/length`` overflows (selected
+    only where ``finite`` is false; elsewhere it sees ``a = 1``: ``log 0`` was ``-inf``
+    at ``x = 0``, and the gradients through the branch not taken NaN)."""
+    return xp.log(safe(~finite, a, 1.0, xp)) - host_or_array("log", length, xp)
 
 
-def _log_base(x: Array, base: Array, xp: Any, length: float) -> Array:
-    return xp.where(xp.isfinite(base), xp.log(base),
-                    xp.log(xp.abs(x)) - host_or_array("log", length, xp))
+def _base_pow(a: Array, base: Array, q: float, xp: Any, length: float) -> Array:
+    """``base^q``; where ``a/length`` overflows, ``exp(q (log a - log length))``."""
+    finite = xp.isfinite(base)
+    direct = xp.pow(safe(finite, base, 1.0, xp), q)
+    far = xp.exp(q * _log_far(a, finite, xp, length))
+    return xp.where(finite, direct, far)
+
+
+def _log_base(a: Array, base: Array, xp: Any, length: float) -> Array:
+    finite = xp.isfinite(base)
+    return xp.where(finite, xp.log(safe(finite, base, 1.0, xp)),
+                    _log_far(a, finite, xp, length))
 
 
 def power_law_derivative(x: Array, /, *, xp: Any, length: float, power: float) -> Array:
     """``(1 + |x|/length)^(-power)``, the base's and the exponent's roundings put back."""
-    hi, lo = scaled_abs(x, 1.0, length, xp)
-    far = xp.exp(-power * (xp.log(xp.abs(x)) - host_or_array("log", length, xp)))
-    return xp.where(xp.isfinite(hi), one_plus_pow(hi, lo, -power, xp), far)
+    a = xp.abs(x)
+    hi, lo = scaled(a, 1.0, length, xp)
+    finite = xp.isfinite(hi)
+    far = xp.exp(-power * _log_far(a, finite, xp, length))
+    near = one_plus_pow(hi, lo, -power, xp)
+    return xp.where(finite, near, far)
 
 
 def power_law_primitive(x: Array, /, *, xp: Any, length: float, power: float) -> Array:
     """For ``power > 1``: left tail ``length/(power-1) (1 + |x|/length)^(1-power)``
     (anchored at ``g(-inf) = 0``).  Otherwise the odd integral from 0 (``g(0) = 0``)."""
-    base = _base(x, xp, length)
+    a = magnitude(x, xp)
+    base = _base(a, xp, length)
     if not is_host(power):  # array power: every case, selected (safe inputs in each)
         one = xp.ones_like(power)
         above = power > 1.0
         p_hi = xp.where(above, power, 2.0 * one)
         c = length / (p_hi - 1.0)
-        tail = c * _base_pow(x, base, 1.0 - p_hi, xp, length)
+        tail = c * _base_pow(a, base, 1.0 - p_hi, xp, length)
         upper = xp.where(x < 0, tail, 2.0 * c - tail)
-        log_base = _log_base(x, base, xp, length)
+        log_base = _log_base(a, base, xp, length)
         p_lo = xp.where(power == 1.0, 0.5 * one, power)
         half = xp.where(power == 1.0, length * log_base,
                         length * xp.expm1((1.0 - p_lo) * log_base) / (1.0 - p_lo))
         return xp.where(above, upper, xp.where(x < 0, -half, half))
     if power > 1.0:
         c = length / (power - 1.0)
-        tail = c * _base_pow(x, base, 1.0 - power, xp, length)
+        tail = c * _base_pow(a, base, 1.0 - power, xp, length)
         return xp.where(x < 0, tail, 2.0 * c - tail)
-    log_base = _log_base(x, base, xp, length)
+    log_base = _log_base(a, base, xp, length)
     if power == 1.0:
         half = length * log_base
     else:
@@ -196,10 +223,14 @@ def nonzero_sign_log_abs_derivative(x: Array, /, *, xp: Any, alpha: float) -> Ar
 
 def nonzero_sign_log_abs_primitive(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """``NonzeroSign(x) log(1 + alpha |x|)`` (``NonzeroSign(0) = +1``)."""
-    hi, lo = scaled_abs(x, alpha, 1.0, xp)
-    near = xp.log1p(hi) + lo / (1.0 + hi)
-    far = xp.log(xp.abs(x)) + host_or_array("log", alpha, xp)  # alpha |x| overflows: log1p ~ log
-    mag = xp.where(xp.isfinite(hi), near, far)
+    a = magnitude(x, xp)
+    hi, lo = scaled(a, alpha, 1.0, xp)
+    finite = xp.isfinite(hi)
+    hs = safe(finite, hi, 0.0, xp)
+    near = xp.log1p(hs) + safe(finite, lo, 0.0, xp) / (1.0 + hs)
+    # alpha |x| overflows: log1p ~ log (|x| = 1 where not selected: log 0 is -inf)
+    far = xp.log(safe(~finite, a, 1.0, xp)) + host_or_array("log", alpha, xp)
+    mag = xp.where(finite, near, far)
     return xp.where(x < 0, -mag, mag)
 
 

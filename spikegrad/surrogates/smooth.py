@@ -2,7 +2,9 @@
 Dspike and the algebraic (circ) form.
 
 Each primitive is written through its left tail ``T(|x|) = g(-|x|)`` so that values near
-0 keep full relative precision, and ``g(x) = 1 - T(|x|)`` on the right.
+0 keep full relative precision, and ``g(x) = 1 - T(|x|)`` on the right.  In a primitive
+``|x|`` is :func:`~spikegrad._numerics.magnitude` (a select of ``-x`` and ``x``), so that
+autodiff of ``g`` gives ``g'(0)`` at the threshold (torch's ``abs`` has slope 0 at 0).
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from .. import special
 from .._numerics import (
     exp_neg,
     exp_neg_abs,
+    exp_neg_scaled,
     exp_neg_square,
     host_or_array,
+    magnitude,
     scaled,
     scaled_abs,
     two_prod,
@@ -51,7 +55,7 @@ def sigmoid_derivative(x: Array, /, *, xp: Any, alpha: float) -> Array:
 
 def sigmoid_primitive(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """``sigma(alpha x)`` with the left tail ``e / (1 + e)``."""
-    e = _logistic_e(x, xp, alpha)
+    e = exp_neg_scaled(magnitude(x, xp), alpha, 1.0, xp)
     return _mirror(x, e / (1.0 + e), 1.0, xp)
 
 
@@ -232,7 +236,7 @@ def dspike_derivative(x: Array, /, *, xp: Any, alpha: float) -> Array:
 def dspike_primitive(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """Left tail ``sinh(alpha (1/2 - |x|)) / (2 sinh(alpha/2) cosh(alpha |x|))``, 0 past
     ``|x| = 1/2`` (the clamped ``tanh(alpha x) / (2 tanh(alpha/2)) + 1/2``)."""
-    a = xp.clip(xp.abs(x), max=0.5)
+    a = xp.clip(magnitude(x, xp), max=0.5)
     tail = xp.sinh(alpha * (0.5 - a)) / ((2.0 * host_or_array("sinh", 0.5 * alpha, xp))
                                          * xp.cosh(alpha * a))
     return _mirror(x, tail, 1.0, xp)
@@ -269,7 +273,7 @@ def circ_derivative(x: Array, /, *, xp: Any, alpha: float) -> Array:
 
 def circ_primitive(x: Array, /, *, xp: Any, alpha: float) -> Array:
     """``1/2 + x / (2 sqrt(x^2 + alpha^2))`` with the left tail ``1 / (2 s (s + r))``."""
-    r = xp.abs(x) / alpha
+    r = magnitude(x, xp) / alpha
     sq = xp.sqrt(1.0 + r * r)
     return _mirror(x, 1.0 / (2.0 * sq * (sq + r)), 1.0, xp)
 
