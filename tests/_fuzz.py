@@ -260,6 +260,21 @@ def _worst_x(detail: str, x: np.ndarray) -> float:
     return float(x[0]) if x.size else 0.0
 
 
+def around(*points: float, k: int = 3) -> list[float]:
+    """Each point (rounded to float32) and its ``k`` float32 neighbours on either side: the
+    inputs of a named regression case at an edge or a worst point."""
+    out = []
+    for p in points:
+        c = np.float32(p)
+        up = down = c
+        out.append(float(c))
+        for _ in range(k):
+            up = np.nextafter(up, np.float32(np.inf))
+            down = np.nextafter(down, np.float32(-np.inf))
+            out += [float(up), float(down)]
+    return out
+
+
 def framework_pairs() -> list[tuple[str, str]]:
     """The (path, dtype) pairs of the framework paths (all but the numpy engines)."""
     return [(p.name, d) for p in paths() if not p.name.startswith("numpy.")

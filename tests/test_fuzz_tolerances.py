@@ -27,16 +27,7 @@ F32 = np.float32
 
 
 def _around(*points: float, k: int = 2) -> list[float]:
-    """Each point (a float32 value) and its ``k`` float32 neighbours on either side."""
-    out = []
-    for p in points:
-        c = F32(p)
-        up = down = c
-        out.append(float(c))
-        for _ in range(k):
-            up, down = np.nextafter(up, F32(np.inf)), np.nextafter(down, F32(-np.inf))
-            out += [float(up), float(down)]
-    return out
+    return _fuzz.around(*points, k=k)
 
 
 CASES = {
