@@ -1,7 +1,8 @@
 """Error-free transformations and compensated kernels over the array API.
 
 The array API has no fused multiply-add, so products are split exactly with Veltkamp's
-method (Dekker's ``two_prod``).  Surrogates whose value is ill-conditioned in a scaled
+method (Dekker's ``two_prod``); a namespace with an exact one (the kernel tracer) forms the
+same error in one operation.  Surrogates whose value is ill-conditioned in a scaled
 argument (``exp(-a|x|)``, ``exp(-(a x)^2)``, ``1 - a|x|`` near a support edge) form that
 argument as an unevaluated sum ``hi + lo`` so the only rounding left is the kernel's own.
 
@@ -93,14 +94,34 @@ def _mantissa_bits(xp: Any, dtype: Any) -> int:
     return 1 - round(math.log2(eps))
 
 
+def _splittable(a: Array, xp: Any) -> Array:
+    """Elements whose Veltkamp split does not overflow (``|a| < max / (2^s + 1) / 2``)."""
+    c = float(2 ** ((_mantissa_bits(xp, a.dtype) + 1) // 2) + 1)
+    return xp.abs(a) < float(xp.finfo(a.dtype).max) / c / 2
+
+
+def _exact_scaling(b: float) -> bool:
+    """Whether ``a * b`` is exact for every ``a`` whose product does not overflow: ``b``
+    is a power of two of magnitude at least 1 (no result can become subnormal)."""
+    m, _ = math.frexp(b)
+    return abs(m) == 0.5 and abs(b) >= 1.0
+
+
+def _fused_multiply_add(xp: Any) -> Any:
+    """The namespace's exact fused multiply-add ``f(xp, a, b, c) = fl(a*b + c)``, or None.
+
+    The array API has none; a namespace that has one offers it as its type's
+    ``fused_multiply_add`` (the tracer does: C and CUDA have ``fma``).  The error of a
+    product is then one operation, ``fma(a, b, -fl(a*b))``, instead of the split's ten."""
+    return getattr(type(xp), "fused_multiply_add", None)
+
+
 def _split_array(a: Array, xp: Any) -> tuple[Array, Array, Array]:
     """Veltkamp split ``a = hi + lo`` with half-width mantissas; also returns a mask of
     elements small enough for the split not to overflow."""
     bits = _mantissa_bits(xp, a.dtype)
-    s = (bits + 1) // 2
-    c = float(2**s + 1)
-    fmax = float(xp.finfo(a.dtype).max)
-    ok = xp.abs(a) < fmax / c / 2
+    c = float(2 ** ((bits + 1) // 2) + 1)
+    ok = _splittable(a, xp)
     safe = xp.where(ok, a, xp.zeros_like(a))
     t = _rounded(xp.multiply(safe, c), xp)  # rounded before it is reused
     hi = t - (t - safe)
@@ -143,11 +164,30 @@ def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:
     b_r = _round_to(b, xp, dtype)
     b_err = b - b_r
     p = xp.multiply(a, b_r)
-    ah, al, ok = _split_array(a, xp)
-    bh, bl = _split_scalar(b_r, bits)
-    # the rounding of b is always applied (a zero term when b is exact), so the
-    # computation has one shape for every value of b
-    e = (((ah * bh - p) + ah * bl + al * bh) + al * bl) + a * b_err
+    fma = _fused_multiply_add(xp)
+    if fma is not None:
+        # The same exact error; the split's range kept, so every namespace gives one pair.
+        # The kernel tracer (the namespace with a fused multiply-add) reads b as a run-time
+        # constant, so this branch has one shape for every value of b: the rounding of b is
+        # applied even when it is zero.
+        e, ok = fma(xp, a, b_r, -p), _splittable(a, xp)
+        e = e + a * b_err
+    elif b_err == 0.0 and _exact_scaling(b_r):
+        # a power of two >= 1: the product is exact, or overflows (where e is 0 anyway)
+        return p, xp.zeros_like(p)
+    else:
+        # b is a constant of the program here: terms that are exactly zero for every
+        # finite a (b's low half, b's rounding) are left out (non-finite a has e = 0)
+        ah, al, ok = _split_array(a, xp)
+        bh, bl = _split_scalar(b_r, bits)
+        e = ah * bh - p
+        if bl != 0.0:
+            e = e + ah * bl
+        e = e + al * bh
+        if bl != 0.0:
+            e = e + al * bl
+        if b_err != 0.0:
+            e = e + a * b_err
     good = ok & xp.isfinite(p) & xp.isfinite(e)
     return p, xp.where(good, e, xp.zeros_like(e))
 
@@ -155,9 +195,13 @@ def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:
 def two_prod_arrays(a: Array, b: Array, xp: Any) -> tuple[Array, Array]:
     """Exact product of two arrays: ``a*b = p + e`` (``e = 0`` where not finite)."""
     p = xp.multiply(a, b)
-    ah, al, ok_a = _split_array(a, xp)
-    bh, bl, ok_b = _split_array(b, xp)
-    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    fma = _fused_multiply_add(xp)
+    if fma is not None:
+        e, ok_a, ok_b = fma(xp, a, b, -p), _splittable(a, xp), _splittable(b, xp)
+    else:
+        ah, al, ok_a = _split_array(a, xp)
+        bh, bl, ok_b = _split_array(b, xp)
+        e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
     good = ok_a & ok_b & xp.isfinite(p) & xp.isfinite(e)
     return p, xp.where(good, e, xp.zeros_like(e))
 

@@ -126,6 +126,8 @@ def emit_expression(out: Node, inputs: dict[str, str],
             expr = f"{_LIBM[op]}{sfx}({ref(args[0], odt)})"
         elif op in ("pow", "atan2"):
             expr = f"{op}{sfx}({ref(args[0], odt)}, {ref(args[1], odt)})"
+        elif op == "fma":  # one rounding, whatever the contraction flags
+            expr = f"fma{sfx}({', '.join(ref(a, odt) for a in args)})"
         elif op in ("clip_min", "clip_max", "minimum", "maximum", "remainder"):
             expr = f"sg_{op}{sfx}({ref(args[0], odt)}, {ref(args[1], odt)})"
         elif op == "isnan":

@@ -29,6 +29,7 @@ import functools
 import hashlib
 import os
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -43,8 +44,8 @@ from .._spec import Bound
 from .c import C_PRELUDE, emit_expression
 from .trace import trace_formula
 
-__all__ = ["CompilerUnavailable", "Kernels", "Library", "compiled_count", "compiler", "kernels",
-           "library", "source", "source_and_constants"]
+__all__ = ["CompilerUnavailable", "Kernels", "Library", "compiled_count", "compiler", "flags",
+           "kernels", "library", "source", "source_and_constants"]
 
 _SIMD_DECLS = """
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(SG_NO_MVEC)
@@ -65,6 +66,15 @@ extern float erfcf(float) SG_SIMD; extern double erfc(double) SG_SIMD;
 
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno",
          "-fPIC", "-shared", "-std=gnu11"]
+
+#: Added to :data:`FLAGS` for a loop that calls a vector math function (x86-64 only).  A
+#: call clobbers every vector register, so wider vectors halve the calls and the spills:
+#: sigmoid's float32 backward at 2^18 goes from 89 to 74 us on an AVX-512 CPU, while a
+#: loop of plain arithmetic is faster at the compiler's default width (atan 24 -> 27 us
+#: at 512 bits).  Where the CPU has no 512-bit vectors the option changes nothing.
+VECTOR_MATH_FLAGS = ["-mprefer-vector-width=512"]
+_VECTOR_MATH = re.compile(
+    r"\b(" + "|".join(re.findall(r"extern \w+ (\w+)\(", _SIMD_DECLS)) + r")\(")
 _LOCK = threading.Lock()
 
 
@@ -154,8 +164,17 @@ def _trim(cache: Path, keep: Path) -> None:
             old.unlink(missing_ok=True)
 
 
+def flags(src: str) -> list[str]:
+    """Compiler flags for a kernel source: :data:`FLAGS`, and :data:`VECTOR_MATH_FLAGS`
+    where its loop calls a vector math function."""
+    body = src.split(_SIMD_DECLS, 1)[1] if _SIMD_DECLS in src else ""
+    wide = platform.machine().lower() in ("x86_64", "amd64") and _VECTOR_MATH.search(body)
+    return [*FLAGS, *VECTOR_MATH_FLAGS] if wide else list(FLAGS)
+
+
 def _build(src: str, rebuild: bool = False) -> Path:
-    digest = hashlib.sha256((src + " ".join(FLAGS) + _compiler_id()).encode()).hexdigest()[:24]
+    options = flags(src)
+    digest = hashlib.sha256((src + " ".join(options) + _compiler_id()).encode()).hexdigest()[:24]
     lib = _cache_dir() / f"sg_{digest}.so"
     if lib.exists() and not rebuild:
         return lib
@@ -163,7 +182,7 @@ def _build(src: str, rebuild: bool = False) -> Path:
         c_file = Path(tmp) / "kernel.c"
         c_file.write_text(src)
         tmp_lib = Path(tmp) / "kernel.so"
-        base = [compiler(), *FLAGS, str(c_file), "-o", str(tmp_lib)]
+        base = [compiler(), *options, str(c_file), "-o", str(tmp_lib)]
         res = subprocess.run([*base, "-lmvec", "-lm"], capture_output=True, text=True)
         if res.returncode != 0:  # no libmvec (non-glibc systems): scalar libm
             res = subprocess.run([*base, "-DSG_NO_MVEC", "-lm"], capture_output=True,

@@ -238,6 +238,12 @@ class TraceNamespace:
     def isnan(self, x: Node) -> Node:
         return self._node("isnan", (x,))
 
+    def fused_multiply_add(self, a: Any, b: Any, c: Any) -> Node:
+        """``a * b + c`` with one rounding (C's ``fma``): the exact product error of
+        :func:`spikegrad._numerics.two_prod` in one operation.  Not in the array API; the
+        tracer offers it because every target it emits for (C, CUDA) has it."""
+        return self._node("fma", (a, b, c))
+
     def isfinite(self, x: Node) -> Node:
         return self._node("isfinite", (x,))
 
