@@ -1,4 +1,5 @@
-"""Timing shared by the benchmarks: the median of repeats of a calibrated inner loop."""
+"""Timing shared by the benchmarks: medians of repeats of a calibrated inner loop, the
+repeats of the contenders of one comparison interleaved."""
 
 from __future__ import annotations
 
@@ -17,6 +18,11 @@ def calibrated_median(fn: Callable[[], Any], repeats: int,
     The inner loop is doubled until one repeat lasts ``min_seconds``; garbage collection
     is off while timing.
     """
+    return interleaved_medians({None: fn}, repeats, sync, min_seconds)[None]
+
+
+def _calibrate(fn: Callable[[], Any], sync: Callable[[Any], Any], min_seconds: float) -> int:
+    """Calls per repeat so that one repeat lasts at least ``min_seconds``."""
     sync(fn())
     number = 1
     while True:
@@ -25,17 +31,32 @@ def calibrated_median(fn: Callable[[], Any], repeats: int,
             out = fn()
         sync(out)
         if time.perf_counter() - t0 >= min_seconds:
-            break
+            return number
         number *= 2
-    samples = []
+
+
+def interleaved_medians(fns: dict[Any, Callable[[], Any]], repeats: int,
+                        sync: Callable[[Any], Any] = lambda out: out,
+                        min_seconds: float = 0.02) -> dict[Any, float]:
+    """Median seconds per call of each of ``fns``, their repeats interleaved.
+
+    Each round times every function once (a calibrated inner loop), in an order rotated
+    from round to round, so a slow spell of a shared machine lands on every contender
+    alike instead of deciding a ratio; garbage collection is off while timing.
+    """
+    keys = list(fns)
+    numbers = {k: _calibrate(fns[k], sync, min_seconds) for k in keys}
+    samples: dict[Any, list[float]] = {k: [] for k in keys}
     gc.disable()
     try:
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            for _ in range(number):
-                out = fn()
-            sync(out)
-            samples.append((time.perf_counter() - t0) / number)
+        for r in range(repeats):
+            for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+                fn, number = fns[k], numbers[k]
+                t0 = time.perf_counter()
+                for _ in range(number):
+                    out = fn()
+                sync(out)
+                samples[k].append((time.perf_counter() - t0) / number)
     finally:
         gc.enable()
-    return statistics.median(samples)
+    return {k: statistics.median(v) for k, v in samples.items()}

@@ -8,8 +8,10 @@ binding, for reference).  Memory floor: ``jax.jit(x + g)`` (3 streams).  Modes:
 * ``bwd``  the jitted pullback of ``vjp`` applied to a cotangent       12 B/element
 * ``fb``   ``jit`` of forward + pullback in one function (XLA fuses)  16 B/element
 
-Printed: per-call time, the speed-up over braintools for the same surrogate, and the time
-as a multiple of the ``jit(x + g)`` floor measured in the same run.
+Every contender's repeats are interleaved (one round times each once), so a slow spell of
+the shared machine does not decide a ratio.  Printed: per-call time, the speed-up over
+braintools for the same surrogate, and the time as a multiple of the ``jit(x + g)`` floor
+measured in the same run.
 
 Usage::
 
@@ -26,7 +28,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from _timing import calibrated_median
+from _timing import interleaved_medians
 
 
 def _hand(derivative: Callable[[jax.Array], jax.Array]) -> Callable[[jax.Array], jax.Array]:
@@ -77,11 +79,6 @@ def contenders() -> dict[str, tuple[str, Callable[[jax.Array], jax.Array]]]:
     return out
 
 
-def timeit(fn: Callable[[], Any], repeats: int) -> float:
-    """Median seconds per call of ``fn`` (waiting for XLA's asynchronous dispatch)."""
-    return calibrated_median(fn, repeats, jax.block_until_ready)
-
-
 def run(sizes: list[int], repeats: int) -> dict[str, Any]:
     res: dict[str, Any] = {"jax": jax.__version__, "devices": str(jax.devices()), "cells": []}
     cands = contenders()
@@ -90,19 +87,23 @@ def run(sizes: list[int], repeats: int) -> dict[str, Any]:
         x = jax.random.normal(jax.random.key(0), (n,), jnp.float32)
         g = jnp.ones_like(x)
         floor_fn = jax.jit(lambda a, b: a + b)
-        floor = timeit(lambda: floor_fn(x, g), repeats)
-        res["cells"].append({"n": n, "contender": "floor.jit(x+g)", "t": floor})
-        for name, (family, spike) in cands.items():
+        calls: dict[tuple[str, str], Callable[[], Any]] = {
+            ("floor", "t"): lambda: floor_fn(x, g)}
+        for name, (_, spike) in cands.items():
             fwd = jax.jit(spike)
             _, pullback = jax.vjp(spike, x)
             bwd = jax.jit(pullback)
             fb = jax.jit(lambda a, c, s=spike: jax.vjp(s, a)[1](c)[0])
-            res["cells"].append({
-                "n": n, "contender": name, "family": family, "floor": floor,
-                "fwd": timeit(lambda f=fwd: f(x), repeats),
-                "bwd": timeit(lambda f=bwd: f(g), repeats),
-                "fb": timeit(lambda f=fb: f(x, g), repeats),
-            })
+            calls[name, "fwd"] = lambda f=fwd: f(x)
+            calls[name, "bwd"] = lambda f=bwd: f(g)
+            calls[name, "fb"] = lambda f=fb: f(x, g)
+        # every contender's repeats interleaved: a slow spell of the machine lands on all
+        t = interleaved_medians(calls, repeats, jax.block_until_ready)
+        floor = t["floor", "t"]
+        res["cells"].append({"n": n, "contender": "floor.jit(x+g)", "t": floor})
+        for name, (family, _) in cands.items():
+            res["cells"].append({"n": n, "contender": name, "family": family, "floor": floor,
+                                 **{m: t[name, m] for m in ("fwd", "bwd", "fb")}})
     return res
 
 

@@ -8,7 +8,9 @@ the memory floor (``copy_`` into an existing buffer and ``clone``).  Modes:
 * ``bwd``  ``autograd.grad`` through a retained graph                12 B/element
 * ``fb``   forward then backward                                     20 B/element
 
-Each time is the median over repeats of a calibrated inner loop (>= 20 ms per repeat).
+Each time is the median over repeats of a calibrated inner loop (>= 20 ms per repeat), the
+repeats of all contenders interleaved (one round times each once), so a slow spell of the
+shared machine does not decide a ratio.
 Printed: per-call time, the speed-up over the faster peer of the same surrogate, and the
 fraction of the streaming ceiling (must-move bytes at the ``copy_`` bandwidth measured in
 the same run).  Also printed: bytes saved for backward per element
@@ -31,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from _timing import calibrated_median
+from _timing import calibrated_median, interleaved_medians
 
 MUST_MOVE = {"fwd": 8, "bwd": 12, "fb": 20}  # bytes per float32 element
 
@@ -111,24 +113,28 @@ def run(sizes: list[int], device: torch.device, repeats: int) -> dict[str, Any]:
         ceiling = 8 * n / copy_t  # bytes/s of a 2-stream copy
         results["cells"].append({"n": n, "contender": "floor.copy_", "fwd": copy_t})
         results["cells"].append({"n": n, "contender": "floor.clone", "fwd": clone_t})
-        for name, (family, spike) in cands.items():
+        calls: dict[tuple[str, str], Callable[[], Any]] = {}
+        for name, (_, spike) in cands.items():
             x = x0.clone().requires_grad_(True)
             y = spike(x)
             g = torch.ones_like(y)
 
-            def fwd() -> None:
+            def fwd(spike=spike, x=x) -> None:
                 spike(x)
 
-            def bwd() -> None:
+            def bwd(y=y, x=x, g=g) -> None:
                 torch.autograd.grad(y, x, g, retain_graph=True)
 
-            def fb() -> None:
+            def fb(spike=spike, x=x, g=g) -> None:
                 out = spike(x)
                 torch.autograd.grad(out, x, g)
 
-            cell = {"n": n, "contender": name, "family": family,
-                    "fwd": timeit(fwd, device, repeats), "bwd": timeit(bwd, device, repeats),
-                    "fb": timeit(fb, device, repeats), "ceiling_Bps": ceiling}
+            calls[name, "fwd"], calls[name, "bwd"], calls[name, "fb"] = fwd, bwd, fb
+        # every contender's repeats interleaved: a slow spell of the machine lands on all
+        t = interleaved_medians(calls, repeats, lambda out: _sync(device))
+        for name, (family, spike) in cands.items():
+            cell = {"n": n, "contender": name, "family": family, "ceiling_Bps": ceiling,
+                    **{m: t[name, m] for m in ("fwd", "bwd", "fb")}}
             cell["saved_B_per_elt"], cell["new_saved_B_per_elt"] = saved_bytes_per_element(
                 spike, min(n, 4096), device)
             results["cells"].append(cell)

@@ -163,8 +163,13 @@ def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:
     bits = _mantissa_bits(xp, dtype)
     b_r = _round_to(b, xp, dtype)
     b_err = b - b_r
-    p = xp.multiply(a, b_r)
     fma = _fused_multiply_add(xp)
+    if fma is None and b_err == 0.0 and _exact_scaling(b_r):
+        # a power of two >= 1: the product is exact, or overflows (where e is 0 anyway); an
+        # exact product needs no protection from contraction (plain ``*``)
+        p = a * b_r
+        return p, xp.zeros_like(p)
+    p = xp.multiply(a, b_r)
     if fma is not None:
         # The same exact error; the split's range kept, so every namespace gives one pair.
         # The kernel tracer (the namespace with a fused multiply-add) reads b as a run-time
@@ -172,9 +177,6 @@ def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:
         # applied even when it is zero.
         e, ok = fma(xp, a, b_r, -p), _splittable(a, xp)
         e = e + a * b_err
-    elif b_err == 0.0 and _exact_scaling(b_r):
-        # a power of two >= 1: the product is exact, or overflows (where e is 0 anyway)
-        return p, xp.zeros_like(p)
     else:
         # b is a constant of the program here: terms that are exactly zero for every
         # finite a (b's low half, b's rounding) are left out (non-finite a has e = 0)
