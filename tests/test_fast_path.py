@@ -70,3 +70,63 @@ def test_the_decision_refuses_what_it_must() -> None:
         assert not torch_tensors.fast_path_ok(x)
     finally:
         sgt.set_fast_path(True)
+
+
+def _native() -> object:
+    from spikegrad.adapters import _torch_native
+
+    status = sgt.build_fast_path()
+    if status != "ready":
+        pytest.skip(f"the C++ node is {status}")
+    return _torch_native.module()
+
+
+_BACKWARD_CASES = {
+    "same dtype and shape": (torch.float32, torch.float32, (4, 3), (4, 3)),
+    "float64": (torch.float64, torch.float64, (5,), (5,)),
+    "float16": (torch.float16, torch.float16, (5,), (5,)),
+    "bfloat16": (torch.bfloat16, torch.bfloat16, (5,), (5,)),
+    "gradient of another dtype": (torch.float32, torch.float64, (5,), (5,)),
+    "gradient of another shape": (torch.float32, torch.float32, (4, 3), (12,)),
+    "integer input": (torch.int32, torch.int32, (5,), (5,)),
+}
+
+
+@pytest.mark.parametrize("grad_mode", [False, True], ids=["no_grad", "create_graph"])
+@pytest.mark.parametrize("case", list(_BACKWARD_CASES), ids=list(_BACKWARD_CASES))
+def test_the_backward_rule_is_the_same_in_python_and_in_the_cpp_node(
+        case: str, grad_mode: bool) -> None:
+    """The backward-time half of the decision is written in Python (the Function route)
+    and in C++ (the node decides without Python): the same answer for every case."""
+    native = _native()
+    xd, gd, xs, gs = _BACKWARD_CASES[case]
+    x, g = torch.zeros(xs, dtype=xd), torch.zeros(gs, dtype=gd)
+    with torch.set_grad_enabled(grad_mode):
+        want = torch_tensors.backward_applies(x, g)
+        assert native.backward_applies(x, g) == want
+    assert want == (not grad_mode and case in ("same dtype and shape", "float64", "float16",
+                                               "bfloat16"))
+
+
+def test_the_cpp_node_runs_its_kernel_unless_the_backward_must_be_differentiable() -> None:
+    """The node calls back into Python only where the rule says so: create_graph=True."""
+    native = _native()
+    sgt.atan(torch.zeros(3, requires_grad=True))  # the node is connected to Python
+    seen: list[str] = []
+
+    def counting(bound, x, grad):
+        seen.append(bound.name)
+        return adapter._slow_backward(bound, x, grad)
+
+    native.set_slow(counting)
+    try:
+        x = torch.linspace(-2, 2, 64, requires_grad=True)
+        y = sgt.atan(x)
+        assert y.grad_fn.name() == "SpikegradSpikeBackward"
+        (gx,) = torch.autograd.grad(y.sum(), x)
+        assert seen == []
+        (gx2,) = torch.autograd.grad(sgt.atan(x).sum(), x, create_graph=True)
+        assert seen == ["atan"] and gx2.requires_grad
+        torch.testing.assert_close(gx2.detach(), gx, rtol=1e-6, atol=0)
+    finally:
+        native.set_slow(adapter._slow_backward)

@@ -94,6 +94,17 @@ struct SgEntry {
   }
 };
 
+// The backward-time half of the fast-path decision: the rule of Python's
+// spikegrad.adapters.torch_tensors.backward_applies, stated here so the node decides
+// without Python (exported as backward_applies; the tests hold the two together).
+static bool sg_backward_applies(const at::Tensor& x, const at::Tensor& g) {
+  auto st = x.scalar_type();
+  return !at::GradMode::is_enabled()
+         && (st == at::kFloat || st == at::kDouble || st == at::kHalf || st == at::kBFloat16)
+         && g.scalar_type() == st && x.sizes() == g.sizes()
+         && x.device().is_cpu() && g.device().is_cpu();
+}
+
 // the backward node: grad * g'(x) by the generated kernel, or by Python's torch ops
 struct SgSpikeBackward : public torch::autograd::Node {
   torch::autograd::SavedVariable x_;
@@ -108,11 +119,8 @@ struct SgSpikeBackward : public torch::autograd::Node {
     if (!g.defined() || !should_compute_output(0)) return {at::Tensor()};
     auto st = x.scalar_type();
     bool half = st == at::kHalf || st == at::kBFloat16;
-    bool fast = !at::GradMode::is_enabled() && x.device().is_cpu() && g.device().is_cpu()
-                && g.scalar_type() == st && x.sizes() == g.sizes()
-                && (st == at::kFloat || st == at::kDouble || half);
     at::Tensor gx;
-    if (fast) {
+    if (sg_backward_applies(x, g)) {
       bool dbl = st == at::kDouble;
       at::Tensor xc = half ? x.to(at::kFloat).contiguous() : x.contiguous();
       at::Tensor gc = half ? g.to(at::kFloat).contiguous() : g.contiguous();
@@ -174,6 +182,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("spike", &sg_spike);
   m.def("set_advise", &sg_set_advise);
   m.def("set_slow", &sg_set_slow);
+  m.def("backward_applies", &sg_backward_applies);
 }
 """
 

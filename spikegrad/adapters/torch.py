@@ -46,8 +46,8 @@ from ..codegen import cpu
 from . import _pages, _torch_native
 from .torch_multistep import apply as _multistep_apply
 from .torch_tensors import FLOATS as _FLOATS
+from .torch_tensors import backward_applies, check_tensor, fast_path_ok, set_fast_path
 from .torch_tensors import cast as _cast
-from .torch_tensors import check_tensor, fast_path_ok, set_fast_path
 from .torch_tensors import xp as _xp
 
 __all__ = ["MAX_TENSOR_PARAMS", "check_tensor", "derivative", "function_for", "multistep",
@@ -114,10 +114,8 @@ def _kernel(bound: Bound, dtype: torch.dtype) -> Any:
 def _fused_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor | None:
     """``grad * g'(x)`` in one generated C loop, for plain CPU tensors in eager mode with
     number parameters; ``None`` where it does not apply."""
-    if (torch.is_grad_enabled() or bound.has_array_params
-            or bound.formula.stochastic_backward or not fast_path_ok(x, grad)
-            or x.dtype not in _FUSED_DTYPES or grad.dtype != x.dtype
-            or x.shape != grad.shape):
+    if (bound.has_array_params or bound.formula.stochastic_backward
+            or not fast_path_ok(x, grad) or not backward_applies(x, grad)):
         return None
     kern = _kernel(bound, x.dtype)
     if kern is None:

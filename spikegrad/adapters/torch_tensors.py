@@ -87,12 +87,30 @@ def fast_path_ok(*tensors: torch.Tensor) -> bool:
 
     Yes for plain CPU tensors (not subclasses, which may override operations) in eager
     mode: the switch is on, nothing is being compiled or transformed (``torch.compile``,
-    ``torch.func``), and no forward-mode AD level is active.  Whether the backward must
-    itself be differentiable (``create_graph=True``) is decided where it runs (grad mode at
-    backward time), by the same rule in Python and in the C++ node.
+    ``torch.func``), and no forward-mode AD level is active.  What only the backward knows
+    (its gradient, and whether it must itself be differentiable) is
+    :func:`backward_applies`.
     """
     return (_switch["enabled"]
             and all(type(t) is torch.Tensor and t.device.type == "cpu" for t in tensors)
             and not torch.compiler.is_compiling()
             and not torch._C._are_functorch_transforms_active()
             and torch.autograd.forward_ad._current_level < 0)
+
+
+#: The dtypes the generated CPU kernels serve (float16 and bfloat16 through float32).
+KERNEL_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def backward_applies(x: torch.Tensor, grad: torch.Tensor) -> bool:
+    """The backward-time half of the decision, for a forward that :func:`fast_path_ok`
+    admitted: may the kernel compute ``grad * g'(x)``?
+
+    Yes when grad mode is off (a ``backward(create_graph=True)`` must itself be
+    differentiable: torch ops) and ``grad`` is a CPU tensor of ``x``'s dtype and shape, in
+    a dtype of :data:`KERNEL_DTYPES`.  The C++ node, which decides without Python, states
+    this same rule in C++ (its ``backward_applies``); the tests hold the two together.
+    """
+    return (not torch.is_grad_enabled() and x.dtype in KERNEL_DTYPES
+            and grad.dtype == x.dtype and grad.shape == x.shape
+            and x.device.type == "cpu" and grad.device.type == "cpu")
