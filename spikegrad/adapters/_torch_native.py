@@ -15,25 +15,32 @@ and wherever it fails (no compiler, no ninja), the pure-Python Function is used.
 build is then never started); :func:`ensure` builds it synchronously
 (``spikegrad.torch.build_fast_path``).
 
-Each build happens in a private temporary directory and the finished library is moved
-into spikegrad's cache (``$SPIKEGRAD_CACHE``, else ``$XDG_CACHE_HOME/spikegrad``, else
-``~/.cache/spikegrad``) atomically,
-under a name that hashes the source, torch and Python; later processes load it from
-there.  A process that exits mid-build (the thread is a daemon) thus leaves only its own
-temporary directory behind, never a lock that another process would wait on.
+One build per machine: the builder holds an exclusive file lock (``fcntl``) next to the
+library in spikegrad's cache (``$SPIKEGRAD_CACHE``, else ``$XDG_CACHE_HOME/spikegrad``,
+else ``~/.cache/spikegrad``), and processes that start meanwhile wait on it, then load
+the library the builder installed (about 1.6 GB of compiler memory once, not once per
+process).  The compiler runs in a child process in its own process group, in a private
+temporary directory, and the finished library is moved into the cache atomically under a
+name that hashes the source, torch and Python.  A process that exits mid-build releases
+the lock (the OS drops it) and takes the compiler with it (on Linux the child gets a
+parent-death signal and kills its group), leaving at most its temporary directory, which
+a later build sweeps away.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +193,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 }
 """
 
-_state: dict[str, Any] = {"module": None, "error": None, "thread": None}
+_state: dict[str, Any] = {"module": None, "error": None, "thread": None, "compiled": False}
 _lock = threading.Lock()
 
 
@@ -221,36 +228,88 @@ def _sweep(root: Path, max_age_s: float = 3600.0) -> None:
             pass
 
 
-def _compile(name: str, root: Path) -> Any:
-    """Build in a private directory, install into ``root``; return the loaded module."""
-    from torch.utils import cpp_extension  # optional: imports setuptools; only a build needs it
+#: Run in a child process to build the extension: it dies with the process that started it
+#: (Linux: the parent-death signal), and takes ninja and the compilers with it (every
+#: process of its session: ninja runs each compiler in a process group of its own), so a
+#: process that exits mid-build leaves no compiler running.
+_BUILDER = r"""
+import os, signal, sys
+if sys.platform.startswith("linux"):
+    import ctypes
+    def _stop(signum, frame):
+        me, sid = os.getpid(), os.getsid(0)
+        for _ in range(2):  # a second pass for a compiler started during the first
+            for pid in [int(p) for p in os.listdir("/proc") if p.isdigit()]:
+                try:
+                    if pid != me and os.getsid(pid) == sid:
+                        os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+        os._exit(1)
+    signal.signal(signal.SIGTERM, _stop)
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if os.getppid() != int(sys.argv[4]):  # the parent died before prctl took effect
+        _stop(None, None)
+from torch.utils import cpp_extension
+cpp_extension.load_inline(name=sys.argv[1], cpp_sources=[open(sys.argv[2]).read()],
+                          extra_cflags=["-O2"], build_directory=sys.argv[3], verbose=False)
+"""
 
+
+def _compile(name: str, root: Path) -> Path:
+    """Build in a private directory (a child process), install into ``root``."""
     build = Path(tempfile.mkdtemp(prefix="build-", dir=root))
     try:
-        mod = cpp_extension.load_inline(name=name, cpp_sources=[_SOURCE],
-                                        extra_cflags=["-O2"], build_directory=str(build),
-                                        verbose=False)
+        (build / "source.cpp").write_text(_SOURCE)
+        res = subprocess.run([sys.executable, "-c", _BUILDER, name, str(build / "source.cpp"),
+                              str(build), str(os.getpid())],
+                             capture_output=True, text=True, start_new_session=True,
+                             check=False)
+        if res.returncode != 0:
+            raise RuntimeError(f"building the C++ node failed:\n{res.stderr[-2000:]}")
         built = next(build.glob(f"{name}*.so"))
-        os.replace(built, root / f"{name}.so")  # atomic: concurrent builders agree
-        return mod
+        os.replace(built, root / f"{name}.so")  # atomic
+        _state["compiled"] = True
+        return root / f"{name}.so"
     finally:
         shutil.rmtree(build, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _machine_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (released by the OS if the process dies, so a
+    crashed builder blocks nobody); a no-op where ``fcntl`` does not exist."""
+    try:
+        import fcntl  # optional: POSIX only
+    except ImportError:
+        yield
+        return
+    with open(path, "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _load_or_build(name: str, root: Path) -> Any:
+    """The extension from the cache, built first (once per machine: the other processes
+    wait on the lock, then load what the builder installed) when missing or damaged."""
+    target = root / f"{name}.so"
+    with _machine_lock(root / f"{name}.lock"):
+        if target.exists():
+            try:
+                return _load(name, target)
+            except ImportError:  # damaged or foreign file: rebuild and replace it
+                pass
+        return _load(name, _compile(name, root))
 
 
 def _build() -> None:
     try:
         root = _cache_root()
         _sweep(root)
-        name = _name()
-        target = root / f"{name}.so"
-        mod = None
-        if target.exists():
-            try:
-                mod = _load(name, target)
-            except ImportError:  # damaged or foreign file: rebuild and replace it
-                mod = None
-        if mod is None:
-            mod = _compile(name, root)
+        mod = _load_or_build(_name(), root)
         _pages.on_change(lambda on: mod.set_advise(_pages.advise, _pages.MIN_BYTES if on else -1))
         _state["module"] = mod
     except Exception as exc:
