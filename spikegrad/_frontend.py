@@ -54,28 +54,35 @@ def _cache_for(name: str) -> BoundCache:
     return found
 
 
-def resolve(name_or_bound: str | Bound | Entry, params: dict[str, Any]) -> Bound:
+#: A front end's map of a call's parameters before they are bound: ``prepare(entry, params)``.
+Prepare = Callable[[Entry, dict[str, Any]], dict[str, Any]]
+
+
+def resolve(name_or_bound: str | Bound | Entry, params: dict[str, Any],
+            prepare: Prepare | None = None) -> Bound:
     """A bound surrogate from a name (or a definition) and parameters, or a bound one passed
-    through."""
+    through.  ``prepare`` (a front end's) maps the parameters first."""
     if isinstance(name_or_bound, Bound):
         if params:
             raise TypeError("pass parameters either to spikegrad.get or here, not both")
         return name_or_bound
     if isinstance(name_or_bound, Entry):
-        return name_or_bound.bind(**params)
-    return _cache_for(name_or_bound).get(params)
+        return name_or_bound.bind(**(prepare(name_or_bound, params) if prepare else params))
+    cache = _cache_for(name_or_bound)
+    return cache.get(prepare(cache.entry, params) if prepare else params)
 
 
-def named_functions(spike: Callable[[Bound, Any, Any], Any]) -> dict[str, Callable[..., Any]]:
+def named_functions(spike: Callable[[Bound, Any, Any], Any], prepare: Prepare | None = None
+                    ) -> dict[str, Callable[..., Any]]:
     """``{name: fn}`` for every built-in canonical surrogate, ``fn(x, *, key=None,
-    **params)``."""
+    **params)``; ``prepare`` (a front end's) maps the parameters first."""
 
     def make(name: str) -> Callable[..., Any]:
         cache = BoundCache(_registry.entry(name))
         cache.get({})  # the default parameters, bound before any compiled call
 
         def fn(x: Any, /, *, key: Any = None, **params: Any) -> Any:
-            return spike(cache.get(params), x, key)
+            return spike(cache.get(params if prepare is None else prepare(e, params)), x, key)
 
         e = cache.entry
         defaults = ", ".join(f"{p.name}={p.default!r}" for p in e.params)

@@ -154,13 +154,16 @@ class Domain:
             above = v >= self.low if self.low_inclusive else v > self.low
             below = v <= self.high if self.high_inclusive else v < self.high
             return above and below and (v == 0.0 or abs(v) >= self.min_magnitude)
-        v = np.asarray(value, dtype=np.float64)
         with np.errstate(invalid="ignore"):
-            ok = np.isfinite(v)
-            ok &= (v >= self.low) if self.low_inclusive else (v > self.low)
-            ok &= (v <= self.high) if self.high_inclusive else (v < self.high)
-            ok &= (v == 0.0) | (np.abs(v) >= self.min_magnitude)
-        return bool(np.all(ok))
+            return bool(np.all(self.inside(np.asarray(value, dtype=np.float64), np)))
+
+    def inside(self, v: Any, xp: Any) -> Any:
+        """Elementwise: whether the real array ``v`` (namespace ``xp``) lies inside (the
+        rule of :meth:`check`, as array operations: a compiled graph checks with it)."""
+        ok = xp.isfinite(v)
+        ok = ok & ((v >= self.low) if self.low_inclusive else (v > self.low))
+        ok = ok & ((v <= self.high) if self.high_inclusive else (v < self.high))
+        return ok & ((v == 0.0) | (xp.abs(v) >= self.min_magnitude))
 
 
 @dataclass(frozen=True)

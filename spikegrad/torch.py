@@ -99,6 +99,34 @@ def set_huge_pages(enabled: bool) -> None:
     _pages.set_enabled(enabled)
 
 
+def _compiled_numbers_as_tensors(entry: Entry, params: dict[str, Any]) -> dict[str, Any]:
+    """Under ``torch.compile``, the real number parameters of a call become 0-d tensor
+    parameters.
+
+    Dynamo turns a float argument into a graph input from its second value on, and a
+    bound surrogate needs a known value (its cache key, its domain check).  As tensors
+    they are inputs of the graph, evaluated by torch ops as tensor parameters are (values
+    within the adapter's tolerance of the eager number path), so a new value neither
+    recompiles nor breaks ``fullgraph=True``; the domain is checked in the graph, when it
+    runs (``RuntimeError`` naming the parameter and its domain).  Structural (static)
+    parameters and eager calls are left alone.
+    """
+    if not params or not torch.compiler.is_compiling():
+        return params
+    out = dict(params)
+    for p in entry.params:
+        v = params.get(p.name)
+        if p.static or not isinstance(v, (int, float)) or isinstance(v, bool):
+            continue
+        # ones * v, not scalar_tensor(v)/as_tensor(v): dynamo specializes those on the value
+        t = torch.ones((), dtype=torch.float64) * v
+        torch._assert_async(p.domain.inside(t, torch),
+                            f"{entry.name}: {p.name} must be {p.domain.text} (a number "
+                            "argument of a compiled function, checked as the graph runs)")
+        out[p.name] = t
+    return out
+
+
 def function(name_or_bound: str | Bound | Entry | None = None,
              **params: Any) -> type[torch.autograd.Function]:
     """The ``torch.autograd.Function`` that serves every surrogate:
@@ -126,7 +154,8 @@ def spike(x: torch.Tensor, name_or_bound: str | Bound | Entry, /, *,
         Surrogate parameters: Python numbers, or tensors (0-d or broadcasting against
         ``x``) that receive ``Σ G ∂g/∂θ`` when they require grad.
     """
-    return _adapter.spike(resolve(name_or_bound, params), x, key)
+    return _adapter.spike(resolve(name_or_bound, params, _compiled_numbers_as_tensors), x,
+                          key)
 
 
 class Surrogate(torch.nn.Module):
@@ -220,7 +249,7 @@ class Surrogate(torch.nn.Module):
 # One function per canonical surrogate, ``fn(x, /, *, key=None, **params)``, written out
 # so that type checkers see them (tests/test_frontends.py checks them against the
 # catalogue).
-_named = named_functions(_adapter.spike)
+_named = named_functions(_adapter.spike, _compiled_numbers_as_tensors)
 sigmoid = _named["sigmoid"]
 tanh = _named["tanh"]
 atan = _named["atan"]
