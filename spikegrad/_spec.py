@@ -395,6 +395,24 @@ class BoundValue:
         """The same definition with some parameters changed (validated)."""
         return self.entry.bind(**{**dict(self.param_items), **params})
 
+    def check_array_values(self, context: str) -> None:
+        """Check the current values of the array parameters against their domains, where
+        reading them costs no device synchronisation and no trace (see
+        :func:`spikegrad._arrays.host_values`): the values a module or pytree holds change
+        under an optimizer, after binding.  ``context`` names the moment (e.g.
+        ``"Surrogate call 12"``).
+
+        Raises
+        ------
+        ValueError
+            Naming the surrogate, the moment, the parameter, its domain and the value.
+        """
+        values = dict(self.param_items)
+        for p in self.entry.params:
+            v = values.get(p.name)
+            if v is not None and is_array_param(v):
+                p.validate(f"{self.entry.name} ({context})", v)
+
     @property
     def references(self) -> tuple[str, ...]:
         return _texts(self.entry.references)

@@ -94,6 +94,7 @@ class MultiStepNode(torch.nn.Module):
             raise ValueError(f"{bound.name}: v_threshold must be >= v_threshold_lower_bound "
                              f"({lb}), got {v}")
         self._static = bound.replace(v_threshold=v)
+        self._calls = 0
         self.T = T
         self.step_mode = step_mode
         self.lower_bound = lower_bound
@@ -118,7 +119,11 @@ class MultiStepNode(torch.nn.Module):
         if self.lower_bound == "project":
             with torch.no_grad():
                 self.v_threshold.clamp_(min=self._static.params["v_threshold_lower_bound"])
-        return _adapter.apply(self.bound, x_seq)
+        bound = self.bound
+        if not torch.compiler.is_compiling():  # (a count would be guarded on there)
+            self._calls += 1
+            bound.check_array_values(f"{type(self).__name__} call {self._calls}")
+        return _adapter.apply(bound, x_seq)
 
     def reset(self) -> None:
         """No state is kept between calls (for ``functional.reset_net``-style code)."""

@@ -123,11 +123,14 @@ class Surrogate:
 
     def __call__(self, x: Any, key: Any = None) -> jax.Array:
         key = key if key is not None else self.key
+        bound = self.bound
+        if self._leaves:  # leaves an update changed (concrete CPU values: free to read)
+            bound.check_array_values("Surrogate parameters at this call")
         if self.spiking:
-            return _adapter.spike(self.bound, x, key)
+            return _adapter.spike(bound, x, key)
         x = _adapter.check_array(x)
-        check_param_shapes(self.bound, x.shape)
-        return _adapter.primitive(self.bound, x)
+        check_param_shapes(bound, x.shape)
+        return _adapter.primitive(bound, x)
 
     def tree_flatten(self) -> tuple[tuple[Any, ...], Any]:
         # leaves as they are: jax's tree utilities may put placeholders (None, axis
@@ -192,7 +195,9 @@ class MultiStep:
         return MultiStepBound(self._static.entry, items)
 
     def __call__(self, x_seq: Any) -> jax.Array:
-        return _multistep_adapter.apply(self.bound, x_seq)
+        bound = self.bound
+        bound.check_array_values("MultiStep parameters at this call")
+        return _multistep_adapter.apply(bound, x_seq)
 
     def tree_flatten(self) -> tuple[tuple[Any, ...], Any]:
         return (self.v_threshold,), self._static

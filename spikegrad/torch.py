@@ -222,6 +222,7 @@ class Surrogate(torch.nn.Module):
             else:
                 self._static[pname] = value
         self._number_bound = bound if not self._tensor_names else None
+        self._calls = 0
 
     @property
     def bound(self) -> Bound:
@@ -234,6 +235,11 @@ class Surrogate(torch.nn.Module):
 
     def forward(self, x: torch.Tensor, key: torch.Generator | None = None) -> torch.Tensor:
         bound = self.bound
+        if self._tensor_names and not torch.compiler.is_compiling():
+            # values an optimizer changed since binding, where reading them is free (a
+            # compiled graph reads nothing: counting there would guard on the count)
+            self._calls += 1
+            bound.check_array_values(f"Surrogate call {self._calls}")
         if self.spiking:
             return _adapter.spike(bound, x, key if key is not None else self.key)
         _adapter.check_tensor(x)
