@@ -21,6 +21,10 @@ Usage::
     python benchmarks/bench_torch.py                       # 2^10 ... 2^24, all contenders
     python benchmarks/bench_torch.py --sizes 10 18 --json out.json
     python benchmarks/bench_torch.py --malloc default    # glibc's own heap trimming
+    python benchmarks/bench_torch.py --sizes 18 --learnable-sizes 10 18 22
+
+A last table times learnable alpha (0-d, per channel, per neuron) against the number-alpha
+path, the peers' fixed atan and a hand-written learnable ``autograd.Function``.
 """
 
 from __future__ import annotations
@@ -224,6 +228,86 @@ def _steady_allocator(policy: str) -> None:
     os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
+class _HandLearnableAtan(torch.autograd.Function):
+    """A hand-written learnable atan (the baseline a user would write): Heaviside forward,
+    ``grad_x = G g'(x)`` and ``grad_alpha = sum_to_size(G dg/dalpha)`` in torch ops."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, alpha)
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x, alpha = ctx.saved_tensors
+        h = (torch.pi / 2) * alpha * x
+        inv = 1 / (1 + h * h)
+        return g * (alpha / 2) * inv, (g * (x / 2) * inv).sum_to_size(alpha.shape)
+
+
+def learnable(sizes: list[int], device: torch.device, repeats: int) -> dict[str, Any]:
+    """Forward + backward of atan with alpha a number (gradient for x only) against alpha
+    learnable (gradients for x and alpha): 0-d, per channel (256,) and per neuron (the
+    shape of x, (N/256, 256)); the peers' fixed atan and a hand-written learnable Function
+    for reference.  Interleaved medians."""
+    import spikegrad.torch as sgt
+
+    cells: list[dict[str, Any]] = []
+    for p in sizes:
+        n = 2**p
+        x = torch.randn(n // 256, 256, device=device, requires_grad=True)
+        g = torch.ones_like(x)
+        alphas = {"0-d": torch.tensor(2.0, device=device),
+                  "per channel": torch.full((256,), 2.0, device=device),
+                  "per neuron": torch.full((n // 256, 256), 2.0, device=device)}
+        calls: dict[str, Callable[[], Any]] = {
+            "spikegrad.atan[number alpha]":
+                lambda: torch.autograd.grad(sgt.atan(x, alpha=2.0), x, g)}
+        for kind, a0 in alphas.items():
+            a = a0.clone().requires_grad_(True)
+            calls[f"spikegrad.atan[{kind} alpha learns]"] = (
+                lambda a=a: torch.autograd.grad(sgt.atan(x, alpha=a), (x, a), g))
+        a = alphas["0-d"].clone().requires_grad_(True)
+        calls["hand.Function[0-d alpha learns]"] = (
+            lambda a=a: torch.autograd.grad(_HandLearnableAtan.apply(x, a), (x, a), g))
+        try:
+            from snntorch import surrogate as st
+
+            s_atan = st.atan(alpha=2.0)
+            calls["snntorch.atan[fixed]"] = lambda: torch.autograd.grad(s_atan(x), x, g)
+        except ImportError as exc:
+            print(f"# snntorch not installed: {exc}")
+        try:
+            from spikingjelly.activation_based import surrogate as sj
+
+            j_atan = sj.ATan(alpha=2.0)
+            calls["spikingjelly.ATan[fixed]"] = lambda: torch.autograd.grad(j_atan(x), x, g)
+        except ImportError as exc:
+            print(f"# spikingjelly not installed: {exc}")
+        t = interleaved_medians(calls, repeats, lambda out: _sync(device))
+        cells += [{"n": n, "contender": k, "fb": v} for k, v in t.items()]
+    return {"cells": cells}
+
+
+def report_learnable(res: dict[str, Any]) -> str:
+    cells = res["cells"]
+    sizes = sorted({c["n"] for c in cells})
+    lines = ["\n## learnable alpha, forward + backward: per-call time [x the number-alpha "
+             "path, x snntorch's fixed atan]",
+             f"{'contender':42s}" + "".join(f"{'2^' + str(n.bit_length() - 1):>28s}"
+                                            for n in sizes)]
+    for name in dict.fromkeys(c["contender"] for c in cells):
+        row = f"{name:42s}"
+        for n in sizes:
+            here = {c["contender"]: c["fb"] for c in cells if c["n"] == n}
+            t = here[name]
+            snn = here.get("snntorch.atan[fixed]")
+            row += (f"{_fmt_t(t):>10s} [{t / here['spikegrad.atan[number alpha]']:5.1f}x "
+                    + (f"{t / snn:5.2f}x]" if snn else "     -]"))
+        lines.append(row)
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--malloc", choices=("steady", "default"), default="steady",
@@ -234,6 +318,9 @@ def main() -> None:
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json", help="write the raw results here")
+    ap.add_argument("--learnable-sizes", type=int, nargs="*", default=[10, 18, 22],
+                    help="log2 of the element counts of the learnable-alpha rows (none: "
+                    "skip them)")
     args = ap.parse_args()
     _steady_allocator(args.malloc)
     print(f"# allocator: {args.malloc}"
@@ -242,6 +329,10 @@ def main() -> None:
     results = run(args.sizes, torch.device(args.device), args.repeats)
     results["sweep"] = parameter_sweep(2**14, 100, torch.device(args.device))
     print(report(results))
+    if args.learnable_sizes:
+        results["learnable"] = learnable(args.learnable_sizes, torch.device(args.device),
+                                         args.repeats)
+        print(report_learnable(results["learnable"]))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
