@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from .. import special
-from .._arrays import framework_of
+from .._arrays import framework_of, is_array_param
 from .._evaluate import (
     check_param_shapes,
     derivative_compute,
@@ -87,28 +87,81 @@ _KERNEL_FAILURES: dict[Any, str] = {}
 _KERNEL_LOCK = threading.Lock()
 
 
-def _kernel(bound: Bound, dtype: torch.dtype) -> Any:
-    """``bound``'s compiled kernels for ``dtype``, or ``None`` where they cannot be built
-    (one warning per formula, naming it and the fallback)."""
-    fkey = (bound.formula, _FUSED_DTYPES[dtype])
+def _built(fkey: Any, name: str, build: Any) -> Any:
+    """``build()``, or ``None`` where it fails: one warning per formula and kind of kernel,
+    naming it and the fallback (torch ops)."""
     if _fused_state["no_compiler"] or fkey in _KERNEL_FAILURES:
         return None
     try:
-        return cpu.kernels(bound, _FUSED_DTYPES[dtype])
+        return build()
     except cpu.CompilerUnavailable as exc:
         _fused_state["no_compiler"] = True
         warnings.warn(f"spikegrad: fused CPU kernels unavailable ({exc}); the backward uses "
-                      "torch ops (same values, slower)", RuntimeWarning, stacklevel=4)
+                      "torch ops (same values, slower)", RuntimeWarning, stacklevel=5)
     except (RuntimeError, OSError, TypeError, ValueError, NotImplementedError,
             RecursionError) as exc:
         with _KERNEL_LOCK:
             first = fkey not in _KERNEL_FAILURES
             _KERNEL_FAILURES[fkey] = f"{type(exc).__name__}: {exc}"
         if first:
-            warnings.warn(f"spikegrad: no fused CPU kernel for {bound.name} "
+            warnings.warn(f"spikegrad: no fused CPU kernel for {name} "
                           f"({type(exc).__name__}: {str(exc)[:200]}); its backward uses "
-                          "torch ops (same values, slower)", RuntimeWarning, stacklevel=4)
+                          "torch ops (same values, slower)", RuntimeWarning, stacklevel=5)
     return None
+
+
+def _kernel(bound: Bound, dtype: torch.dtype) -> Any:
+    """``bound``'s compiled kernels for ``dtype``, or ``None`` where they cannot be built."""
+    return _built((bound.formula, _FUSED_DTYPES[dtype]), bound.name,
+                  lambda: cpu.kernels(bound, _FUSED_DTYPES[dtype]))
+
+
+def _fused_param_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
+                          params: tuple[torch.Tensor, ...]
+                          ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
+    """``(grad_x, [Σ grad ∂g/∂θ_k])`` in one generated C loop for plain CPU tensors in
+    eager mode (:func:`spikegrad.codegen.cpu.param_kernel`), or ``None`` where it does not
+    apply (then torch ops and autodiff of the primitive serve).  A parameter of one value
+    is summed in the loop; any other is expanded to ``x``'s shape and its per-element
+    gradient summed to its shape."""
+    if (bound.formula.stochastic_backward or not bound.has_primitive
+            or not fast_path_ok(x, grad, *params) or not backward_applies(x, grad)
+            or not all(p.is_floating_point() for p in params)):
+        return None
+    cdt = torch.float32 if x.dtype in _HALF else x.dtype
+    dtype = _FUSED_DTYPES[cdt]
+    layouts = tuple("s" if p.numel() == 1 else "e" for p in params)
+    static = tuple((k, None if is_array_param(v) else v) for k, v in bound.param_items)
+    kern = _built((bound.formula, dtype, "params"), bound.name,
+                  lambda: cpu.param_kernel(bound.entry, static, dtype, layouts))
+    if kern is None:
+        return None
+    xc = x.detach().to(cdt).contiguous()
+    gc = grad.to(cdt).contiguous()
+    values, outs = [], []
+    for p, lay in zip(params, layouts, strict=True):
+        pc = p.detach().to(cdt)
+        if lay == "s":
+            values.append(pc.reshape(()))
+            outs.append(None)
+        else:
+            trimmed = pc.reshape(pc.shape[max(0, pc.dim() - xc.dim()):])
+            values.append(trimmed.expand(xc.shape).contiguous())
+            outs.append(torch.empty_like(xc))
+    gx = _pages.empty_like(xc)
+    acc = torch.zeros(len(params), dtype=torch.float64)
+    kern(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
+         [(v.data_ptr(), 0 if o is None else o.data_ptr()) for v, o in zip(values, outs,
+                                                                          strict=True)],
+         acc.data_ptr(), xc.numel())
+    grads = []
+    for k, (p, o) in enumerate(zip(params, outs, strict=True)):
+        if o is None:
+            grads.append(acc[k].to(p.dtype).reshape(p.shape))
+        else:
+            trimmed = p.shape[max(0, p.dim() - xc.dim()):]
+            grads.append(o.sum_to_size(trimmed).to(p.dtype).reshape(p.shape))
+    return gx.to(x.dtype), grads
 
 
 def _fused_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor | None:
@@ -216,9 +269,16 @@ class _Spike(torch.autograd.Function):
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
         x, params = _unpack(ctx, ctx.saved_tensors)
         bound = ctx.bound
-        gx = _grad_x(bound, x, grad, ctx.key, params) if ctx.needs_input_grad[0] else None
         needed = tuple(ctx.needs_input_grad[3:3 + len(params)])
-        gps = _param_grads(bound, x, grad, params, needed)
+        fused = _fused_param_backward(bound, x, grad, params) if any(needed) else None
+        if fused is not None:
+            gx, all_gps = fused
+            gps = [gp if need else None for gp, need in zip(all_gps, needed, strict=True)]
+            gx = gx if ctx.needs_input_grad[0] else None
+        else:
+            gx = (_grad_x(bound, x, grad, ctx.key, params) if ctx.needs_input_grad[0]
+                  else None)
+            gps = _param_grads(bound, x, grad, params, needed)
         return (gx, None, None, *_pad(tuple(gps)))
 
 

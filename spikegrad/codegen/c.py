@@ -17,13 +17,14 @@ from typing import Any
 
 from .trace import Node, UnsupportedTrace
 
-__all__ = ["C_PRELUDE", "emit_expression", "helpers"]
+__all__ = ["C_PRELUDE", "emit_expression", "emit_expressions", "helpers"]
 
 _CTYPE = {"float32": "float", "float64": "double", "bool": "int"}
 _SUFFIX = {"float32": "f", "float64": ""}
 _LIBM = {"exp": "exp", "log": "log", "log1p": "log1p", "expm1": "expm1", "sqrt": "sqrt",
          "sinh": "sinh", "cosh": "cosh", "tanh": "tanh", "sin": "sin", "cos": "cos",
-         "atan": "atan", "abs": "fabs", "round": "nearbyint", "erfc": "erfc"}
+         "atan": "atan", "abs": "fabs", "round": "nearbyint", "floor": "floor",
+         "erfc": "erfc"}
 _BINOP = {"add": "+", "sub": "-", "mul": "*", "div": "/", "lt": "<", "le": "<=", "gt": ">",
           "ge": ">=", "eq": "==", "ne": "!=", "and": "&", "or": "|"}
 
@@ -73,7 +74,17 @@ def _const(v: float, dtype: str) -> str:
 def emit_expression(out: Node, inputs: dict[str, str],
                     constants: list[float] | None = None,
                     constants_name: str = "c") -> tuple[list[str], str]:
-    """Statements computing ``out`` and the name of its variable.
+    """Statements computing ``out`` and the name of its variable (see
+    :func:`emit_expressions`)."""
+    lines, (var,) = emit_expressions((out,), inputs, constants, constants_name)
+    return lines, var
+
+
+def emit_expressions(outs: tuple[Node, ...], inputs: dict[str, str],
+                     constants: list[float] | None = None,
+                     constants_name: str = "c") -> tuple[list[str], tuple[str, ...]]:
+    """Statements computing every node of ``outs`` (shared subexpressions computed once)
+    and the names of their variables.
 
     ``inputs`` maps the graph's input names to C expressions (e.g. ``{"x": "x[i]"}``).
     With a ``constants`` list, every floating constant of the formula is appended to it and
@@ -83,7 +94,7 @@ def emit_expression(out: Node, inputs: dict[str, str],
     """
     lines: list[str] = []
     names: dict[int, str] = {}
-    if out.dtype == "bool":
+    if any(out.dtype == "bool" for out in outs):
         raise UnsupportedTrace("the traced output is boolean; kernels return floats")
 
     def lifted(v: float, dtype: str) -> str:
@@ -149,4 +160,4 @@ def emit_expression(out: Node, inputs: dict[str, str],
         lines.append(f"const {_CTYPE[dt]} {name} = {expr};")
         return name
 
-    return lines, visit(out)
+    return lines, tuple(visit(out) for out in outs)

@@ -40,12 +40,15 @@ from typing import Any
 
 import numpy as np
 
+from .._evaluate import evaluate_formula
 from .._spec import Bound
-from .c import C_PRELUDE, emit_expression
-from .trace import trace_formula
+from .c import C_PRELUDE, emit_expression, emit_expressions
+from .tangent import tangent
+from .trace import Node, TraceNamespace, UnsupportedTrace, trace_formula
 
-__all__ = ["CompilerUnavailable", "Kernels", "Library", "compiled_count", "compiler", "flags",
-           "kernels", "library", "source", "source_and_constants"]
+__all__ = ["CompilerUnavailable", "Kernels", "Library", "ParamKernel", "compiled_count",
+           "compiler", "flags", "kernels", "library", "param_kernel",
+           "param_source_and_constants", "source", "source_and_constants"]
 
 _SIMD_DECLS = """
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(SG_NO_MVEC)
@@ -64,8 +67,12 @@ extern float erfcf(float) SG_SIMD; extern double erfc(double) SG_SIMD;
 #endif
 """
 
+#: ``-fno-thread-jumps``: jump threading turns two selects on one condition (the NaN rule
+#: applied to grad_x and to a parameter's gradient) into branches, which GCC then cannot
+#: vectorise (the parameter-gradient loop ran 15x slower); the loops are straight-line
+#: code, which threading has nothing to gain on.
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-errno",
-         "-fPIC", "-shared", "-std=gnu11"]
+         "-fno-thread-jumps", "-fPIC", "-shared", "-std=gnu11"]
 
 #: Added to :data:`FLAGS` for a loop that calls a vector math function (x86-64 only).  A
 #: call clobbers every vector register, so wider vectors halve the calls and the spills:
@@ -151,6 +158,113 @@ void sg_backward(const {t}* restrict x, const {t}* restrict g, {t}* restrict out
 def source(bound: Bound, dtype: str) -> str:
     """C source of the fused derivative/backward loops of ``bound``'s formula."""
     return source_and_constants(bound, dtype)[0]
+
+
+# -- array parameters that learn: grad_x and the parameters' gradients in one loop ----------
+def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
+                               layouts: tuple[str, ...]) -> tuple[str, list[float]]:
+    """C source of ``sg_param_backward`` for a definition whose array parameters (``None``
+    in ``static``, the bound's items with arrays left out) are run-time inputs, and the
+    constants it reads.
+
+    One loop computes ``gx[i] = g[i] g'(x[i]; θ)`` and, for each array parameter ``θ_k``,
+    ``g[i] ∂g(x[i]; θ)/∂θ_k``: the derivative traced from the formula's ``g'`` and the
+    parameter derivative as the forward-mode tangent of its traced primitive ``g``
+    (:func:`~spikegrad.codegen.tangent.tangent`), from the one definition.  ``layouts``
+    says per array parameter whether it is one value (``"s"``: read once, its gradient
+    summed in double precision into ``acc[k]``) or one value per element (``"e"``: ``p_k[i]``,
+    its gradient written to ``gp_k[i]``).
+    """
+    f = entry.formula
+    if f.stochastic_backward or f.primitive is None:
+        raise NotImplementedError(f"{entry.name}: no fused parameter gradient (stochastic "
+                                  "backward or no primitive)")
+    names = [k for k, v in static if v is None]
+    if len(names) != len(layouts):
+        raise ValueError(f"{entry.name}: {len(names)} array parameters, {len(layouts)} layouts")
+    ns = TraceNamespace(dtype, distinct_constants=True)
+    x = ns.input("x")
+    thetas = {name: ns.input(f"p{k}") for k, name in enumerate(names)}
+    kwargs, scale = entry.map_params({k: thetas.get(k, v) for k, v in static})
+    d = evaluate_formula(f.derivative, x, ns, kwargs, scale)
+    g = evaluate_formula(f.primitive, x, ns, kwargs, scale)
+    tangents = [tangent(g, thetas[name]) for name in names]
+    outs = (d, *(ns.zeros_like(x) if t is None else t for t in tangents))
+    if any(not isinstance(o, Node) for o in outs):
+        raise UnsupportedTrace(f"{entry.name}: a traced output is not an array")
+    constants: list[float] = []
+    inputs = {"x": "x[i]", **{f"p{k}": (f"p{k}s" if lay == "s" else f"p{k}[i]")
+                              for k, lay in enumerate(layouts)}}
+    lines, (dvar, *tvars) = emit_expressions(outs, inputs, constants)
+    body = "\n        ".join(lines)
+    t = {"float32": "float", "float64": "double"}[dtype]
+    args = "".join(f",\n        const {t}* restrict p{k}, {t}* restrict gp{k}"
+                   for k in range(len(layouts)))
+    reads = "".join(f"    const {t} p{k}s = p{k}[0];\n"
+                    for k, lay in enumerate(layouts) if lay == "s")
+    sums = [f"a{k}" for k, lay in enumerate(layouts) if lay == "s"]
+    decl = "".join(f"    double {a} = 0.0;\n" for a in sums)
+    red = f" reduction(+: {', '.join(sums)})" if sums else ""
+    stores = "".join(
+        # the product in the dtype (as autodiff forms it), the sum in double: GCC
+        # vectorises this reduction, not one of double products
+        f"\n        a{k} += (double)(g[i] * {tv});" if lay == "s"
+        else f"\n        gp{k}[i] = g[i] * {tv};"
+        for k, (lay, tv) in enumerate(zip(layouts, tvars, strict=True)))
+    finish = "".join(f"    acc[{k}] = a{k};\n" for k, lay in enumerate(layouts) if lay == "s")
+    return f"""{C_PRELUDE}{_SIMD_DECLS}
+/* {f.name} (formula version {f.version}), {dtype}, array parameters {names} laid out as
+   {list(layouts)}: grad_x and the parameters' gradients; generated from the spec, do not
+   edit */
+void sg_param_backward(const {t}* restrict x, const {t}* restrict g, {t}* restrict gx{args},
+        double* restrict acc, int64_t n, const double* restrict c) {{
+{reads}{decl}    #pragma omp parallel for simd schedule(static){red} if(parallel: n > 32768)
+    for (int64_t i = 0; i < n; ++i) {{
+        {body}
+        gx[i] = g[i] * {dvar};{stores}
+    }}
+{finish}}}
+""", constants
+
+
+@dataclass(frozen=True)
+class ParamKernel:
+    """``sg_param_backward`` of one definition, number-parameter set, dtype and layout,
+    with its constants: ``kern(x, g, gx, [(p_k, gp_k)], acc, n)`` (addresses)."""
+
+    function: Any
+    constants: Any  # numpy float64 array
+    layouts: tuple[str, ...]
+
+    def __call__(self, x: int, g: int, gx: int, params: list[tuple[int, int]], acc: int,
+                 n: int) -> None:
+        flat = [a for pair in params for a in pair]
+        self.function(x, g, gx, *flat, acc, n, int(self.constants.ctypes.data))
+
+
+_PARAM_FUNCTIONS: dict[str, Any] = {}
+
+
+@functools.lru_cache(maxsize=1024)
+def param_kernel(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
+                 layouts: tuple[str, ...]) -> ParamKernel:
+    """The fused parameter-gradient kernel (see :func:`param_source_and_constants`),
+    compiled on first use; keyed by the definition and its number parameters, never by an
+    array's identity (a new parameter tensor per call compiles and traces nothing)."""
+    src, constants = param_source_and_constants(entry, static, dtype, layouts)
+    fn = _PARAM_FUNCTIONS.get(src)
+    if fn is None:
+        path = _build(src)
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError:  # damaged or foreign file in the cache: rebuild it
+            lib = ctypes.CDLL(str(_build(src, rebuild=True)))
+        fn = lib.sg_param_backward
+        ptr = ctypes.c_void_p
+        fn.argtypes = [ptr, ptr, ptr, *([ptr, ptr] * len(layouts)), ptr, ctypes.c_int64, ptr]
+        fn.restype = None
+        _PARAM_FUNCTIONS[src] = fn
+    return ParamKernel(fn, np.asarray(constants, dtype=np.float64), layouts)
 
 
 #: At most this many compiled kernels are kept on disk (the oldest are removed first).

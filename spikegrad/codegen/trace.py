@@ -114,7 +114,7 @@ class Node:
 
 
 _UNARY_FLOAT = ("exp", "log", "log1p", "expm1", "sqrt", "sinh", "cosh", "tanh", "sin", "cos",
-                "atan", "abs", "round", "erfc")
+                "atan", "abs", "round", "floor", "erfc")
 _COMPARE = ("lt", "le", "gt", "ge", "eq", "ne")
 
 

@@ -1,0 +1,131 @@
+"""Forward-mode derivatives of a traced expression graph.
+
+:func:`tangent` walks a graph recorded by :class:`~spikegrad.codegen.trace.TraceNamespace`
+and builds, in the same namespace, the graph of its derivative with respect to one of its
+inputs: one rule per operation the tracer records, applied node by node (the chain rule in
+forward mode), with zero tangents pruned.  Tracing a surrogate's primitive ``g(x; θ)``
+with ``θ`` as an input and taking the tangent in ``θ`` gives ``∂g/∂θ`` as generated code
+from the one definition of ``g``: no second formula is written.
+
+Selects differentiate branchwise (the branch taken), as autodiff does; comparisons,
+``isnan``/``isfinite`` and rounding have no tangent.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .trace import Node, UnsupportedTrace
+
+__all__ = ["tangent"]
+
+_NO_TANGENT = frozenset({"lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not", "isnan",
+                         "isfinite", "round", "floor", "const"})
+
+
+def tangent(out: Node, wrt: Node) -> Node | None:
+    """``d out / d wrt`` as a node of ``out``'s graph, or ``None`` where it is zero."""
+    ns = out.ns
+    memo: dict[int, Node | None] = {}
+
+    def add(a: Node | None, b: Node | None) -> Node | None:
+        if a is None:
+            return b
+        return a if b is None else a + b
+
+    def scale(a: Node | None, f: Any) -> Node | None:
+        return None if a is None else a * f
+
+    def zero_if_none(a: Node | None, like: Node) -> Any:
+        return ns.zeros_like(like) if a is None else a
+
+    def t(n: Any) -> Node | None:
+        if not isinstance(n, Node):
+            return None  # a constant
+        key = id(n)
+        if key not in memo:
+            memo[key] = rule(n)
+        return memo[key]
+
+    def rule(n: Node) -> Node | None:
+        op, args = n.op, n.args
+        if op == "input":
+            return ns.ones_like(n) if n is wrt else None
+        if op in _NO_TANGENT or n.dtype == "bool":
+            return None
+        if op == "cast":
+            ta = t(args[0])
+            return None if ta is None else ns.astype(ta, n.dtype)
+        if op == "neg":
+            ta = t(args[0])
+            return None if ta is None else -ta
+        a = args[0]
+        ta = t(a)
+        if op == "add":
+            return add(ta, t(args[1]))
+        if op == "sub":
+            tb = t(args[1])
+            return add(ta, None if tb is None else -tb)
+        if op == "mul":
+            b = args[1]
+            return add(scale(ta, b), None if t(b) is None else a * t(b))
+        if op == "div":
+            b, tb = args[1], t(args[1])
+            num = add(ta, None if tb is None else -(n * tb))
+            return None if num is None else num / b
+        if op == "fma":
+            b, c = args[1], args[2]
+            return add(add(scale(ta, b), None if t(b) is None else a * t(b)), t(c))
+        if op == "where":
+            tb, tc = t(args[1]), t(args[2])
+            if tb is None and tc is None:
+                return None
+            return ns.where(args[0], zero_if_none(tb, n), zero_if_none(tc, n))
+        if op in ("clip_min", "clip_max", "minimum", "maximum"):
+            b, tb = args[1], t(args[1])
+            if ta is None and tb is None:
+                return None
+            # the value is a where b is not taken: clip_min(v, lo) = lo where v < lo, ...
+            take_b = {"clip_min": a < b, "clip_max": a > b,
+                      "minimum": b <= a, "maximum": b >= a}[op]
+            return ns.where(take_b, zero_if_none(tb, n), zero_if_none(ta, n))
+        if op == "pow":
+            b, tb = args[1], t(args[1])
+            out_t = None
+            if ta is not None:
+                out_t = ta * (b * ns.pow(a, b - 1.0))
+            if tb is not None:
+                out_t = add(out_t, tb * (n * ns.log(a)))
+            return out_t
+        if op == "atan2":
+            b, tb = args[1], t(args[1])
+            if ta is None and tb is None:
+                return None
+            num = add(scale(ta, b), None if tb is None else -(a * tb))
+            return num / (a * a + b * b)
+        if op == "remainder":  # a - floor(a / b) b
+            b, tb = args[1], t(args[1])
+            return add(ta, None if tb is None else -(ns.floor(a / b) * tb))
+        if ta is None:
+            return None
+        unary = {
+            "exp": lambda: n * ta,
+            "expm1": lambda: (n + 1.0) * ta,
+            "log": lambda: ta / a,
+            "log1p": lambda: ta / (1.0 + a),
+            "sqrt": lambda: ta / (2.0 * n),
+            "sinh": lambda: ns.cosh(a) * ta,
+            "cosh": lambda: ns.sinh(a) * ta,
+            "tanh": lambda: (1.0 - n * n) * ta,
+            "sin": lambda: ns.cos(a) * ta,
+            "cos": lambda: -(ns.sin(a) * ta),
+            "atan": lambda: ta / (1.0 + a * a),
+            "abs": lambda: ns.where(a < 0.0, -ta, ta),
+            "erfc": lambda: -(2.0 / math.sqrt(math.pi)) * ns.exp(-(a * a)) * ta,
+        }
+        if op not in unary:
+            raise UnsupportedTrace(f"no tangent rule for op {op!r}")
+        return unary[op]()
+
+    return t(out)
