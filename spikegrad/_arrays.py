@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["framework_of", "host_values", "is_array_param", "param_key", "split_params"]
+__all__ = ["framework_of", "host_extremes", "host_values", "is_array_param", "param_key",
+           "split_params"]
 
 #: The framework of an array type, from the root of its module name.
 _ROOTS = {"numpy": "numpy", "torch": "torch", "jax": "jax", "jaxlib": "jax", "cupy": "cupy"}
@@ -75,3 +76,24 @@ def host_values(value: Any) -> np.ndarray | None:
             return None
         return np.asarray(value, dtype=np.float64)
     return None
+
+
+def host_extremes(value: Any) -> tuple[float, float] | None:
+    """``(min, max)`` of an array parameter (NaN if it holds one) where reading them costs
+    no device synchronisation and no trace (as :func:`host_values`), in one pass of the
+    framework's own reduction, without a float64 copy; ``None`` otherwise or when empty."""
+    framework = framework_of(value)
+    if getattr(value, "size", 1) == 0 or (framework == "torch" and value.numel() == 0):
+        return None
+    if framework == "torch":
+        torch = sys.modules["torch"]
+        if (value.device.type != "cpu" or torch._C._are_functorch_transforms_active()
+                or torch.compiler.is_compiling()
+                or type(value) not in (torch.Tensor, torch.nn.Parameter)):
+            return None
+        lo, hi = torch.aminmax(value.detach())
+        return float(lo), float(hi)
+    host = host_values(value)
+    if host is None:
+        return None
+    return float(np.min(host)), float(np.max(host))

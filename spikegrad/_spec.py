@@ -20,7 +20,14 @@ from typing import Any
 import numpy as np
 
 from . import _dispatch, _evaluate
-from ._arrays import framework_of, host_values, is_array_param, param_key, split_params
+from ._arrays import (
+    framework_of,
+    host_extremes,
+    host_values,
+    is_array_param,
+    param_key,
+    split_params,
+)
 from ._references import cite as _cite
 from ._references import texts as _texts
 
@@ -270,6 +277,15 @@ class Param:
             raise TypeError(f"{where} must be a real floating array, got dtype "
                             f"{getattr(value, 'dtype', None)}; cast it first, e.g. "
                             f"{self.name}.float()")
+        if self.domain.min_magnitude == 0.0:
+            # an interval: its extremes decide (NaN propagates into them), one reduction
+            extremes = host_extremes(value)
+            if extremes is not None:
+                for v in extremes:
+                    if not self.domain.check(v):
+                        raise ValueError(f"{where} must be {self.domain.text} elementwise, "
+                                         f"got {v!r}")
+                return value
         host = host_values(value)
         if host is not None and not self.domain.check(host):
             bad = host[~np.vectorize(self.domain.check)(host)] if host.ndim else host

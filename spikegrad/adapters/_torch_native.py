@@ -47,6 +47,11 @@ from typing import Any
 import torch
 
 from ..codegen.cpu import _cache_dir
+
+try:
+    import fcntl  # POSIX: the lock that makes one build per machine
+except ImportError:  # elsewhere each process builds its own
+    fcntl = None  # type: ignore[assignment]
 from . import _pages
 from .torch_tensors import fast_path_enabled
 
@@ -279,9 +284,7 @@ def _compile(name: str, root: Path) -> Path:
 def _machine_lock(path: Path) -> Iterator[None]:
     """Hold an exclusive lock on ``path`` (released by the OS if the process dies, so a
     crashed builder blocks nobody); a no-op where ``fcntl`` does not exist."""
-    try:
-        import fcntl  # optional: POSIX only
-    except ImportError:
+    if fcntl is None:
         yield
         return
     with open(path, "a") as fh:
