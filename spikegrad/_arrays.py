@@ -83,17 +83,16 @@ def host_extremes(value: Any) -> tuple[float, float] | None:
     no device synchronisation and no trace (as :func:`host_values`), in one pass of the
     framework's own reduction, without a float64 copy; ``None`` otherwise or when empty."""
     framework = framework_of(value)
-    if getattr(value, "size", 1) == 0 or (framework == "torch" and value.numel() == 0):
-        return None
     if framework == "torch":
         torch = sys.modules["torch"]
-        if (value.device.type != "cpu" or torch._C._are_functorch_transforms_active()
-                or torch.compiler.is_compiling()
-                or type(value) not in (torch.Tensor, torch.nn.Parameter)):
+        if (torch.compiler.is_compiling() or value.device.type != "cpu"
+                or torch._C._are_functorch_transforms_active()
+                or type(value) not in (torch.Tensor, torch.nn.Parameter)
+                or value.numel() == 0):
             return None
         lo, hi = torch.aminmax(value.detach())
         return float(lo), float(hi)
     host = host_values(value)
-    if host is None:
+    if host is None or host.size == 0:
         return None
     return float(np.min(host)), float(np.max(host))

@@ -46,7 +46,13 @@ from ..codegen import cpu
 from . import _pages, _torch_native
 from .torch_multistep import apply as _multistep_apply
 from .torch_tensors import FLOATS as _FLOATS
-from .torch_tensors import backward_applies, check_tensor, fast_path_ok, set_fast_path
+from .torch_tensors import (
+    apply_positional,
+    backward_applies,
+    check_tensor,
+    fast_path_ok,
+    set_fast_path,
+)
 from .torch_tensors import cast as _cast
 from .torch_tensors import xp as _xp
 
@@ -398,7 +404,7 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
     if bound.stochastic and key is None:
         special.uniform(None, x, x.dtype, _xp())  # raises the clear "pass key=" error
     # always every slot: dynamo matches the call against the full signature
-    return function_for().apply(x, bound, key, *_pad(params))
+    return apply_positional(function_for(), x, bound, key, *_pad(params))
 
 
 def multistep(bound: Any, x: torch.Tensor) -> torch.Tensor:

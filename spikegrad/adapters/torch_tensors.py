@@ -114,3 +114,18 @@ def backward_applies(x: torch.Tensor, grad: torch.Tensor) -> bool:
     return (not torch.is_grad_enabled() and x.dtype in KERNEL_DTYPES
             and grad.dtype == x.dtype and grad.shape == x.shape
             and x.device.type == "cpu" and grad.device.type == "cpu")
+
+
+def apply_positional(function: Any, *args: Any) -> Any:
+    """``function.apply(*args)`` for a ``torch.autograd.Function`` called with every
+    argument of its ``forward`` positionally.
+
+    Outside ``torch.compile`` and ``torch.func`` transforms this skips
+    ``Function.apply``'s binding of default arguments (an ``inspect.signature`` per call,
+    about 100 us, which a call that passes every argument does not need) and does what
+    ``apply`` does next; there, the full ``apply`` (dynamo and functorch need it).
+    """
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return function.apply(*args)
+    args = torch._functorch.utils.unwrap_dead_wrappers(args)
+    return super(torch.autograd.Function, function).apply(*args)
