@@ -107,6 +107,52 @@ def run(sizes: list[int], repeats: int) -> dict[str, Any]:
     return res
 
 
+def learnable(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
+    """``jit(grad)`` of ``sum(atan(x; alpha))`` with respect to ``x`` only (alpha a number)
+    against ``x`` and alpha (0-d, per channel (256,), per neuron (N/256, 256)), and
+    braintools' fixed Arctan; interleaved medians."""
+    import spikegrad.jax as sgj
+
+    cells = []
+    for p in sizes:
+        n = 2**p
+        x = jax.random.normal(jax.random.key(0), (n // 256, 256), jnp.float32)
+        calls: dict[str, Callable[[], Any]] = {}
+        fx = jax.jit(jax.grad(lambda v: sgj.atan(v, alpha=2.0).sum()))
+        calls["spikegrad.atan[number alpha]"] = lambda f=fx: f(x)
+        for kind, a in (("0-d", jnp.asarray(2.0)), ("per channel", jnp.full((256,), 2.0)),
+                        ("per neuron", jnp.full((n // 256, 256), 2.0))):
+            f = jax.jit(jax.grad(lambda v, al: sgj.atan(v, alpha=al).sum(), argnums=(0, 1)))
+            calls[f"spikegrad.atan[{kind} alpha learns]"] = lambda f=f, a=a: f(x, a)
+        try:
+            import braintools.surrogate as bt
+
+            s = bt.Arctan(alpha=2.0)
+            fb = jax.jit(jax.grad(lambda v: s(v).sum()))
+            calls["braintools.Arctan[fixed]"] = lambda f=fb: f(x)
+        except ImportError as exc:
+            print(f"# braintools not installed: {exc}")
+        t = interleaved_medians(calls, repeats, jax.block_until_ready)
+        cells += [{"n": n, "contender": k, "t": v} for k, v in t.items()]
+    return cells
+
+
+def report_learnable(cells: list[dict[str, Any]]) -> str:
+    sizes = sorted({c["n"] for c in cells})
+    lines = ["\n## learnable alpha, jit(grad): per-call time [x the number-alpha path]",
+             f"{'contender':38s}" + "".join(f"{'2^' + str(n.bit_length() - 1):>20s}"
+                                            for n in sizes)]
+    for name in dict.fromkeys(c["contender"] for c in cells):
+        row = f"{name:38s}"
+        for n in sizes:
+            here = {c["contender"]: c["t"] for c in cells if c["n"] == n}
+            t = here[name]
+            tt = f"{t * 1e6:.1f}us" if t < 1e-3 else f"{t * 1e3:.2f}ms"
+            row += f"{tt:>11s} [{t / here['spikegrad.atan[number alpha]']:5.1f}x]"
+        lines.append(row)
+    return "\n".join(lines)
+
+
 def report(res: dict[str, Any]) -> str:
     cells = [c for c in res["cells"] if "family" in c]
     sizes = sorted({c["n"] for c in cells})
@@ -135,9 +181,15 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 14, 18, 22, 24])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json")
+    ap.add_argument("--learnable-sizes", type=int, nargs="*", default=[10, 18, 22],
+                    help="log2 of the element counts of the learnable-alpha rows (none: "
+                    "skip them)")
     args = ap.parse_args()
     res = run(args.sizes, args.repeats)
     print(report(res))
+    if args.learnable_sizes:
+        res["learnable"] = learnable(args.learnable_sizes, args.repeats)
+        print(report_learnable(res["learnable"]))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(res, fh, indent=1)
