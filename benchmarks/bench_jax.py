@@ -28,6 +28,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from _tables import ratio_table
 from _timing import interleaved_medians
 
 
@@ -138,19 +139,8 @@ def learnable(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
 
 
 def report_learnable(cells: list[dict[str, Any]]) -> str:
-    sizes = sorted({c["n"] for c in cells})
-    lines = ["\n## learnable alpha, jit(grad): per-call time [x the number-alpha path]",
-             f"{'contender':38s}" + "".join(f"{'2^' + str(n.bit_length() - 1):>20s}"
-                                            for n in sizes)]
-    for name in dict.fromkeys(c["contender"] for c in cells):
-        row = f"{name:38s}"
-        for n in sizes:
-            here = {c["contender"]: c["t"] for c in cells if c["n"] == n}
-            t = here[name]
-            tt = f"{t * 1e6:.1f}us" if t < 1e-3 else f"{t * 1e3:.2f}ms"
-            row += f"{tt:>11s} [{t / here['spikegrad.atan[number alpha]']:5.1f}x]"
-        lines.append(row)
-    return "\n".join(lines)
+    return ratio_table(cells, "t", "learnable alpha, jit(grad): per-call time [x the "
+                       "number-alpha path]", ("spikegrad.atan[number alpha]",))
 
 
 def report(res: dict[str, Any]) -> str:

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
+from _tables import ratio_table
 from _timing import calibrated_median, interleaved_medians
 
 MUST_MOVE = {"fwd": 8, "bwd": 12, "fb": 20}  # bytes per float32 element
@@ -290,22 +291,9 @@ def learnable(sizes: list[int], device: torch.device, repeats: int) -> dict[str,
 
 
 def report_learnable(res: dict[str, Any]) -> str:
-    cells = res["cells"]
-    sizes = sorted({c["n"] for c in cells})
-    lines = ["\n## learnable alpha, forward + backward: per-call time [x the number-alpha "
-             "path, x snntorch's fixed atan]",
-             f"{'contender':42s}" + "".join(f"{'2^' + str(n.bit_length() - 1):>28s}"
-                                            for n in sizes)]
-    for name in dict.fromkeys(c["contender"] for c in cells):
-        row = f"{name:42s}"
-        for n in sizes:
-            here = {c["contender"]: c["fb"] for c in cells if c["n"] == n}
-            t = here[name]
-            snn = here.get("snntorch.atan[fixed]")
-            row += (f"{_fmt_t(t):>10s} [{t / here['spikegrad.atan[number alpha]']:5.1f}x "
-                    + (f"{t / snn:5.2f}x]" if snn else "     -]"))
-        lines.append(row)
-    return "\n".join(lines)
+    return ratio_table(res["cells"], "fb", "learnable alpha, forward + backward: per-call "
+                       "time [x the number-alpha path, x snntorch's fixed atan]",
+                       ("spikegrad.atan[number alpha]", "snntorch.atan[fixed]"))
 
 
 def main() -> None:
