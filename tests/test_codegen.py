@@ -158,3 +158,27 @@ def test_a_damaged_cached_kernel_is_rebuilt(tmp_path, monkeypatch) -> None:
                    np.asarray(cpu.source_and_constants(spikegrad.get("erf"), "float64")[1])
                    .ctypes.data)
     np.testing.assert_allclose(out, spikegrad.get("erf").derivative(x), rtol=1e-15)
+
+
+def test_the_cache_removes_the_least_recently_used_never_a_fresh_one(tmp_path,
+                                                                    monkeypatch) -> None:
+    """Finding: with more kernels than the cap, a library another process had just found
+    was removed before it loaded it, and that backward fell back to torch ops (values a
+    unit in the last place apart, decided by lot)."""
+    import os
+    import time
+
+    monkeypatch.setattr(cpu, "MAX_CACHED_LIBRARIES", 3)
+    now = time.time()
+    ages = {"a": 5000, "b": 4000, "c": 3000, "d": 2000, "e": 30, "f": 10}
+    for name, age in ages.items():
+        p = tmp_path / f"sg_{name}.so"
+        p.write_bytes(b"")
+        os.utime(p, (now - age, now - age))
+    cpu._trim(tmp_path, tmp_path / "sg_f.so")
+    left = sorted(p.name for p in tmp_path.glob("sg_*.so"))
+    # six files, cap three: the three oldest go ("a", "b", "c"); "e" and "f" are fresh
+    assert left == ["sg_d.so", "sg_e.so", "sg_f.so"]
+    monkeypatch.setattr(cpu, "MAX_CACHED_LIBRARIES", 1)
+    cpu._trim(tmp_path, tmp_path / "sg_f.so")
+    assert sorted(p.name for p in tmp_path.glob("sg_*.so")) == ["sg_e.so", "sg_f.so"]

@@ -24,6 +24,7 @@ error-free products of the formulas stay exact.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -34,6 +35,7 @@ import shutil
 import subprocess
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -268,13 +270,24 @@ def param_kernel(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
 
 
 #: At most this many compiled kernels are kept on disk (the oldest are removed first).
-MAX_CACHED_LIBRARIES = 256
+MAX_CACHED_LIBRARIES = 1024
+#: A library used (built or loaded) this recently is never removed: another process may
+#: be between finding it and loading it.
+KEEP_RECENT_S = 600.0
 
 
 def _trim(cache: Path, keep: Path) -> None:
-    libs = sorted(cache.glob("sg_*.so"), key=lambda p: p.stat().st_mtime)
-    for old in libs[: max(0, len(libs) - MAX_CACHED_LIBRARIES)]:
-        if old != keep:
+    """Remove the least recently used libraries beyond :data:`MAX_CACHED_LIBRARIES`."""
+    now = time.time()
+    stamped = []
+    for p in cache.glob("sg_*.so"):
+        try:
+            stamped.append((p.stat().st_mtime, p))
+        except OSError:  # removed meanwhile by another process
+            continue
+    stamped.sort()
+    for mtime, old in stamped[: max(0, len(stamped) - MAX_CACHED_LIBRARIES)]:
+        if old != keep and now - mtime > KEEP_RECENT_S:
             old.unlink(missing_ok=True)
 
 
@@ -291,6 +304,8 @@ def _build(src: str, rebuild: bool = False) -> Path:
     digest = hashlib.sha256((src + " ".join(options) + _compiler_id()).encode()).hexdigest()[:24]
     lib = _cache_dir() / f"sg_{digest}.so"
     if lib.exists() and not rebuild:
+        with contextlib.suppress(OSError):  # used now: the last to be trimmed
+            os.utime(lib)
         return lib
     with _LOCK, tempfile.TemporaryDirectory() as tmp:
         c_file = Path(tmp) / "kernel.c"
