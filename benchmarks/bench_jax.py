@@ -28,7 +28,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-from _tables import ratio_table
+from _tables import fmt_time, ratio_table
 from _timing import interleaved_medians
 
 
@@ -160,7 +160,7 @@ def report(res: dict[str, Any]) -> str:
                 sp = f"{peers[0] / c[mode]:4.2f}x" if peers and name.startswith("spikegrad") \
                     else "     "
                 t = c[mode]
-                tt = f"{t * 1e6:.1f}us" if t < 1e-3 else f"{t * 1e3:.2f}ms"
+                tt = fmt_time(t)
                 row += f"{tt:>10s} [{sp} {t / c['floor']:5.2f}]"
             lines.append(row)
     return "\n".join(lines)

@@ -37,7 +37,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from _tables import ratio_table
+from _tables import fmt_time, ratio_table
 from _timing import calibrated_median, interleaved_medians
 
 MUST_MOVE = {"fwd": 8, "bwd": 12, "fb": 20}  # bytes per float32 element
@@ -190,23 +190,19 @@ def report(results: dict[str, Any]) -> str:
                 frac = MUST_MOVE[mode] * n / t / c["ceiling_Bps"]
                 extra = f"{min(peers) / t:4.1f}x" if name.startswith("spikegrad") and peers \
                     else "     "
-                row += f"{_fmt_t(t):>10s} [{extra} {frac:4.2f}]"
+                row += f"{fmt_time(t):>10s} [{extra} {frac:4.2f}]"
             lines.append(row)
     sweep = results.get("sweep")
     if sweep:
         lines.append(f"\n## alpha changed at every step (2^{sweep['n'].bit_length() - 1}, "
-                     f"{sweep['steps']} steps): {_fmt_t(sweep['per_step_s'])} per step, "
-                     f"{_fmt_t(sweep['fixed_alpha_s'])} with a fixed alpha; "
+                     f"{sweep['steps']} steps): {fmt_time(sweep['per_step_s'])} per step, "
+                     f"{fmt_time(sweep['fixed_alpha_s'])} with a fixed alpha; "
                      f"{sweep['new_kernels']} kernels compiled after the first")
     lines.append("\n## saved for backward, bytes per element (new bytes beyond the input)")
     for name in dict.fromkeys(c["contender"] for c in cells):
         c = next(c for c in cells if c["contender"] == name)
         lines.append(f"{name:26s} {c['saved_B_per_elt']:.1f} ({c['new_saved_B_per_elt']:.1f} new)")
     return "\n".join(lines)
-
-
-def _fmt_t(t: float) -> str:
-    return f"{t * 1e6:.1f}us" if t < 1e-3 else f"{t * 1e3:.2f}ms"
 
 
 #: glibc's allocator, held steady: a freed 1 MiB block at the top of the heap is returned

@@ -54,6 +54,15 @@ def split_params(items: tuple[tuple[str, Any], ...]
     return static, names, values
 
 
+def _torch_readable(value: Any) -> bool:
+    """Whether a torch tensor's values can be read for free: a plain CPU tensor outside
+    ``torch.compile`` (asked first: dynamo then reads nothing else) and transforms."""
+    torch = sys.modules["torch"]
+    return not (torch.compiler.is_compiling() or value.device.type != "cpu"
+                or torch._C._are_functorch_transforms_active()
+                or type(value) not in (torch.Tensor, torch.nn.Parameter))
+
+
 def host_values(value: Any) -> np.ndarray | None:
     """The values of an array parameter as a NumPy array where reading them costs no device
     synchronisation and no trace (NumPy; torch CPU tensors outside ``torch.compile`` and
@@ -62,12 +71,9 @@ def host_values(value: Any) -> np.ndarray | None:
     if framework == "numpy":
         return np.asarray(value)
     if framework == "torch":
-        torch = sys.modules["torch"]
-        if (value.device.type != "cpu" or torch._C._are_functorch_transforms_active()
-                or torch.compiler.is_compiling()
-                or type(value) not in (torch.Tensor, torch.nn.Parameter)):
+        if not _torch_readable(value):
             return None
-        return value.detach().to(torch.float64).numpy()
+        return value.detach().to(sys.modules["torch"].float64).numpy()
     if framework == "jax":
         jax = sys.modules["jax"]
         if isinstance(value, jax.core.Tracer):
@@ -84,13 +90,9 @@ def host_extremes(value: Any) -> tuple[float, float] | None:
     framework's own reduction, without a float64 copy; ``None`` otherwise or when empty."""
     framework = framework_of(value)
     if framework == "torch":
-        torch = sys.modules["torch"]
-        if (torch.compiler.is_compiling() or value.device.type != "cpu"
-                or torch._C._are_functorch_transforms_active()
-                or type(value) not in (torch.Tensor, torch.nn.Parameter)
-                or value.numel() == 0):
+        if not _torch_readable(value) or value.numel() == 0:
             return None
-        lo, hi = torch.aminmax(value.detach())
+        lo, hi = sys.modules["torch"].aminmax(value.detach())
         return float(lo), float(hi)
     host = host_values(value)
     if host is None or host.size == 0:

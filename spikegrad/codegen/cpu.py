@@ -256,12 +256,7 @@ def param_kernel(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
     src, constants = param_source_and_constants(entry, static, dtype, layouts)
     fn = _PARAM_FUNCTIONS.get(src)
     if fn is None:
-        path = _build(src)
-        try:
-            lib = ctypes.CDLL(str(path))
-        except OSError:  # damaged or foreign file in the cache: rebuild it
-            lib = ctypes.CDLL(str(_build(src, rebuild=True)))
-        fn = lib.sg_param_backward
+        fn = _cdll(src).sg_param_backward
         ptr = ctypes.c_void_p
         fn.argtypes = [ptr, ptr, ptr, *([ptr, ptr] * len(layouts)), ptr, ctypes.c_int64, ptr]
         fn.restype = None
@@ -355,14 +350,13 @@ class Kernels:
         self.library.backward(x, g, out, n, self.constants_address)
 
 
-def _open(lib_path: Path) -> Library:
-    lib = ctypes.CDLL(str(lib_path))
+def _open(lib: ctypes.CDLL) -> Library:
     ptr = ctypes.c_void_p
     lib.sg_derivative.argtypes = [ptr, ptr, ctypes.c_int64, ptr]
     lib.sg_derivative.restype = None
     lib.sg_backward.argtypes = [ptr, ptr, ptr, ctypes.c_int64, ptr]
     lib.sg_backward.restype = None
-    return Library(lib.sg_derivative, lib.sg_backward, lib_path)
+    return Library(lib.sg_derivative, lib.sg_backward, Path(lib._name))
 
 
 _LIBRARIES: dict[str, Library] = {}
@@ -374,13 +368,18 @@ def library(src: str) -> Library:
     found = _LIBRARIES.get(src)
     if found is not None:
         return found
-    path = _build(src)
-    try:
-        lib = _open(path)
-    except OSError:  # damaged or foreign file in the cache: rebuild it
-        lib = _open(_build(src, rebuild=True))
+    lib = _open(_cdll(src))
     _LIBRARIES[src] = lib
     return lib
+
+
+def _cdll(src: str) -> ctypes.CDLL:
+    """The loaded shared library of a kernel source (built first where missing; a damaged
+    or foreign file in the cache is rebuilt)."""
+    try:
+        return ctypes.CDLL(str(_build(src)))
+    except OSError:
+        return ctypes.CDLL(str(_build(src, rebuild=True)))
 
 
 def compiled_count() -> int:

@@ -186,8 +186,7 @@ def _cpu_kernels(entry: Any, static: tuple[tuple[str, Any], ...],
     text, constants = source_and_constants(bound, dtype)
     src = C_PRELUDE + text
     try:
-        path = cpu._build(src)
-        lib = ctypes.CDLL(str(path))
+        lib = cpu._cdll(src)
     except (cpu.CompilerUnavailable, OSError):
         return None
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64

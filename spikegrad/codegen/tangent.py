@@ -86,9 +86,10 @@ def tangent(out: Node, wrt: Node) -> Node | None:
             b, tb = args[1], t(args[1])
             if ta is None and tb is None:
                 return None
-            # the value is a where b is not taken: clip_min(v, lo) = lo where v < lo, ...
-            take_b = {"clip_min": a < b, "clip_max": a > b,
-                      "minimum": b <= a, "maximum": b >= a}[op]
+            # the value is b where clip_min(v, lo) = lo (v < lo), clip_max(v, hi) = hi
+            # (v > hi), minimum(a, b) = b (b <= a), maximum(a, b) = b (b >= a)
+            take_b = (a < b if op == "clip_min" else a > b if op == "clip_max"
+                      else b <= a if op == "minimum" else b >= a)
             return ns.where(take_b, zero_if_none(tb, n), zero_if_none(ta, n))
         if op == "pow":
             b, tb = args[1], t(args[1])
