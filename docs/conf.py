@@ -28,6 +28,7 @@ extensions = [
     "sphinx.ext.mathjax",
     "numpydoc",
     "spikegrad_docs",
+    "spikegrad_tutorials",
 ]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}

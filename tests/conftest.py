@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,6 +13,7 @@ import spikegrad
 
 CANONICAL = spikegrad.names()
 ALIASES = spikegrad.aliases()
+ROOT = Path(__file__).resolve().parent.parent
 DETERMINISTIC = [n for n in CANONICAL if not spikegrad.entry(n).formula.stochastic_backward]
 
 
@@ -58,9 +63,22 @@ except ImportError:
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
     """How many fuzzed cases (input × dtype × path) ran."""
-    import sys
 
     fuzz = sys.modules.get("tests.test_fuzz")
     n = getattr(fuzz, "COUNTER", {}).get("cases", 0) if fuzz is not None else 0
     if n:
         terminalreporter.write_line(f"fuzzer: {n} cases checked")
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The documentation site, built once per session with warnings as errors."""
+    for module in ("sphinx", "pydata_sphinx_theme", "myst_parser", "numpydoc", "mathjax",
+                   "matplotlib"):
+        pytest.importorskip(module, reason="the docs extra: pip install -e '.[docs]'")
+    out = tmp_path_factory.mktemp("html")
+    res = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
+                          "html", str(ROOT / "docs"), str(out)], capture_output=True,
+                         text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-4000:]
+    return out

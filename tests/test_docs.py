@@ -5,7 +5,6 @@ a BibTeX block, every alias in the translation table, math served from a local M
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,19 +13,6 @@ import pytest
 import spikegrad
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    for module in ("sphinx", "pydata_sphinx_theme", "myst_parser", "numpydoc", "mathjax",
-                   "matplotlib"):
-        pytest.importorskip(module, reason="the docs extra: pip install -e '.[docs]'")
-    out = tmp_path_factory.mktemp("html")
-    res = subprocess.run([sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b",
-                          "html", str(ROOT / "docs"), str(out)], capture_output=True,
-                         text=True, timeout=900)
-    assert res.returncode == 0, res.stderr[-4000:]
-    return out
 
 
 def test_every_surrogate_has_a_page_with_plot_and_bibtex(site: Path) -> None:

@@ -7,15 +7,11 @@ notes, measured accuracy, references with BibTeX), the catalogue index, the tran
 table, the peers' defaults side by side and the overview figure.  Nothing is retyped: every
 value comes from the definitions, the aliases and the shipped golden vectors.
 
-On ``source-read`` of a page under ``tutorials/`` it executes the page's Python blocks in
-order (one namespace per page); an exception is reported as a warning, which ``-W`` turns
-into a failed build.
+The tutorials run in ``spikegrad_tutorials.py``.
 """
 
 from __future__ import annotations
 
-import re
-import traceback
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -221,23 +217,6 @@ def generate(app: Any) -> None:
     _plots(img, names)
 
 
-_PY = re.compile(r"```python\n(.*?)```", re.S)
-
-
-def run_tutorial(app: Any, docname: str, source: list[str]) -> None:
-    if not docname.startswith("tutorials/"):
-        return
-    namespace: dict[str, Any] = {"__name__": f"tutorial_{docname.replace('/', '_')}"}
-    for i, block in enumerate(_PY.findall(source[0])):
-        try:
-            exec(compile(block, f"{docname}[block {i + 1}]", "exec"), namespace)
-        except Exception:  # reported as a build warning (an error under -W)
-            LOGGER.warning("tutorial %s, block %d failed:\n%s", docname, i + 1,
-                           traceback.format_exc(), location=docname)
-            return
-
-
 def setup(app: Any) -> dict[str, Any]:
     app.connect("builder-inited", generate)
-    app.connect("source-read", run_tutorial)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
