@@ -29,10 +29,13 @@ extensions = [
     "numpydoc",
     "spikegrad_docs",
     "spikegrad_tutorials",
+    "spikegrad_api",
+    "sphinx_copybutton",
 ]
 myst_enable_extensions = ["dollarmath", "amsmath"]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build", "README.md", "generated/defaults.md"]  # included by choosing
+# included by choosing.md and api.md, never pages of their own
+exclude_patterns = ["_build", "README.md", "generated/defaults.md", "generated/api_modules.md"]
 suppress_warnings = ["myst.header"]
 
 html_theme = "pydata_sphinx_theme"
@@ -43,6 +46,10 @@ mathjax_path = "mathjax/es5/tex-mml-chtml.js"  # served from _static: no CDN
 
 autodoc_default_options = {"members": True, "undoc-members": False}
 autodoc_mock_imports = ["cupy"]
+autodoc_inherit_docstrings = False  # framework base classes' docs hold their own labels
+autosummary_generate = False  # the module pages document every name themselves
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
 numpydoc_show_class_members = False
 numpydoc_validation_checks: set[str] = set()
 nitpicky = False

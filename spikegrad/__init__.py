@@ -6,8 +6,8 @@ checks every adapter against high-precision golden values.
 
 Importing spikegrad imports no array framework (only numpy and array-api-compat).
 
-Examples
---------
+For example:
+
 >>> import numpy as np, spikegrad
 >>> s = spikegrad.get("atan", alpha=2.0)
 >>> s.spike(np.array([-0.5, 0.0, 0.5]))

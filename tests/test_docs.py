@@ -69,3 +69,113 @@ def test_math_renders_in_a_browser(site: Path) -> None:
 
     n, raw = screenshots.rendered_math(site / "generated" / "surrogates" / "atan.html")
     assert n >= 5 and raw == []
+
+
+def _python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), re.S)
+
+
+def test_landing_page_has_install_and_examples_that_run() -> None:
+    """The landing page shows the install lines (with PyTorch's CPU wheel index) and a
+    torch and a jax example; the examples run as written."""
+    page = ROOT / "docs" / "index.md"
+    text = page.read_text()
+    assert "pip install spikegrad" in text
+    assert "--index-url https://download.pytorch.org/whl/cpu" in text
+    blocks = _python_blocks(page)
+    assert any("spikegrad.torch" in b for b in blocks)
+    assert any("spikegrad.jax" in b for b in blocks)
+    for block in blocks:
+        framework = "torch" if "spikegrad.torch" in block else "jax"
+        pytest.importorskip(framework)
+        exec(compile(block, f"docs/index.md ({framework})", "exec"), {"__name__": "landing"})
+
+
+def test_api_reference_lists_every_public_name(site: Path) -> None:
+    """Every name in every public module's ``__all__`` has an entry (an anchor) in the API
+    reference, and every module the README imports is a public module there."""
+    sys.path.insert(0, str(ROOT / "docs" / "_ext"))
+    import spikegrad_api
+
+    missing = []
+    for module in spikegrad_api.PUBLIC_MODULES:
+        html = (site / "generated" / "api" / f"{module}.html").read_text()
+        for name in spikegrad_api.public_names(module):
+            if f'id="{module}.{name}"' not in html:
+                missing.append(f"{module}.{name}")
+    assert missing == []
+    readme = (ROOT / "README.md").read_text()
+    public = set(spikegrad_api.PUBLIC_MODULES)
+    undocumented = [m for m in re.findall(r"^\s*import (spikegrad[\w.]*)", readme, re.M)
+                    if m not in public]
+    for module, names in re.findall(r"^\s*from (spikegrad[\w.]*) import ([\w, ]+)", readme,
+                                    re.M):
+        for name in (n.strip() for n in names.split(",")):
+            if f"{module}.{name}" not in public and (
+                    module not in public or name not in spikegrad_api.public_names(module)):
+                undocumented.append(f"{module}.{name}")
+    assert undocumented == []
+
+
+def test_code_blocks_have_copy_buttons(site: Path) -> None:
+    html = (site / "index.html").read_text()
+    assert "copybutton" in html
+
+
+def broken_links(site: Path) -> list[str]:
+    """Every internal link of the built site (``href`` and ``src`` to a file of the site,
+    with its ``#anchor``) that does not resolve: the offline link check."""
+    from html.parser import HTMLParser
+    from urllib.parse import unquote, urlsplit
+
+    class _Page(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ids: set[str] = set()
+            self.links: list[str] = []
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            for key, value in attrs:
+                if key in ("id", "name") and value:
+                    self.ids.add(value)
+                elif key in ("href", "src") and value and tag in ("a", "img", "link", "script"):
+                    self.links.append(value)
+
+    pages: dict[Path, _Page] = {}
+
+    def parsed(path: Path) -> _Page:
+        if path not in pages:
+            p = _Page()
+            p.feed(path.read_text(errors="replace"))
+            pages[path] = p
+        return pages[path]
+
+    broken = []
+    for html in sorted(site.rglob("*.html")):
+        if "_static" in html.parts or "_modules" in html.parts:
+            continue
+        for link in parsed(html).links:
+            parts = urlsplit(link)
+            if parts.scheme or link.startswith(("//", "mailto:", "javascript:")):
+                continue
+            target = (html.parent / unquote(parts.path)).resolve() if parts.path else html
+            if target.is_dir():
+                target = target / "index.html"
+            if not target.exists():
+                broken.append(f"{html.relative_to(site)} -> {link} (no such file)")
+            elif parts.fragment and target.suffix == ".html" and \
+                    unquote(parts.fragment) not in parsed(target).ids:
+                broken.append(f"{html.relative_to(site)} -> {link} (no such anchor)")
+    return broken
+
+
+def test_every_internal_link_resolves(site: Path) -> None:
+    assert broken_links(site) == []
+
+
+def test_link_check_finds_a_broken_link(tmp_path: Path) -> None:
+    (tmp_path / "a.html").write_text('<a href="b.html#there">b</a><a href="c.html">c</a>'
+                                     '<p id="here"></p><a href="#here">self</a>')
+    (tmp_path / "b.html").write_text('<p id="elsewhere"></p>')
+    assert broken_links(tmp_path) == ["a.html -> b.html#there (no such anchor)",
+                                      "a.html -> c.html (no such file)"]

@@ -5,8 +5,8 @@ run on any array-API namespace (numpy, array-api-strict, and the same code path 
 as the CPU half of the cupy adapter).  The reference computes every dtype in float64 and
 rounds once to the input dtype, so its only error is the formula's own in float64.
 
-Examples
---------
+For example:
+
 >>> import numpy as np, spikegrad
 >>> from spikegrad.adapters import reference as ref
 >>> s = spikegrad.get("atan")

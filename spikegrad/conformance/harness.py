@@ -27,6 +27,7 @@ these attributes:
     The spike of native array ``x`` for bound surrogate ``s``.
 ``vjp(s, x, g)``
     ``g * g'(x)``: the input cotangent through the spike.
+
 Optional, for the claimed capabilities: ``jit_vjp(s, x, g)``, ``vmap_vjp(s, x, g)``
 (the same values through the transform), ``jvp(s, x, t)`` and ``second_derivative(s, x)``.
 
