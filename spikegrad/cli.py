@@ -1,21 +1,31 @@
-"""The ``spikegrad`` command line: ``list``, ``show NAME``, ``cite NAME``, ``accuracy``."""
+"""The ``spikegrad`` command line: ``list``, ``show NAME``, ``cite NAME``, ``plot NAME``,
+``convert NAME``, ``accuracy [NAME...]`` and ``conformance [ADAPTER...]``.
+
+A wrong value (an unknown library, surrogate or parameter, a parameter that is not a number
+or lies outside its domain) is answered with one line on stderr, naming the closest valid
+choices, and exit status 2, as argparse answers its own usage errors.
+"""
 
 from __future__ import annotations
 
 import argparse
 import ast
 import math
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from . import __version__
 from ._convert import convert, libraries
 from ._multistep import MultiStepEntry
 from ._plot import figure
 from ._registry import aliases, entry, get, multistep_names, names
-from ._spec import Entry, UnknownSurrogateError
+from ._spec import Entry, Param, UnknownSurrogateError
+from ._usage import UsageError, surrogate_entry, unknown
 from .conformance.__main__ import add_arguments, execute
 from .conformance.accuracy import LIMITS_CORE_ULP, accuracy_table, format_table
+from .conformance.goldens import names as golden_names
 
 __all__ = ["main"]
 
@@ -32,25 +42,131 @@ def _params(e: Entry) -> str:
     return ", ".join(f"{p.name}={_fmt(p.default)}" for p in e.params) or "—"
 
 
-def _parse_params(items: Sequence[str]) -> dict[str, object]:
-    """``NAME=VALUE`` pairs; values are Python literals (numbers, True, None, tuples)."""
-    out: dict[str, object] = {}
+#: What a value of each parameter kind must look like, in error messages.
+_EXPECTED = {"real": "a number", "int": "an integer", "bool": "True or False",
+             "window": "None or a pair (low, high)"}
+
+
+def _example(p: Param) -> str:
+    """``NAME=VALUE`` as the command line takes it for ``p``, e.g. ``alpha=2.0``."""
+    kind = p.domain.kind
+    if kind == "window":
+        return f"{p.name}=(-1.0, 1.0)"
+    if kind == "real" and isinstance(p.default, (int, float)):
+        return f"{p.name}={float(p.default)!r}"
+    return f"{p.name}={p.default}"
+
+
+def _literal(text: str) -> Any:
+    """``text`` as a Python literal (number, True, None, tuple), or ``text`` itself."""
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+def _of_kind(kind: str, value: Any) -> bool:
+    """Whether ``value`` is of a parameter kind's type (its domain is checked on binding)."""
+    if kind in ("real", "int"):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "window":
+        return value is None or isinstance(value, (tuple, list))
+    return True  # a choice: the library's message names the options
+
+
+def _value(p: Param, item: str, text: str) -> Any:
+    """The value of ``item`` (``NAME=TEXT``) for parameter ``p``; the library checks its
+    domain when it binds.
+
+    Raises
+    ------
+    UsageError
+        When ``text`` is not of the parameter's kind (not a number, not True or False...).
+    """
+    kind = p.domain.kind
+    value = _literal(text)
+    if kind == "real" and isinstance(value, str):
+        try:  # inf, nan: not literals, but numbers (the domain check rejects them)
+            value = float(text)
+        except ValueError:
+            pass
+    if kind == "bool" and text.strip().lower() in ("true", "false"):
+        value = text.strip().lower() == "true"
+    if not _of_kind(kind, value):
+        what = _EXPECTED.get(kind, "a valid value")
+        raise UsageError(f"{item}: not {what} (expected PARAM=VALUE with {what}, "
+                         f"e.g. {_example(p)})")
+    return value
+
+
+def _parse_params(e: Entry | MultiStepEntry, items: Sequence[str]) -> dict[str, Any]:
+    """The ``NAME=VALUE`` items of the command line as parameters of ``e``.
+
+    Raises
+    ------
+    UsageError
+        For an item that is not ``NAME=VALUE``, an unknown parameter name (with the closest
+        of ``e``'s parameters) or a value of the wrong kind.
+    """
+    params = {p.name: p for p in e.params}
+    out: dict[str, Any] = {}
     for item in items:
+        if not params:
+            raise UsageError(f"{e.name} takes no parameters, got {item}")
         key, sep, text = item.partition("=")
+        key = key.strip()
         if not sep or not key:
-            raise SystemExit(f"spikegrad: parameters are NAME=VALUE, got {item!r}")
-        try:
-            out[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            out[key] = text
+            raise UsageError(f"{item}: expected PARAM=VALUE, e.g. "
+                             f"{_example(e.params[0])}")
+        if key not in params:
+            raise unknown("parameter", key, list(params), of=e.name)
+        out[key] = _value(params[key], item, text)
     return out
 
 
+def _single_step(name: str, why: str) -> Entry:
+    """The entry of surrogate ``name``, which must act on one time step.
+
+    Raises
+    ------
+    UsageError
+        For an unknown name (with the closest) or a multi-step surrogate (``why`` says
+        what the command cannot do with it).
+    """
+    e = surrogate_entry(name)
+    if isinstance(e, MultiStepEntry):
+        raise UsageError(f"{e.name} is a multi-step surrogate (it acts on a [T, ...] "
+                         f"sequence): {why}")
+    return e
+
+
+def _bind(name: str, items: Sequence[str]) -> Any:
+    """``get(name, **params)`` of the command line's ``name`` and ``NAME=VALUE`` items, to
+    plot (a value outside its domain: the library's own ``ValueError``)."""
+    e = _single_step(name, "there is no curve g'(x) to plot")
+    return get(name, **_parse_params(e, items))
+
+
+def _compared(spec: str) -> Any:
+    """The bound surrogate of a ``--compare`` value ``NAME`` or ``NAME(P=V, ...)``."""
+    name, _, rest = spec.partition("(")
+    rest = rest.strip().removesuffix(")")
+    items = [p.strip() for p in re.split(r",(?=\s*\w+\s*=)", rest) if p.strip()]
+    return _bind(name.strip(), items)
+
+
+def _library(name: str) -> str:
+    """``name`` if it is a library with aliases (``UsageError`` with the closest if not)."""
+    known = libraries()
+    if name not in known:
+        raise unknown("library", name, known, hint=f"libraries: {', '.join(known)}")
+    return name
+
+
 def cmd_list_library(library: str) -> int:
-    if library not in libraries():
-        print(f"spikegrad: unknown library {library!r}; libraries: "
-              f"{', '.join(libraries())}", file=sys.stderr)
-        return 2
+    _library(library)
     rows = []
     for name in aliases():
         if name.startswith(library + ":"):
@@ -107,7 +223,7 @@ def _show_multistep(e: MultiStepEntry) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    e = entry(args.name)
+    e = surrogate_entry(args.name)
     if isinstance(e, MultiStepEntry):
         return _show_multistep(e)
     base = entry(e.canonical)
@@ -145,6 +261,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_cite(args: argparse.Namespace) -> int:
+    surrogate_entry(args.name)
     bib = get(args.name).cite()
     if not bib:
         print(f"{args.name}: no published reference is known for this surrogate",
@@ -155,17 +272,12 @@ def cmd_cite(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    bounds = [get(args.name, **_parse_params(args.params))]
-    labels = [args.name + (f"({', '.join(args.params)})" if args.params else "")]
-    for other in args.compare or []:
-        name, _, rest = other.partition("(")
-        params = _parse_params([p.strip() for p in rest.rstrip(")").split(",") if p.strip()])
-        bounds.append(get(name, **params))
-        labels.append(other)
+    bounds = [_bind(args.name, args.params)]
+    bounds += [_compared(other) for other in args.compare or []]
     try:
-        fig = figure(bounds, labels)
+        fig = figure(bounds)
     except ImportError as exc:
-        print(f"spikegrad: {exc}", file=sys.stderr)
+        print(f"spikegrad plot: {exc}", file=sys.stderr)
         return 2
     out = args.output or f"{args.name.replace(':', '_')}.png"
     fig.savefig(out, dpi=150)
@@ -174,14 +286,12 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    params = _parse_params(args.params)
+    _library(args.to)
+    e = _single_step(args.source, "convert maps single-step surrogates only")
+    params = _parse_params(e, args.params)
     source = get(args.source, **params)
     shown = f"{args.source}({', '.join(args.params)})" if args.params else args.source
-    try:
-        found = convert(args.source, params, args.to)
-    except ValueError as exc:
-        print(f"spikegrad: {exc}", file=sys.stderr)
-        return 2
+    found = convert(args.source, params, args.to)
     if not found:
         print(f"{shown}: no {args.to} surrogate computes {source.canonical} "
               f"(`spikegrad list --library {args.to}` lists its names)")
@@ -197,8 +307,24 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0 if any(c.exact for c in found) else 1
 
 
+def _measured(requested: Sequence[str]) -> list[str]:
+    """The canonical names of ``requested`` surrogates (aliases included), each of which
+    must have golden vectors."""
+    have = golden_names()
+    out = []
+    for name in requested:
+        canonical = getattr(surrogate_entry(name), "canonical", name)
+        if canonical not in have:
+            raise UsageError(f"{name} has no golden vectors to measure against "
+                             f"(`spikegrad accuracy` with no NAME measures the {len(have)} "
+                             "surrogates that have)")
+        out.append(canonical)
+    return out
+
+
 def cmd_accuracy(args: argparse.Namespace) -> int:
-    rows = accuracy_table(native=args.native)
+    wanted = _measured(args.names)
+    rows = [r for r in accuracy_table(native=args.native) if not wanted or r.name in wanted]
     print(format_table(rows))
     if args.native:
         return 0
@@ -239,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_convert)
     p = sub.add_parser("accuracy",
                        help="max ULP error of the reference engine against the golden vectors")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="surrogates to measure (default: every one with golden vectors)")
     p.add_argument("--native", action="store_true",
                    help="evaluate in the default compute dtype instead of float64")
     p.set_defaults(fn=cmd_accuracy)
@@ -250,18 +378,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``spikegrad`` command.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 on success, 1 for a negative answer (a failed check, no exact
+        equivalent), 2 for a wrong value on the command line (its one-line message on
+        stderr).
+    """
     args = build_parser().parse_args(argv)
     try:
         return int(args.fn(args))
-    except UnknownSurrogateError as exc:
-        text = str(exc).replace("(spikegrad.names() lists canonical names, spikegrad.aliases"
-                                "(name) their aliases; `spikegrad list` on the command line)",
-                                "(`spikegrad list` lists the surrogates, `spikegrad list "
-                                "--library NAME` one library's names)")
-        print(f"spikegrad: {text}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError) as exc:
-        print(f"spikegrad: {exc}", file=sys.stderr)
+    except (UsageError, UnknownSurrogateError, ValueError, TypeError) as exc:
+        print(f"spikegrad {args.command}: {exc}", file=sys.stderr)
         return 2
 
 

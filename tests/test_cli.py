@@ -137,3 +137,162 @@ def test_conformance_pairwise_report_gives_a_verdict() -> None:
     assert "allowed the sum of the two adapters' declared tolerances" in lines[0]
     assert "p vs q" in lines[1] and lines[1].endswith("within the declared tolerances")
     assert "p vs r" in lines[2] and lines[2].endswith("OUTSIDE the declared tolerances")
+
+
+# -- command-line errors: one line, the closest valid choices, exit status 2 --------------------
+
+
+def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line a failed command wrote to stderr (and nothing on stdout)."""
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert "Traceback" not in captured.err
+    return lines[0]
+
+
+def test_accuracy_takes_names(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["accuracy", "atan"]) == 0
+    rows = [line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert "atan" in rows and "sigmoid" not in rows
+    assert main(["accuracy", "snntorch:atan", "erf"]) == 0  # an alias reports its canonical
+    out = capsys.readouterr().out
+    assert "atan" in out and "erf" in out and "all within" in out and "sigmoid" not in out
+    assert main(["accuracy", "atann"]) == 2
+    line = _error_line(capsys)
+    assert line.startswith("spikegrad accuracy: unknown surrogate 'atann'")
+    assert "did you mean 'atan'" in line
+
+
+def test_accuracy_of_a_surrogate_without_goldens_is_an_error(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("stochastic_spike_operator", "dsr_if"):
+        assert main(["accuracy", name]) == 2
+        assert f"{name} has no golden vectors" in _error_line(capsys)
+
+
+def test_library_typo_suggests(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["list", "--library", "snntroch"], ["convert", "atan", "--to", "snntroch"]):
+        assert main(argv) == 2
+        line = _error_line(capsys)
+        assert line.startswith(f"spikegrad {argv[0]}: unknown library 'snntroch'; "
+                               "did you mean 'snntorch'?"), line
+        assert "(libraries: arcana, " in line and "spyx)" in line
+
+
+def test_surrogate_typo_suggests(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["show", "atann"], ["cite", "atann"], ["plot", "atann"],
+                 ["plot", "sigmoid", "--compare", "atann(alpha=3)"],
+                 ["convert", "atann", "--to", "snntorch"]):
+        assert main(argv) == 2
+        line = _error_line(capsys)
+        assert line.startswith(f"spikegrad {argv[0]}: unknown surrogate 'atann'; "
+                               "did you mean 'atan'"), line
+        assert "spikegrad.names()" not in line  # command-line words, not the Python API's
+
+
+def test_conformance_unknown_adapter_message_has_no_stray_quotes(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conformance", "numpyy"]) == 2
+    line = _error_line(capsys)
+    assert '"' not in line, line
+    assert line.startswith("spikegrad conformance: cannot load adapter 'numpyy': "), line
+    assert "no such adapter; did you mean 'numpy'" in line and "MODULE:OBJECT" in line
+    assert main(["conformance", "spikegrad:no_such_object"]) == 2
+    assert "has no attribute 'no_such_object'" in _error_line(capsys)
+
+
+def test_conformance_unknown_surrogate_suggests(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["conformance", "numpy", "--only", "atann"]) == 2
+    line = _error_line(capsys)
+    assert line.startswith("spikegrad conformance: unknown surrogate 'atann'; "
+                           "did you mean 'atan'"), line
+    assert "spikegrad.names()" not in line
+
+
+def _plotted(monkeypatch: pytest.MonkeyPatch, tmp_path, argv: list[str]):
+    """Run ``spikegrad plot ARGV`` and return the matplotlib figure it drew."""
+    pytest.importorskip("matplotlib")
+    import spikegrad.cli
+
+    draw = spikegrad.cli.figure
+    drawn = []
+
+    def keep(*args, **kwargs):
+        drawn.append(draw(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(spikegrad.cli, "figure", keep)
+    assert main(["plot", *argv, "-o", str(tmp_path / "f.png")]) == 0
+    return drawn[0]
+
+
+def test_plot_legend_names_parameter_values(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    fig = _plotted(monkeypatch, tmp_path, ["atan", "--compare", "sigmoid",
+                                           "fast_sigmoid(k=10)", "snntorch:atan(alpha=3)"])
+    legend = fig.axes[1].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [
+        "atan (alpha=2)", "sigmoid (alpha=4)", "fast_sigmoid (k=10)", "snntorch:atan (alpha=3)"]
+    fig = _plotted(monkeypatch, tmp_path, ["atan", "alpha=0.5"])
+    assert [t.get_text() for t in fig.axes[1].get_legend().get_texts()] == ["atan (alpha=0.5)"]
+
+
+def test_plot_axes_have_labels() -> None:
+    pytest.importorskip("matplotlib")
+    from spikegrad._plot import figure
+
+    fig = figure([spikegrad.get("atan"), spikegrad.get("sparse_fast_sigmoid")])
+    left, right = fig.axes
+    assert left.get_title() == "primitive g(x) (smooth stand-in for the spike)"
+    assert right.get_title() == "surrogate gradient g'(x)"
+    for ax in (left, right):
+        assert ax.get_xlabel() and ax.get_ylabel()
+    assert [t.get_text() for t in right.get_legend().get_texts()] == [
+        "atan (alpha=2)", "sparse_fast_sigmoid (slope=25, B=1)"]
+    # a surrogate with no primitive is drawn as its spike, and the left panel says so
+    assert [t.get_text() for t in left.get_legend().get_texts()] == [
+        "sparse_fast_sigmoid: the spike (no primitive)"]
+
+
+def test_param_not_a_number_is_a_cli_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plot", "atan", "alpha=abc"]) == 2
+    assert _error_line(capsys) == ("spikegrad plot: alpha=abc: not a number (expected "
+                                   "PARAM=VALUE with a number, e.g. alpha=2.0)")
+    assert main(["convert", "atan", "alpha=abc", "--to", "snntorch"]) == 2
+    assert _error_line(capsys).startswith("spikegrad convert: alpha=abc: not a number")
+    assert main(["plot", "atan", "--compare", "fast_sigmoid(k=abc)"]) == 2
+    assert _error_line(capsys).startswith("spikegrad plot: k=abc: not a number")
+
+
+def test_param_without_equals_is_a_cli_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plot", "atan", "alpha"]) == 2
+    assert _error_line(capsys) == ("spikegrad plot: alpha: expected PARAM=VALUE, "
+                                   "e.g. alpha=2.0")
+    assert main(["plot", "atan", "=2"]) == 2
+    assert _error_line(capsys).startswith("spikegrad plot: =2: expected PARAM=VALUE")
+
+
+def test_unknown_param_suggests(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plot", "atan", "alfa=2"]) == 2
+    assert _error_line(capsys) == ("spikegrad plot: unknown parameter 'alfa' of atan; "
+                                   "did you mean 'alpha'? (parameters: alpha)")
+    assert main(["convert", "straight_through", "alpha=2", "--to", "snntorch"]) == 2
+    assert "straight_through takes no parameters" in _error_line(capsys)
+
+
+def test_param_out_of_domain_passes_the_library_message(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["plot", "atan", "alpha=-1"]) == 2
+    line = _error_line(capsys)
+    assert line.startswith("spikegrad plot: atan: alpha must be in [1e-06, 1e+06]"), line
+    assert line.endswith("got -1.0")
+    assert main(["plot", "heaviside_window", "inclusive=maybe"]) == 2
+    assert _error_line(capsys).startswith("spikegrad plot: inclusive=maybe: not True or False")
+
+
+def test_multistep_surrogate_is_not_plotted_or_converted(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["plot", "dsr_if"], ["convert", "dsr_if", "--to", "snntorch"]):
+        assert main(argv) == 2
+        assert _error_line(capsys).startswith(
+            f"spikegrad {argv[0]}: dsr_if is a multi-step surrogate")

@@ -7,6 +7,7 @@ import importlib
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from .._registry import entry as lookup
 from .._registry import get, multistep_names
 from .._registry import names as registered
 from .._spec import Bound, Entry
+from .._usage import UsageError, did_you_mean, surrogate_entry
 from .accuracy import _floor
 from .checks import Result, apply_xfails, flushable_inputs, load_xfails, run, to_json
 from .definitions import run_definition
@@ -24,7 +26,6 @@ from .report import compare_adapters, matrix, summary
 from .stochastic import stochastic_names
 
 __all__ = ["build_parser", "main"]
-
 
 def build_parser(prog: str = "python -m spikegrad.conformance") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=(
@@ -81,11 +82,36 @@ def _definitions(args: argparse.Namespace) -> list:
         out.append(obj)
     with_goldens = set(golden_names())
     if args.only:
+        surrogate_entry(args.only)  # an unknown name: UsageError, with the closest names
         if args.only not in {*with_goldens, *multistep_names(), *stochastic_names()}:
             out.append(lookup(args.only).bind())
     elif not args.surrogate:
         out += [lookup(n).bind() for n in registered() if lookup(n).user]
     return out
+
+
+def _reason(exc: Exception) -> str:
+    """``exc``'s message as a sentence (a ``KeyError``'s without the quotes of its repr)."""
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return str(exc.args[0])
+    return str(exc)
+
+
+def _load(spec: str) -> Any:
+    """The loaded adapter ``spec`` (a registered name or ``MODULE:OBJECT``).
+
+    Raises
+    ------
+    UsageError
+        For an unknown name, with the closest adapter names.
+    ImportError, AttributeError
+        When ``MODULE:OBJECT`` or the adapter's framework cannot be imported.
+    """
+    known = available_adapters()
+    if spec not in known and ":" not in spec:
+        raise UsageError(f"no such adapter{did_you_mean(spec, known)} (adapters: "
+                         f"{', '.join(known)}, or MODULE:OBJECT)")
+    return load_harness(spec)
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -96,13 +122,13 @@ def execute(args: argparse.Namespace) -> int:
     loaded = []
     for spec in requested:
         try:
-            loaded.append(load_harness(spec))
-        except (ImportError, KeyError) as exc:
+            loaded.append(_load(spec))
+        except (ImportError, AttributeError, KeyError, UsageError) as exc:
             if explicit:  # a requested adapter that cannot load is an error, never a skip
-                print(f"spikegrad conformance: cannot load adapter {spec!r}: {exc}",
-                      file=sys.stderr)
+                print(f"spikegrad conformance: cannot load adapter {spec!r}: "
+                      f"{_reason(exc)}", file=sys.stderr)
                 return 2
-            print(f"# {spec}: not installed here ({exc})")
+            print(f"# {spec}: not installed here ({_reason(exc)})")
     if not loaded:
         print("spikegrad conformance: no adapter could be loaded", file=sys.stderr)
         return 2
@@ -111,8 +137,8 @@ def execute(args: argparse.Namespace) -> int:
     failed = False
     try:
         extra = _definitions(args)
-    except (ImportError, AttributeError, KeyError, TypeError) as exc:
-        print(f"spikegrad conformance: {exc}", file=sys.stderr)
+    except (ImportError, AttributeError, KeyError, TypeError, UsageError) as exc:
+        print(f"spikegrad conformance: {_reason(exc)}", file=sys.stderr)
         return 2
     goldens_wanted = not args.surrogate and (args.only is None or not extra)
     for adapter in loaded:
