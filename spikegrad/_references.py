@@ -1,10 +1,22 @@
-"""Bibliographic references of the surrogates (rendered by ``Bound.cite``)."""
+"""Bibliographic references of the surrogates.
+
+``REFERENCES`` holds BibTeX fields by key; text fields keep their BibTeX escapes
+(``Timoth{\\'e}e``), so :func:`bibtex` and :func:`cite` write valid BibTeX, while
+:func:`texts` gives the one-line, human-readable citations (``spikegrad show``, the
+``references`` property, the reference list of the documentation) with the escapes turned
+into Unicode by :func:`latex_to_unicode`.
+
+A surrogate first published in a paper cites that paper; one that a library introduced
+without a paper cites the library's own paper where it has one (spikingjelly, snnTorch) or
+the release that introduced it (``@software``, with its version and year).
+"""
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
-__all__ = ["REFERENCES", "bibtex", "cite", "texts"]
+__all__ = ["REFERENCES", "bibtex", "cite", "latex_to_unicode", "texts"]
 
 REFERENCES: dict[str, dict[str, Any]] = {
     "Meng2022": dict(
@@ -121,19 +133,222 @@ REFERENCES: dict[str, dict[str, Any]] = {
         "Keyword Spotting", journal="arXiv preprint arXiv:2111.01456", year=2021,
         eprint="2111.01456"),
     "Eshraghian2023": dict(
-        type="article", author="Jason K. Eshraghian and others",
+        type="article",
+        author="Jason K. Eshraghian and Max Ward and Emre O. Neftci and Xinxin Wang and Gregor "
+        "Lenz and Girish Dwivedi and Mohammed Bennamoun and Doo Seok Jeong and Wei D. Lu",
         title="Training Spiking Neural Networks Using Lessons From Deep Learning",
         journal="Proceedings of the IEEE", volume="111", number="9", pages="1016--1054",
-        year=2023, eprint="2109.12894"),
+        year=2023, doi="10.1109/JPROC.2023.3308088", eprint="2109.12894"),
+    "Fang2023": dict(
+        type="article",
+        author="Wei Fang and Yanqi Chen and Jianhao Ding and Zhaofei Yu and Timoth{\\'e}e "
+        "Masquelier and Ding Chen and Liwei Huang and Huihui Zhou and Guoqi Li and Yonghong "
+        "Tian",
+        title="{SpikingJelly}: An open-source machine learning infrastructure platform for "
+        "spike-based intelligence", journal="Science Advances", volume="9", number="40",
+        pages="eadi1480", year=2023, doi="10.1126/sciadv.adi1480"),
+    "Norse2021": dict(
+        type="software", author="Christian Pehle and Jens Egholm Pedersen",
+        title="{Norse} - A deep learning library for spiking neural networks",
+        version="0.0.7", year=2021, publisher="Zenodo", doi="10.5281/zenodo.4422025",
+        url="https://github.com/norse/norse"),
+    "Sinabs2020": dict(
+        type="software",
+        author="Sadique Sheik and Gregor Lenz and Felix Bauer and Nogay Kuepelioglu",
+        title="{SINABS}: A simple {Pytorch} based {SNN} library specialised for {Speck}",
+        version="0.2.0", year=2020, url="https://github.com/synsense/sinabs"),
+    "Tang2020": dict(
+        type="inproceedings",
+        author="Guangzhi Tang and Neelesh Kumar and Raymond Yoo and Konstantinos P. Michmizos",
+        title="Deep Reinforcement Learning with Population-Coded Spiking Neural Network for "
+        "Continuous Control", booktitle="4th Conference on Robot Learning (CoRL 2020)",
+        year=2020, eprint="2010.09635"),
+    "Luo2024": dict(
+        type="inproceedings",
+        author="Xinhao Luo and Man Yao and Yuhong Chou and Bo Xu and Guoqi Li",
+        title="Integer-Valued Training and Spike-Driven Inference Spiking Neural Network for "
+        "High-performance and Energy-efficient Object Detection",
+        booktitle="Computer Vision -- {ECCV} 2024", year=2024,
+        doi="10.1007/978-3-031-73411-3_15", eprint="2407.20708"),
 }
 
-for _key, _ref in REFERENCES.items():
-    _ref["text"] = f"{_ref['author']}, \"{_ref['title']}\" ({_ref['year']})"
+#: Accent commands and the Unicode combining mark each puts on its argument.
+_ACCENTS = {
+    "`": "\u0300", "'": "\u0301", "^": "\u0302", "~": "\u0303", "=": "\u0304",
+    "u": "\u0306", ".": "\u0307", '"': "\u0308", "r": "\u030a", "H": "\u030b",
+    "v": "\u030c", "d": "\u0323", "c": "\u0327", "k": "\u0328", "b": "\u0331",
+}
+#: Control words that stand for one character (letters, typography, Greek).
+_WORDS = {
+    "ss": "ß", "SS": "SS", "o": "ø", "O": "Ø", "aa": "å", "AA": "Å", "ae": "æ", "AE": "Æ",
+    "oe": "œ", "OE": "Œ", "l": "ł", "L": "Ł", "i": "ı", "j": "ȷ", "dh": "ð", "DH": "Ð",
+    "th": "þ", "TH": "Þ", "ng": "ŋ", "NG": "Ŋ", "dj": "đ", "DJ": "Đ",
+    "textendash": "–", "textemdash": "—", "textquoteleft": "‘", "textquoteright": "’",
+    "textquotedblleft": "“", "textquotedblright": "”", "textasciitilde": "~",
+    "ldots": "…", "dots": "…", "textellipsis": "…", "S": "§",
+    "P": "¶", "copyright": "©", "textregistered": "®", "texttrademark": "™",
+    "pounds": "£", "euro": "€", "textdegree": "°", "times": "×", "pm": "±", "cdot": "·",
+    "infty": "∞", "leq": "≤", "geq": "≥", "approx": "≈", "neq": "≠",
+    **dict(zip("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa "
+               "lambda mu nu xi pi varpi rho varrho sigma varsigma tau upsilon phi varphi chi "
+               "psi omega".split(), "αβγδϵεζηθϑικλμνξπϖρϱσςτυϕφχψω", strict=True)),
+    **dict(zip("Gamma Delta Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega".split(),
+               "ΓΔΘΛΞΠΣΥΦΨΩ", strict=True)),
+}
+#: Escaped characters and control symbols.
+_SYMBOLS = {"&": "&", "%": "%", "$": "$", "#": "#", "_": "_", "{": "{", "}": "}",
+            " ": " ", ",": "\u2009", ";": " ", "!": "", "-": "", "/": "", "\\": " "}
+_DOTLESS = {"ı": "i", "ȷ": "j"}
+
+
+class _TeX:
+    """A single pass over BibTeX text, turning it into plain Unicode."""
+
+    def __init__(self, text: str) -> None:
+        self.text, self.pos = text, 0
+
+    def convert(self) -> str:
+        out: list[str] = []
+        while self.pos < len(self.text):
+            out.append(self._next())
+        return "".join(out)
+
+    def _next(self) -> str:
+        text, c = self.text, self.text[self.pos]
+        self.pos += 1
+        if c == "\\":
+            return self._command()
+        if c in "{}$":
+            return ""
+        if c == "~":
+            return " "
+        if c == "-":
+            run = 1
+            while text.startswith("-", self.pos) and run < 3:
+                self.pos, run = self.pos + 1, run + 1
+            return {1: "-", 2: "–", 3: "—"}[run]
+        if c in "`'" and text.startswith(c, self.pos):
+            self.pos += 1
+            return "“" if c == "`" else "”"
+        return "‘" if c == "`" else c
+
+    def _skip_spaces(self) -> None:
+        while self.pos < len(self.text) and self.text[self.pos].isspace():
+            self.pos += 1
+
+    def _command(self) -> str:
+        text, start = self.text, self.pos
+        if start >= len(text):
+            return ""
+        while self.pos < len(text) and text[self.pos].isascii() and text[self.pos].isalpha():
+            self.pos += 1
+        word = text[start:self.pos]
+        if not word:  # a control symbol: \', \&, ...
+            self.pos += 1
+            symbol = text[start]
+            if symbol in _ACCENTS:
+                return self._accent(symbol)
+            return _SYMBOLS.get(symbol, symbol)
+        self._skip_spaces()
+        if word in _ACCENTS:
+            return self._accent(word)
+        return _WORDS.get(word, "")  # an unknown command is dropped, its argument kept
+
+    def _accent(self, command: str) -> str:
+        self._skip_spaces()
+        if self.pos >= len(self.text):
+            return ""
+        if self.text[self.pos] == "{":
+            depth, start = 0, self.pos
+            while self.pos < len(self.text):
+                depth += {"{": 1, "}": -1}.get(self.text[self.pos], 0)
+                self.pos += 1
+                if depth == 0:
+                    break
+            base = _TeX(self.text[start + 1:self.pos - 1]).convert()
+        else:
+            base = self._next()
+        if not base:
+            return ""
+        first = _DOTLESS.get(base[0], base[0])
+        return unicodedata.normalize("NFC", first + _ACCENTS[command]) + base[1:]
+
+
+def latex_to_unicode(text: str) -> str:
+    """Plain Unicode text of a BibTeX/LaTeX text field.
+
+    Accent commands in every spelling (``{\\'e}``, ``\\'{e}``, ``\\'e``, ``\\v{c}``,
+    ``\\c c``, ``{\\'\\i}``) become the accented letter, special letters (``{\\ss}``,
+    ``\\o``, ``\\AA``, ``\\L`` ...) theirs, ``--`` and ``---`` the en and em dashes,
+    TeX's double quotes curly ones, ``~`` a space and the escaped characters ``\\&``,
+    ``\\%``, ``\\$``, ``\\#``, ``\\_``, ``\\{``, ``\\}`` themselves; grouping
+    braces and math shifts are removed, and an unknown command is dropped (its argument is
+    kept).
+
+    Parameters
+    ----------
+    text : str
+        A text field as BibTeX holds it.
+
+    Returns
+    -------
+    str
+        The text in Unicode (NFC), with no backslash and no grouping brace left.
+    """
+    return unicodedata.normalize("NFC", _TeX(text).convert())
+
+
+def _split_top(text: str, sep: str) -> list[str]:
+    """``text`` split at ``sep`` outside braces."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth == 0 and text.startswith(sep, i):
+            parts.append(text[start:i])
+            i = start = i + len(sep)
+            continue
+        i += 1
+    return [*parts, text[start:]]
+
+
+def _name(name: str) -> str:
+    """One BibTeX name (``First Last``, ``Last, First`` or ``Last, Jr, First``) as
+    ``First Last``."""
+    parts = [p.strip() for p in _split_top(name.strip(), ",")]
+    if len(parts) == 2:
+        parts = [parts[1], parts[0]]
+    elif len(parts) == 3:
+        parts = [parts[2], parts[0], parts[1]]
+    return latex_to_unicode(" ".join(p for p in parts if p))
+
+
+def _authors(field: str) -> str:
+    """A BibTeX author list as ``A, B, C`` (``and others`` as ``et al.``)."""
+    names = [n.strip() for n in _split_top(field, " and ")]
+    if names[-1] == "others":
+        return ", ".join(_name(n) for n in names[:-1]) + " et al."
+    return ", ".join(_name(n) for n in names)
+
+
+def _text(ref: dict[str, Any]) -> str:
+    """The one-line citation of one reference."""
+    head = f"{_authors(ref['author'])}, " if ref.get("author") else ""
+    version = f", version {latex_to_unicode(str(ref['version']))}" if "version" in ref else ""
+    return f"{head}\"{latex_to_unicode(ref['title'])}\"{version} ({ref['year']})"
 
 
 def texts(keys: tuple[str, ...]) -> tuple[str, ...]:
-    """One-line citations of ``keys`` (an unknown key is shown as itself)."""
-    return tuple(REFERENCES[k]["text"] if k in REFERENCES else k for k in keys)
+    """One-line, human-readable citations of ``keys``, in Unicode.
+
+    An unknown key (the free text a user definition may give) is shown as itself, with its
+    escapes turned into Unicode too.
+    """
+    return tuple(_text(REFERENCES[k]) if k in REFERENCES else latex_to_unicode(k)
+                 for k in keys)
 
 
 def cite(keys: tuple[str, ...]) -> str:
@@ -142,14 +357,17 @@ def cite(keys: tuple[str, ...]) -> str:
 
 
 def bibtex(keys: tuple[str, ...]) -> str:
-    """BibTeX for the reference ``keys`` (empty string when there are none)."""
+    """BibTeX for the reference ``keys`` (empty string when there are none).
+
+    The text fields keep their escapes: the result is valid BibTeX.
+    """
     out = []
     for key in keys:
         ref = REFERENCES[key]
         fields = [
             f"  {name} = {{{value}}}"
             for name, value in ref.items()
-            if name not in ("type", "text", "eprint")
+            if name not in ("type", "eprint")
         ]
         if "eprint" in ref:
             fields += [f"  eprint = {{{ref['eprint']}}}", "  archivePrefix = {arXiv}"]

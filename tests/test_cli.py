@@ -31,7 +31,15 @@ def test_cite(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["cite", "super_spike"]) == 0
     assert "@article{SuperSpike," in capsys.readouterr().out
     assert main(["cite", "fake_numerical_gradient"]) == 0
-    assert "no published reference" in capsys.readouterr().err
+    assert "@article{Fang2023," in capsys.readouterr().out
+    from tests.user_definitions import SECH2  # a definition without references
+
+    spikegrad.register(SECH2)
+    try:
+        assert main(["cite", "testdefs:sech2"]) == 0
+        assert "no published reference" in capsys.readouterr().err
+    finally:
+        spikegrad.unregister("testdefs:sech2")
 
 
 def test_unknown_name_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -98,6 +98,7 @@ canonical(
     notes="n_terms = N is the number of harmonics: spikingjelly's and brainstate's "
     "SquarewaveFourierSeries(n) sum n-1 terms, braintools' sums n.  The N harmonics' "
     "roundings add up, so every adapter's ULP tolerance is scaled by max(1, N/4).",
+    references=("Fang2023",),
     ulp_factor=lambda p: max(1.0, p["n_terms"] / 4.0),
     monotone=False,
     sign_changing=True,

@@ -319,6 +319,7 @@ canonical(
     latex_derivative=r"g'(x) = \min\left(\frac{1}{|x|},\ \alpha\right)",
     boundary="x = 0 and x = -0.0 give alpha.",
     notes="spikingjelly returns -inf at x = -0.0 (sign test on -0.0); this gives alpha.",
+    references=("Fang2023",),
     limits="g' → 0 at ±inf",
     area_fn=lambda p: _INF,
     extra={"row": 22},
@@ -372,6 +373,7 @@ canonical(
     latex_primitive=r"g(x) = s\,\max(0,\ x + w)",
     latex_derivative=r"g'(x) = s\,\mathbb 1[x \ge -w]",
     boundary="x = -window is inside when inclusive (default), outside otherwise.",
+    references=("Sinabs2020", "Eshraghian2023"),
     limits="g' = scale at +inf, 0 at -inf",
     boundaries=lambda p: (-p["window"],),
     extra={"row": 24},
@@ -398,6 +400,7 @@ canonical(
     boundary="x = 0 takes -threshold.",
     notes="Kept for compatibility with snntorch.surrogate.triangular; it is not the "
     "triangle surrogate (see 'triangle').",
+    references=("Eshraghian2023",),
     monotone=False,
     sign_changing=True,
     limits="g' = -threshold at +inf, +threshold at -inf",

@@ -83,6 +83,7 @@ canonical(
     mapping_doc="sigmoid(alpha = 2k)",
     notes="norse's HeaviTanh and spyx's tanh compute sech²(kx) without the k/2 factor; "
     "their aliases say how they map.",
+    references=("Norse2021",),
     limits="g' → 0 at ±inf",
     x_scale=lambda p: 2.0 * p["k"],
     extra={"row": 2},
@@ -288,6 +289,7 @@ canonical(
     latex_derivative=r"g'(x) = \frac{\alpha^2}{2\,(x^2 + \alpha^2)^{3/2}}",
     notes="norse's HeaviCirc backward is 2α times this derivative (right only for α = 1/2) "
     "and NaN at ±inf; the norse aliases give this derivative.",
+    references=("Norse2021",),
     limits="g' → 0 at ±inf",
     x_scale=lambda p: 1.0 / p["alpha"],
     extra={"row": 30},

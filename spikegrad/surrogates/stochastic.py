@@ -79,6 +79,7 @@ canonical(
     mapping=_count_mapping,
     forward="formula",
     boundary="Both window ends are inside; the forward rounds half to even.",
+    references=("Luo2024",),
     limits="g' = 0 outside the window",
     boundaries=lambda p: tuple(_count_mapping(p)[0][k] for k in ("low", "high")),
     peak_at=lambda p: (_count_mapping(p)[0]["low"],),
@@ -94,6 +95,7 @@ canonical(
     forward="bernoulli_input",
     notes="The forward is 1[u < x] with u uniform from the key, i.e. Bernoulli(clip(x, 0, 1));"
     " the spike keeps the input dtype.",
+    references=("Tang2020",),
     limits="g' = 1 everywhere",
     extra={"row": 33},
 )
