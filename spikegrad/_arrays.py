@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["framework_of", "host_extremes", "host_values", "is_array_param", "param_key",
-           "split_params"]
+           "param_text", "split_params"]
 
 #: The framework of an array type, from the root of its module name.
 _ROOTS = {"numpy": "numpy", "torch": "torch", "jax": "jax", "jaxlib": "jax", "cupy": "cupy"}
@@ -98,3 +98,43 @@ def host_extremes(value: Any) -> tuple[float, float] | None:
     if host is None or host.size == 0:
         return None
     return float(np.min(host)), float(np.max(host))
+
+
+def _scalar_text(value: Any) -> str | None:
+    """The value of a 0-d array as text in its own precision (``0.1`` for a float32 0.1),
+    or ``None`` where it cannot be read without a trace (a tracer, ``torch.compile``,
+    a functorch transform, a meta tensor)."""
+    framework = framework_of(value)
+    if framework == "torch":
+        torch = sys.modules["torch"]
+        if (torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active()
+                or value.device.type == "meta"):
+            return None
+        t = value.detach()
+        if t.dtype in (torch.float16, torch.bfloat16):
+            t = t.float()
+        host = t.cpu().numpy()
+    elif framework == "jax":
+        if isinstance(value, sys.modules["jax"].core.Tracer):
+            return None
+        host = np.asarray(value)
+    elif framework == "numpy":
+        host = np.asarray(value)
+    else:
+        return None
+    if (host.dtype.kind == "f" and host.dtype.itemsize < 4) or "bfloat16" in str(host.dtype):
+        host = host.astype(np.float32)
+    return str(host[()])
+
+
+def param_text(value: Any) -> str:
+    """A parameter value as a repr shows it: a number (or a 0-d array) as its value, an
+    array of more dimensions as ``<type shape (...)>``."""
+    if not is_array_param(value):
+        return repr(value)
+    shape = tuple(value.shape)
+    if not shape:
+        text = _scalar_text(value)
+        if text is not None:
+            return text
+    return f"<{type(value).__name__} shape {shape}>"

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 Array = Any
 
 __all__ = [
+    "SUPPORTED_FLOATS",
     "array_params",
     "check_param_shapes",
     "check_real_float",
@@ -74,18 +75,34 @@ def _is_bfloat16(dtype: Any) -> bool:
     return "bfloat16" in _dtype_name(dtype)
 
 
+#: The real floating dtypes spikegrad computes in (by name, as :func:`_dtype_name` spells
+#: them in every namespace).
+SUPPORTED_FLOATS = frozenset({"float16", "bfloat16", "float32", "float64"})
+
+
 def check_real_float(x: Array, xp: Any, what: str = "x") -> None:
-    """Raise ``TypeError`` unless ``x`` has a real floating dtype (16, 32 or 64 bit)."""
+    """Raise ``TypeError`` unless ``x`` has a real floating dtype of 16, 32 or 64 bits
+    (float16, bfloat16, float32, float64); a wider one (NumPy's ``longdouble``) too, with
+    the cast that fixes it."""
     dtype = x.dtype
-    if _is_bfloat16(dtype):
+    name = _dtype_name(dtype)
+    if name in SUPPORTED_FLOATS:
         return
     try:
         ok = xp.isdtype(dtype, "real floating")
     except (TypeError, ValueError):
         ok = False
     if ok:
-        return
-    name = _dtype_name(dtype)
+        try:
+            bits = int(xp.finfo(dtype).bits)
+        except (TypeError, ValueError):
+            bits = 0
+        if bits in (16, 32, 64):  # a namespace that spells a supported dtype its own way
+            return
+        raise TypeError(
+            f"{what} has a {name} dtype ({dtype}); spikegrad computes in float16, bfloat16, "
+            f"float32 or float64 only: cast it first, e.g. {what}.astype(np.float64)"
+        )
     if "bool" in name:
         kind = "a boolean"
     elif "complex" in name:

@@ -8,29 +8,40 @@ from typing import Any
 
 from . import _registry
 from ._arrays import is_array_param
-from ._multistep import MultiStepBound
+from ._multistep import MultiStepBound, MultiStepEntry
 from ._spec import Bound, Entry
 
-__all__ = ["BoundCache", "named_functions", "resolve", "resolve_multistep"]
+__all__ = ["BoundCache", "multistep_hint", "named_functions", "resolve", "resolve_multistep"]
+
+
+#: Value types that are never arrays (the common case, decided without a per-value test).
+_PLAIN = frozenset({float, int, bool, str, tuple, type(None)})
 
 
 class BoundCache:
     """Bound surrogates of one definition, cached per number-parameter set (bounded), so a
     per-call name (``spike(x, "atan", alpha=2.0)``) builds nothing after its first call.
-    Parameter sets with arrays are bound afresh on every call (they hold the arrays)."""
+    Parameter sets with arrays are bound afresh on every call (they hold the arrays).
+
+    The key holds the values' types as well as the values: ``True == 1`` and both hash
+    alike, yet ``alpha=True`` is refused where ``alpha=1`` is accepted (and ``inclusive=1``
+    where ``inclusive=True`` is), so a value is never accepted through an equal one of
+    another type.  The types come first in the key, so a lookup compares no value of
+    another type (a tensor's ``==`` is elementwise)."""
 
     MAX_SIZE = 1024
 
     def __init__(self, entry: Entry) -> None:
         self.entry = entry
-        self._cache: dict[tuple[tuple[str, Any], ...], Bound] = {}
+        self._cache: dict[tuple[tuple[type, ...], tuple[tuple[str, Any], ...]], Bound] = {}
 
     def get(self, params: dict[str, Any]) -> Bound:
-        if any(is_array_param(v) for v in params.values()):
-            return self.entry.bind(**params)
+        types = tuple(map(type, params.values()))
+        if not _PLAIN.issuperset(types) and any(is_array_param(v) for v in params.values()):
+            return self.entry.bind(**params)  # never hashed: a traced tensor has no value
         try:
-            items = tuple(sorted(params.items()))
-            found = self._cache.get(items)
+            key = (types, tuple(params.items()))
+            found = self._cache.get(key)
         except TypeError:  # an unhashable value: let bind() report it
             return self.entry.bind(**params)
         if found is None:
@@ -39,17 +50,42 @@ class BoundCache:
             # that torch.compile cannot trace on a first, compiled call)
             if len(self._cache) >= self.MAX_SIZE:
                 self._cache.clear()
-            self._cache[items] = found
+            self._cache[key] = found
         return found
 
 
 _BY_NAME: dict[str, BoundCache] = {}
 
+#: The torch layers of the multi-step definitions that have one of their own.
+_TORCH_LAYERS = {"dsr_if": "DSRIFNode", "dsr_lif": "DSRLIFNode"}
 
-def _cache_for(name: str) -> BoundCache:
+
+def multistep_hint(name: str, front: str | None) -> str:
+    """The error for multi-step definition ``name`` given where a single-step surrogate is
+    expected, naming the calls of ``front`` (``"spikegrad.torch"``, ``"spikegrad.jax"``,
+    or ``None``: every front) that take it."""
+    ways = []
+    if front in (None, "spikegrad.torch"):
+        layer = _TORCH_LAYERS.get(name)
+        layer = f"{layer}(...)" if layer else f"MultiStepNode({name!r})"
+        ways.append(f"spikegrad.torch.multistep(x_seq, {name!r}) or the layer "
+                    f"spikegrad.torch.{layer}")
+    if front in (None, "spikegrad.jax"):
+        ways.append(f"spikegrad.jax.multistep(x_seq, {name!r}) or spikegrad.jax.MultiStep"
+                    f"({name!r})")
+    if front is None:
+        ways.append(f"spikegrad.get({name!r}).spike(x_seq)")
+    return (f"{name} is a multi-step surrogate: it acts on a whole [T, ...] sequence (time "
+            f"first), not elementwise, so it has no single-step spike; use "
+            f"{'; or '.join(ways)}")
+
+
+def _cache_for(name: str, front: str | None) -> BoundCache:
     found = _BY_NAME.get(name)
     e = _registry.entry(name)
     if found is None or found.entry is not e:
+        if isinstance(e, MultiStepEntry):  # never cached: every call gets here and raises
+            raise ValueError(multistep_hint(e.name, front))
         found = _BY_NAME[name] = BoundCache(e)
     return found
 
@@ -59,17 +95,29 @@ Prepare = Callable[[Entry, dict[str, Any]], dict[str, Any]]
 
 
 def resolve(name_or_bound: str | Bound | Entry, params: dict[str, Any],
-            prepare: Prepare | None = None) -> Bound:
+            prepare: Prepare | None = None, front: str | None = None) -> Bound:
     """A bound surrogate from a name (or a definition) and parameters, or a bound one passed
-    through.  ``prepare`` (a front end's) maps the parameters first."""
+    through.  ``prepare`` (a front end's) maps the parameters first.
+
+    Raises
+    ------
+    ValueError
+        For a multi-step definition (name, entry or bound), naming the multi-step calls of
+        ``front`` (``"spikegrad.torch"``, ``"spikegrad.jax"``; ``None``: all of them).
+    """
+    if isinstance(name_or_bound, str):
+        cache = _cache_for(name_or_bound, front)
+        return cache.get(prepare(cache.entry, params) if prepare else params)
     if isinstance(name_or_bound, Bound):
         if params:
             raise TypeError("pass parameters either to spikegrad.get or here, not both")
         return name_or_bound
     if isinstance(name_or_bound, Entry):
         return name_or_bound.bind(**(prepare(name_or_bound, params) if prepare else params))
-    cache = _cache_for(name_or_bound)
-    return cache.get(prepare(cache.entry, params) if prepare else params)
+    if isinstance(name_or_bound, (MultiStepEntry, MultiStepBound)):
+        raise ValueError(multistep_hint(name_or_bound.name, front))
+    raise TypeError(f"surrogate name must be a string, spikegrad.get(...) or a definition, "
+                    f"got {type(name_or_bound).__name__}")
 
 
 def named_functions(spike: Callable[[Bound, Any, Any], Any], prepare: Prepare | None = None
@@ -87,7 +135,9 @@ def named_functions(spike: Callable[[Bound, Any, Any], Any], prepare: Prepare | 
         e = cache.entry
         defaults = ", ".join(f"{p.name}={p.default!r}" for p in e.params)
         fn.__name__ = fn.__qualname__ = name
-        fn.__doc__ = f"Spike with the {name} surrogate: {e.summary}\n\nParameters: {defaults}."
+        # the summary as a literal block: its formulas hold ``|x|`` and ``*``, markup in RST
+        fn.__doc__ = (f"Spike with the {name} surrogate (``spikegrad show {name}``)::\n\n"
+                      f"    {e.summary}\n\nParameters: {defaults}.")
         return fn
 
     return {name: make(name) for name in _registry.names(user=False)}

@@ -155,7 +155,10 @@ class Domain:
         if self.kind == "window":
             return value is None or value[0] <= value[1]
         if isinstance(value, (int, float)):  # plain Python: traceable by torch.compile
-            v = float(value)
+            try:
+                v = float(value)
+            except OverflowError:  # an int beyond float: outside every real domain
+                return False
             if not math.isfinite(v):
                 return False
             above = v >= self.low if self.low_inclusive else v > self.low
@@ -254,12 +257,17 @@ class Param:
                 f"{where} must be a Python number or a floating array, got "
                 f"{type(value).__name__}"
             )
+        try:
+            number = float(value)
+        except OverflowError:  # a Python int beyond float (its repr may not even print)
+            raise ValueError(f"{where} must be {self.domain.text}, got an integer too large "
+                             f"for a float ({int(value).bit_length()} bits)") from None
         if kind == "int":
-            if not math.isfinite(float(value)) or float(value) != int(value):
+            if not math.isfinite(number) or number != int(value):
                 raise ValueError(f"{where} must be {self.domain.text}, got {value!r}")
             value = int(value)
         else:
-            value = float(value)
+            value = number
         if isinstance(value, float) and not math.isfinite(value):
             raise ValueError(f"{where} must be {self.domain.text}, got {value!r}")
         if not self.domain.check(value):

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ._arrays import param_text
 from ._frontend import resolve_multistep
 from ._multistep import MultiStepBound, MultiStepEntry
 from .adapters import torch_multistep as _adapter
@@ -128,13 +129,26 @@ class MultiStepNode(torch.nn.Module):
     def reset(self) -> None:
         """No state is kept between calls (for ``functional.reset_net``-style code)."""
 
+    #: The one definition a subclass serves (its repr then leaves the name out, as its
+    #: constructor does); ``None`` for this class, which takes a name.
+    fixed_name: str | None = None
+
     def extra_repr(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in self._static.static_params.items())
-        return f"{self._static.name!r}, T={self.T}, {shown}, lower_bound={self.lower_bound!r}"
+        """The name (unless the class fixes it), ``T``, the current threshold and every
+        other parameter, whether the threshold trains, and the lower-bound mode."""
+        parts = [] if self.fixed_name is not None else [repr(self._static.name)]
+        parts.append(f"T={self.T}")
+        parts.append(f"v_threshold={param_text(self.v_threshold)}")
+        parts += [f"{k}={v!r}" for k, v in self._static.static_params.items()]
+        trains = isinstance(self.v_threshold, torch.nn.Parameter)
+        parts += [f"v_threshold_training={trains}", f"lower_bound={self.lower_bound!r}"]
+        return ", ".join(parts)
 
 
 class DSRIFNode(MultiStepNode):
     """DSR-IF neuron layer with spikingjelly's ``DSRIFNode`` arguments (``T`` optional)."""
+
+    fixed_name = "dsr_if"
 
     def __init__(self, T: int | None = None, v_threshold: float = 6.0, alpha: float = 0.5,
                  v_threshold_training: bool = True, v_threshold_grad_scaling: float = 1.0,
@@ -151,6 +165,8 @@ class DSRIFNode(MultiStepNode):
 class DSRLIFNode(MultiStepNode):
     """DSR-LIF neuron layer with spikingjelly's ``DSRLIFNode`` arguments (``T`` optional),
     plus ``threshold_grad_factor`` (``"dt"`` as spikingjelly, or ``"1/dt"``)."""
+
+    fixed_name = "dsr_lif"
 
     def __init__(self, T: int | None = None, v_threshold: float = 1.0, tau: float = 2.0,
                  delta_t: float = 0.05, alpha: float = 0.3, v_threshold_training: bool = True,

@@ -19,6 +19,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without jax installed
     raise ImportError("spikegrad.jax needs JAX: pip install 'spikegrad[jax]'") from exc
 
+from ._arrays import param_text
 from ._evaluate import check_param_shapes
 from ._frontend import named_functions, resolve, resolve_multistep
 from ._multistep import MultiStepBound, MultiStepEntry
@@ -70,9 +71,13 @@ __all__ = [
 ]
 
 
+#: This front end's name, as errors name its calls.
+_FRONT = "spikegrad.jax"
+
+
 def function(name_or_bound: str | Bound, **params: Any) -> Any:
     """The ``custom_jvp`` function ``f(x, key)`` of a surrogate."""
-    return _adapter.function_for(resolve(name_or_bound, params))
+    return _adapter.function_for(resolve(name_or_bound, params, front=_FRONT))
 
 
 def spike(x: Any, name_or_bound: str | Bound | Entry, /, *, key: Any = None,
@@ -90,8 +95,14 @@ def spike(x: Any, name_or_bound: str | Bound | Entry, /, *, key: Any = None,
     **params
         Surrogate parameters: Python numbers, or jax arrays / tracers (0-d or
         broadcasting against ``x``) that receive ``Σ G ∂g/∂θ`` under ``jax.grad``.
+
+    Raises
+    ------
+    ValueError
+        For a multi-step surrogate (``"dsr_if"``), which acts on a whole ``[T, ...]``
+        sequence: the message names ``spikegrad.jax.multistep``.
     """
-    return _adapter.spike(resolve(name_or_bound, params), x, key)
+    return _adapter.spike(resolve(name_or_bound, params, front=_FRONT), x, key)
 
 
 @jax.tree_util.register_pytree_node_class
@@ -106,7 +117,7 @@ class Surrogate:
 
     def __init__(self, name: str | Bound | Entry, spiking: bool = True, *, key: Any = None,
                  **params: Any) -> None:
-        bound = resolve(name, params)
+        bound = resolve(name, params, front=_FRONT)
         self.spiking = spiking
         self.key = key
         if not spiking and not bound.has_primitive:
@@ -145,7 +156,11 @@ class Surrogate:
         return obj
 
     def __repr__(self) -> str:
-        return f"spikegrad.jax.Surrogate({self.bound!r}, spiking={self.spiking})"
+        """The name and every parameter's value (an array leaf of more than 0 dimensions,
+        or a tracer, by its shape), and ``spiking=False`` where set."""
+        shown = "".join(f", {k}={param_text(v)}" for k, v in self.bound.param_items)
+        spiking = "" if self.spiking else ", spiking=False"
+        return f"spikegrad.jax.Surrogate({self._static.entry.name!r}{shown}{spiking})"
 
     def __hash__(self) -> int:
         return hash((self.bound, self.spiking))
@@ -210,7 +225,11 @@ class MultiStep:
         return obj
 
     def __repr__(self) -> str:
-        return f"spikegrad.jax.MultiStep({self.bound!r})"
+        """The name and every parameter's value (the threshold by its value when 0-d and
+        concrete)."""
+        bound = self.bound
+        shown = "".join(f", {k}={param_text(v)}" for k, v in bound.param_items)
+        return f"spikegrad.jax.MultiStep({bound.entry.name!r}{shown})"
 
 
 # One function per canonical surrogate, ``fn(x, /, *, key=None, **params)``, written out

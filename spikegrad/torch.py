@@ -25,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - exercised without torch install
         "https://download.pytorch.org/whl/cpu)"
     ) from exc
 
-from ._arrays import is_array_param
+from ._arrays import is_array_param, param_text
 from ._evaluate import check_param_shapes
 from ._frontend import named_functions, resolve
 from ._spec import Bound, Entry
@@ -83,6 +83,10 @@ __all__ = [
 ]
 
 
+#: This front end's name, as errors name its calls.
+_FRONT = "spikegrad.torch"
+
+
 def build_fast_path(timeout: float | None = None) -> str:
     """Build the C++ autograd node of the eager CPU path now, waiting up to ``timeout``
     seconds (it otherwise builds in a background thread on first use), and return its
@@ -133,7 +137,7 @@ def function(name_or_bound: str | Bound | Entry | None = None,
     ``function().apply(x, bound, key, *tensor_params)`` gives the spike.  (Arguments are
     accepted for compatibility and ignored: one Function serves all definitions.)"""
     if name_or_bound is not None:
-        resolve(name_or_bound, params)  # validates
+        resolve(name_or_bound, params, front=_FRONT)  # validates
     return _adapter.function_for()
 
 
@@ -153,9 +157,15 @@ def spike(x: torch.Tensor, name_or_bound: str | Bound | Entry, /, *,
     **params
         Surrogate parameters: Python numbers, or tensors (0-d or broadcasting against
         ``x``) that receive ``Σ G ∂g/∂θ`` when they require grad.
+
+    Raises
+    ------
+    ValueError
+        For a multi-step surrogate (``"dsr_if"``), which acts on a whole ``[T, ...]``
+        sequence: the message names ``spikegrad.torch.multistep``.
     """
-    return _adapter.spike(resolve(name_or_bound, params, _compiled_numbers_as_tensors), x,
-                          key)
+    bound = resolve(name_or_bound, params, _compiled_numbers_as_tensors, _FRONT)
+    return _adapter.spike(bound, x, key)
 
 
 class Surrogate(torch.nn.Module):
@@ -176,7 +186,8 @@ class Surrogate(torch.nn.Module):
         Real parameters to hold as ``nn.Parameter`` (``True``: all of them).  An
         ``nn.Parameter`` given as a value is learnable anyway; a plain tensor is held as a
         buffer.  Either way they show in ``parameters()``/``state_dict()`` and follow
-        ``.to(device)``.
+        ``.to(device)``.  A surrogate without a real parameter (``"straight_through"``)
+        has nothing to learn: ``learnable=`` then raises ``ValueError``.
     key : torch.Generator, optional
         Random source of a stochastic surrogate (required for those).
     **params
@@ -187,7 +198,7 @@ class Surrogate(torch.nn.Module):
                  learnable: bool | Iterable[str] = False, key: torch.Generator | None = None,
                  **params: Any) -> None:
         super().__init__()
-        bound = resolve(name, params)
+        bound = resolve(name, params, front=_FRONT)
         self.entry = bound.entry
         self.spiking = spiking
         self.key = key
@@ -200,6 +211,8 @@ class Surrogate(torch.nn.Module):
                             "; spikegrad never uses hidden global random state")
         real = [p.name for p in bound.entry.params if not p.static]
         wanted = set(real) if learnable is True else set(learnable or ())
+        if not real and (learnable is True or wanted):
+            raise ValueError(_nothing_to_learn(bound.entry, learnable is True or wanted))
         unknown = wanted - set(real)
         if unknown:
             raise ValueError(f"{bound.name}: learnable names unknown or structural "
@@ -248,8 +261,34 @@ class Surrogate(torch.nn.Module):
         return _adapter.primitive(bound, x, params)
 
     def extra_repr(self) -> str:
-        shown = ", ".join(f"{k}={v!r}" for k, v in self._static.items())
-        return f"{self.entry.name!r}{', ' if shown else ''}{shown}, spiking={self.spiking}"
+        """The name, every parameter's current value (a tensor of more than 0 dimensions
+        by its shape), which are learnable, and ``spiking=False`` where set."""
+        parts = [repr(self.entry.name)]
+        for p in self.entry.params:
+            value = self._static[p.name] if p.name in self._static else getattr(self, p.name)
+            parts.append(f"{p.name}={param_text(value)}")
+        learned = [name for name, _ in self.named_parameters(recurse=False)]
+        if learned:
+            real = [p.name for p in self.entry.params if not p.static]
+            parts.append("learnable=True" if set(learned) == set(real)
+                         else f"learnable={learned!r}")
+        if not self.spiking:
+            parts.append("spiking=False")
+        return ", ".join(parts)
+
+
+def _nothing_to_learn(entry: Entry, wanted: bool | set[str]) -> str:
+    """The message for ``learnable=`` (``True`` or the names ``wanted``) on a surrogate
+    without a real parameter."""
+    asked = "True" if wanted is True else repr(sorted(wanted))
+    if not entry.params:
+        return (f"{entry.name} has no real parameter to learn (learnable={asked}): it has no "
+                "parameters; drop learnable=")
+    listed = ", ".join(f"{p.name} ({p.domain.text})" if p.domain.kind != "real"
+                       else f"{p.name} (a Python number: it shapes the computation)"
+                       for p in entry.params)
+    return (f"{entry.name} has no real parameter to learn (learnable={asked}): its "
+            f"parameters {listed} are structural, fixed when it is bound; drop learnable=")
 
 
 # One function per canonical surrogate, ``fn(x, /, *, key=None, **params)``, written out
