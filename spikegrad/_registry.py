@@ -7,7 +7,9 @@ registry only maps names to values: a bound surrogate holds its definition and n
 it up again.  It knows no binding.
 
 It owns the pickling rule of definitions (:mod:`copyreg`): a registered definition pickles
-as its name (unpickling looks it up), an unregistered one by value.
+as its name (unpickling looks it up), an unregistered one by value.  A user definition's
+pickle also names the module that defined it (recorded by :func:`spikegrad.define`), so a
+process that has not registered it is told which module to import.
 """
 
 from __future__ import annotations
@@ -220,9 +222,31 @@ def _rebuild(cls: type, fields_: dict[str, Any]) -> Any:
     return cls(**fields_)
 
 
+def _registered(name: str, module: str | None = None) -> Any:
+    """The registered definition ``name``, for unpickling; where it is not registered,
+    the error names ``module`` (the module that defined it) and says to import it."""
+    try:
+        return entry(name)
+    except UnknownSurrogateError:
+        if module is None:
+            raise
+        if module == "__main__":
+            where = ("it was defined in a script (__main__): define and register it in this "
+                     "process before loading")
+        else:
+            where = (f"import {module} (the module that defines it) so that its "
+                     "spikegrad.register(...) runs in this process before loading; a "
+                     "multiprocessing or DataLoader worker needs the import too")
+        raise UnknownSurrogateError(
+            f"cannot unpickle surrogate {name!r}: a registered definition pickles by name "
+            f"and no definition is registered under that name in this process; {where}"
+        ) from None
+
+
 def _reduce(e: Entry | MultiStepEntry) -> tuple[Any, tuple[Any, ...]]:
     if is_registered(e):
-        return (entry, (e.name,))
+        module = getattr(e, "extra", {}).get("module") if getattr(e, "user", False) else None
+        return (_registered, (e.name, module)) if module else (entry, (e.name,))
     return (_rebuild, (type(e), {f: getattr(e, f) for f in e.__dataclass_fields__}))
 
 

@@ -90,12 +90,15 @@ _FUSED_DTYPES = {torch.float32: "float32", torch.float64: "float64",
 _HALF = (torch.float16, torch.bfloat16)
 _fused_state: dict[str, Any] = {"no_compiler": False}
 _KERNEL_FAILURES: dict[Any, str] = {}
+#: (formula, reason) pairs already warned about: a reason that does not depend on the dtype
+#: or the kind of kernel (an operation the tracer does not model) warns once per formula.
+_KERNEL_WARNED: set[tuple[Any, str]] = set()
 _KERNEL_LOCK = threading.Lock()
 
 
 def _built(fkey: Any, name: str, build: Any) -> Any:
-    """``build()``, or ``None`` where it fails: one warning per formula and kind of kernel,
-    naming it and the fallback (torch ops)."""
+    """``build()``, or ``None`` where it fails: one warning per formula and reason,
+    naming it and the fallback (torch ops); ``fkey`` is ``(formula, dtype, ...)``."""
     if _fused_state["no_compiler"] or fkey in _KERNEL_FAILURES:
         return None
     try:
@@ -106,9 +109,11 @@ def _built(fkey: Any, name: str, build: Any) -> Any:
                       "torch ops (same values, slower)", RuntimeWarning, stacklevel=5)
     except (RuntimeError, OSError, TypeError, ValueError, NotImplementedError,
             RecursionError) as exc:
+        reason = f"{type(exc).__name__}: {exc}"
         with _KERNEL_LOCK:
-            first = fkey not in _KERNEL_FAILURES
-            _KERNEL_FAILURES[fkey] = f"{type(exc).__name__}: {exc}"
+            _KERNEL_FAILURES[fkey] = reason
+            first = (fkey[0], reason) not in _KERNEL_WARNED
+            _KERNEL_WARNED.add((fkey[0], reason))
         if first:
             warnings.warn(f"spikegrad: no fused CPU kernel for {name} "
                           f"({type(exc).__name__}: {str(exc)[:200]}); its backward uses "
