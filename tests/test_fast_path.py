@@ -59,8 +59,14 @@ def test_with_the_switch_on_every_site_asks_for_its_kernel(calls: list[str]) -> 
 def test_the_decision_refuses_what_it_must() -> None:
     x = torch.zeros(3)
     assert torch_tensors.fast_path_ok(x)
-    assert not torch_tensors.fast_path_ok(torch.nn.Parameter(torch.zeros(3)).data.as_subclass(
-        torch.nn.Parameter))
+    assert torch_tensors.fast_path_ok(torch.nn.Parameter(torch.zeros(3)))  # overrides nothing
+
+    class Logged(torch.Tensor):  # a subclass that may override any operation
+        @classmethod
+        def __torch_function__(cls, func, types, args=(), kwargs=None):
+            return super().__torch_function__(func, types, args, kwargs or {})
+
+    assert not torch_tensors.fast_path_ok(torch.zeros(3).as_subclass(Logged))
     assert not torch_tensors.fast_path_ok(x, torch.zeros(3, device="meta"))
     seen = []
     torch.func.grad(lambda v: seen.append(torch_tensors.fast_path_ok(v)) or v.sum())(x)

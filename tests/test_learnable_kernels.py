@@ -169,3 +169,23 @@ void sg_backward(const double* x, const double* g, double* out, int64_t n,
         got = run(theta)[:, 1]
         fd = (run(theta + h)[:, 0] - run(theta - h)[:, 0]) / (2 * h)
         np.testing.assert_allclose(got, fd, rtol=1e-6, atol=1e-6, err_msg=op)
+
+
+@pytest.mark.parametrize("alpha", [2.0, "per channel"])
+def test_learnable_layer_takes_the_fused_kernel(fused: list[bool], alpha: object) -> None:
+    """A ``Surrogate(..., learnable=True)`` holds its parameters as ``nn.Parameter``, which
+    overrides no operation: its backward takes the fused kernel as a plain tensor's does,
+    with the same gradients as autodiff of the primitive."""
+    value = torch.linspace(1.5, 2.5, X_SHAPE[1], dtype=torch.float64) \
+        if alpha == "per channel" else alpha
+    layer = sgt.Surrogate("atan", alpha=value, learnable=True)
+    x = torch.randn(X_SHAPE, dtype=torch.float64, requires_grad=True)
+    G = torch.randn(X_SHAPE, dtype=torch.float64)
+    (layer(x) * G).sum().backward()
+    assert fused == [True]
+    a = layer.alpha.detach().clone().requires_grad_(True)
+    xr = x.detach().clone().requires_grad_(True)
+    g = spikegrad.get("atan", alpha=a).primitive(xr)
+    gx, ga = torch.autograd.grad((g * G).sum(), (xr, a))
+    torch.testing.assert_close(x.grad, gx, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(layer.alpha.grad, ga, rtol=1e-10, atol=1e-12)

@@ -82,17 +82,21 @@ def on_switch(fn: Any) -> None:
     fn(_switch["enabled"])
 
 
+#: Tensor types that override no operation (``nn.Parameter`` disables torch functions).
+_PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+
 def fast_path_ok(*tensors: torch.Tensor) -> bool:
     """The one decision: may generated CPU kernels serve a call on ``tensors``?
 
-    Yes for plain CPU tensors (not subclasses, which may override operations) in eager
-    mode: the switch is on, nothing is being compiled or transformed (``torch.compile``,
-    ``torch.func``), and no forward-mode AD level is active.  What only the backward knows
-    (its gradient, and whether it must itself be differentiable) is
-    :func:`backward_applies`.
+    Yes for plain CPU tensors and ``nn.Parameter`` (not other subclasses, which may
+    override operations) in eager mode: the switch is on, nothing is being compiled or
+    transformed (``torch.compile``, ``torch.func``), and no forward-mode AD level is
+    active.  What only the backward knows (its gradient, and whether it must itself be
+    differentiable) is :func:`backward_applies`.
     """
     return (_switch["enabled"]
-            and all(type(t) is torch.Tensor and t.device.type == "cpu" for t in tensors)
+            and all(type(t) in _PLAIN and t.device.type == "cpu" for t in tensors)
             and not torch.compiler.is_compiling()
             and not torch._C._are_functorch_transforms_active()
             and torch.autograd.forward_ad._current_level < 0)
