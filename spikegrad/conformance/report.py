@@ -21,7 +21,8 @@ def matrix(results: list[Result]) -> str:
     names = list(dict.fromkeys(r.surrogate for r in results))
     adapter = results[0].adapter if results else "?"
     lines = [f"conformance of adapter {adapter!r}. Each cell: ok/FAIL (xfail: a known "
-             "failure), the max ULP error of g' against the golden vectors in the core range "
+             "failure), the max ULP error of g' against the golden vectors (a definition without "
+             "goldens: against the float64 reference engine) in the core range "
              "|x*scale| <= 10 (within the adapter's declared tolerance when ok), and the "
              "transforms: j=jit v=vmap f=forward mode d=double backward passed, ! failed, "
              ". not claimed or not run (float16: none; double backward: float64 only)",
