@@ -1,6 +1,7 @@
 """Open the built site in headless Chromium: check that the math rendered (MathJax turned
-every TeX span into an ``mjx-container``, no raw TeX is left) and save screenshots of a
-surrogate page and the overview into ``docs/screenshots/``.
+every TeX span into an ``mjx-container``, no raw TeX is left) and save screenshots of
+the landing page, a surrogate page, the overview, the translation table and a tutorial
+into ``docs/screenshots/``.
 
     python -m sphinx -W -b html docs docs/_build/html   # build first
     python docs/screenshots.py [docs/_build/html]
@@ -18,8 +19,9 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-PAGES = {"atan": "generated/surrogates/atan.html", "overview": "overview.html",
-         "translation": "generated/translation.html"}
+PAGES = {"landing": "index.html", "atan": "generated/surrogates/atan.html",
+         "overview": "overview.html", "translation": "generated/translation.html",
+         "tutorial": "tutorials/snntorch.html"}
 
 
 def chromium() -> str:
@@ -60,9 +62,8 @@ def main() -> None:
         n, raw = rendered_math(page)
         print(f"{rel}: {n} rendered formulas, {len(raw)} raw TeX fragments")
         failed |= (name == "atan" and n == 0) or bool(raw)
-        if name != "translation":
-            screenshot(page, out / f"{name}.png", 2400 if name == "overview" else 1800)
-            print(f"  screenshot: {out / (name + '.png')}")
+        screenshot(page, out / f"{name}.png", 2400 if name == "overview" else 1800)
+        print(f"  screenshot: {out / (name + '.png')}")
     raise SystemExit(1 if failed else 0)
 
 
