@@ -8,7 +8,10 @@ device prelude.  Two forms are produced:
   ``g * g'(x)`` from one read of ``x``; :func:`spike_kernel` — the spike alone.  float16 and
   bfloat16 (CuPy ≥ 14 with ml_dtypes) are computed in float32 and rounded once;
 * :func:`module_source` — a standalone ``.cu`` translation unit with ``extern "C"``
-  kernels, which ``nvcc`` can compile without a GPU.
+  kernels, which ``nvcc`` can compile without a GPU;
+* :func:`statements` — plain C statements computing ``g'(x)`` into a variable, with the
+  parameter values written in as literals, for inlining in another generator's kernel
+  (spikingjelly's fused neurons, ``dtype`` ``"float"`` or ``"half2"``).
 
 Parameters are run-time arguments, as in the CPU kernels: the formula's constants are read
 from a ``raw float64 c`` array (:attr:`Elementwise.constants`), so the kernel text and name
@@ -23,15 +26,18 @@ on the CPU.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import math
+import re
 from dataclasses import dataclass
 
 from .._spec import Bound
 from .c import emit_expression, helpers
-from .trace import trace_formula
+from .trace import UnsupportedTrace, trace_formula
 
-__all__ = ["OPTIONS", "Elementwise", "elementwise", "module_source", "spike_condition",
-           "spike_kernel"]
+__all__ = ["INLINE_DTYPES", "OPTIONS", "Elementwise", "elementwise", "module_source",
+           "spike_condition", "spike_kernel", "statements"]
 
 _DEVICE_PRELUDE = helpers("static __device__ __forceinline__")
 #: C type of the computation for each storage dtype (half types are computed in float32).
@@ -178,3 +184,194 @@ extern "C" __global__ void {name}(const {t}* __restrict__ x, const {t}* __restri
     }}
 }}
 """
+
+
+# -- statements for inlining in another generator's kernel ----------------------------------
+
+#: Element types of :func:`statements`: ``float``, and ``half2`` (two float16 lanes).
+INLINE_DTYPES = ("float", "half2")
+#: The output of :func:`statements`: optional declaration words, then a name, optionally
+#: indexed (``const float g``, ``g``, ``grad[t]``).
+_OUTPUT = re.compile(r"\s*(?P<decl>(?:[A-Za-z_]\w*\s+)*?)"
+                     r"(?P<target>[A-Za-z_]\w*(?:\s*\[[^\[\];]*\])*)\s*")
+_IDENT = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?!\w)")
+_VAR = re.compile(r"(?<![\w.])v(\d+)(?!\w)")  # the variables of emit_expression
+_CONSTANT = re.compile(r"(?<![\w.])c\[(\d+)\]")  # its run-time constants
+_HELPER_CALL = re.compile(r"const (\w+) (\w+) = (sg_\w+)\((.*)\);")
+_HELPER_DEF = re.compile(r"(\w+)\s+(sg_\w+)\(([^)]*)\)\s*\{([^{}]*)\}")
+_ANY_HELPER = re.compile(r"(?<![\w.])sg_\w+\s*\(")
+
+
+def statements(bound: Bound, y: str, x: str, dtype: str = "float") -> str:
+    """C statements computing ``g'(x)`` of ``bound`` into ``y``, for inlining in a CUDA
+    kernel (spikingjelly's ``cuda_codes(y, x, dtype)`` contract).
+
+    Parameters
+    ----------
+    bound : Bound
+        The surrogate with Python-number parameters; their values are written into the
+        code as ``double`` literals that round-trip, rounded to float exactly as the
+        generated kernels round their run-time constants (``(float)2.0``).
+    y : str
+        The output: a variable name, optionally with its declaration (``"const float
+        grad_s_to_h"``) or an index (``"grad[t]"``); the last statement assigns it once.
+    x : str
+        A C expression of the input (of type ``dtype``), evaluated once.
+    dtype : {"float", "half2"}
+        ``"float"``: the float32 formula of the generated kernels.  ``"half2"``: both
+        float16 lanes widened exactly to float (``__half22float2``), each computed with the
+        float formula, and rounded once to float16 (``__floats2half2_rn``; needs
+        ``cuda_fp16.h``), as the generated float16 kernels compute: accurate to one
+        float16 rounding, unlike half arithmetic.
+
+    Returns
+    -------
+    str
+        Plain statements, one per line, without comments, blocks or helper functions, so
+        a kernel generator may join or split them at ``;``.  Every local variable is named
+        after ``y`` (``grad_s_to_h_sg_x``, ``grad_s_to_h_sg_v3``), so calls with distinct
+        outputs can share one scope.  The text depends only on the arguments (a kernel
+        cache may key on it).
+
+    Raises
+    ------
+    ValueError
+        ``dtype`` is not ``"float"`` or ``"half2"``, or ``y`` is not a variable.
+    NotImplementedError
+        ``bound`` has array parameters or a stochastic backward.
+
+    Notes
+    -----
+    The values match the generated kernels' where the caller compiles without contraction
+    into FMA and without fast math (:data:`OPTIONS`); spikingjelly compiles its kernels
+    with ``-use_fast_math``, which swaps in the approximate intrinsics.
+    """
+    if dtype not in INLINE_DTYPES:
+        raise ValueError(f"no inline CUDA code for dtype {dtype!r} (float or half2)")
+    out = _OUTPUT.fullmatch(y)
+    if out is None:
+        raise ValueError("y must be a variable name, optionally declared or indexed "
+                         f"('const float grad', 'grad[t]'), got {y!r}")
+    if not x.strip() or ";" in x:
+        raise ValueError(f"x must be one C expression, got {x!r}")
+    if bound.has_array_params:
+        raise NotImplementedError(f"{bound.name}: array parameters are evaluated with the "
+                                  "framework's ops, not a generated kernel")
+    if bound.formula.stochastic_backward:
+        raise NotImplementedError(f"{bound.name}: stochastic backward has no fused kernel")
+    return _statements(bound, y.strip(), x.strip(), dtype, out["target"])
+
+
+@functools.lru_cache(maxsize=1024)
+def _statements(bound: Bound, y: str, x: str, dtype: str, target: str) -> str:
+    p = _local_prefix(target)
+    if dtype == "float":
+        arg = x if _IDENT.fullmatch(x) else f"({x})"
+        lines = [f"const float {p}_sg_x = {arg};"]
+        body, var = _lane(bound, f"{p}_sg_x", f"{p}_sg_")
+        lines += [*body, f"{y} = {var};"]
+    else:
+        lines = [f"const float2 {p}_sg_x = __half22float2({x});"]
+        lo, lo_var = _lane(bound, f"{p}_sg_x.x", f"{p}_sg_lo_")
+        hi, hi_var = _lane(bound, f"{p}_sg_x.y", f"{p}_sg_hi_")
+        lines += [*lo, *hi, f"{y} = __floats2half2_rn({lo_var}, {hi_var});"]
+    return "\n".join(lines)
+
+
+def _local_prefix(target: str) -> str:
+    """The stem of the local names: ``target`` itself when it is a name, else its letters
+    and a digest of it (so distinct outputs never share a local)."""
+    if _IDENT.fullmatch(target):
+        return target
+    stem = re.sub(r"\W+", "_", target).strip("_")
+    return f"{stem}_{hashlib.sha1(target.encode()).hexdigest()[:6]}"
+
+
+def _lane(bound: Bound, var_in: str, prefix: str) -> tuple[list[str], str]:
+    """The float32 statements of the generated kernels for one input, their variables
+    renamed with ``prefix``, constants written as literals and helpers inlined."""
+    text, var, constants = _body(bound, "float32", var_in)
+
+    def rename(s: str) -> str:
+        s = _VAR.sub(lambda m: f"{prefix}v{m[1]}", s)
+        return _CONSTANT.sub(lambda m: _double_literal(constants[int(m[1])]), s)
+
+    lines = [out for line in rename(text).splitlines() for out in _inline_helper(line)]
+    leftover = [line for line in lines if _ANY_HELPER.search(line)]
+    if leftover:
+        raise UnsupportedTrace(f"{bound.name}: no inline form of {leftover[0]!r}")
+    return lines, rename(var)
+
+
+def _double_literal(v: float) -> str:
+    """A C ``double`` expression equal to ``v`` (repr round-trips; non-finite values as
+    bits, with no header needed)."""
+    if math.isnan(v):
+        return "__longlong_as_double(0x7ff8000000000000LL)"
+    if math.isinf(v):
+        inf = "__longlong_as_double(0x7ff0000000000000LL)"
+        return inf if v > 0 else f"(-{inf})"
+    text = repr(float(v))
+    return f"({text})" if text.startswith("-") else text
+
+
+@functools.cache
+def _helper_table() -> dict[str, tuple[list[tuple[str, str]], list[tuple[str, str, str]],
+                                       str]]:
+    """The helper functions of :func:`spikegrad.codegen.c.helpers`, parsed: name ->
+    (parameters, local declarations, returned expression)."""
+    table = {}
+    for _rtype, name, plist, body in _HELPER_DEF.findall(helpers("")):
+        params = [(p.split()[0], p.split()[1]) for p in plist.split(",")]
+        local: list[tuple[str, str, str]] = []
+        returned = None
+        for stmt in filter(None, (s.strip() for s in body.split(";"))):
+            if stmt.startswith("return "):
+                returned = stmt.removeprefix("return ").strip()
+            else:
+                decl, _, expr = stmt.partition("=")
+                ltype, lname = decl.split()
+                local.append((ltype, lname, expr.strip()))
+        if returned is not None:
+            table[name] = (params, local, returned)
+    return table
+
+
+def _inline_helper(line: str) -> list[str]:
+    """``line``, or, when it calls a helper, the helper's body as statements (arguments
+    and locals named after the line's variable)."""
+    m = _HELPER_CALL.fullmatch(line)
+    if m is None or m[3] not in _helper_table():
+        return [line]
+    ctype, var, fn, args = m.groups()
+    params, local, returned = _helper_table()[fn]
+    names: dict[str, str] = {}
+    out = []
+
+    def sub(expr: str) -> str:
+        return _IDENT.sub(lambda t: names.get(t[1], t[1]), expr)
+
+    for (ptype, pname), arg in zip(params, _split_arguments(args), strict=True):
+        names[pname] = f"{var}_{pname}"
+        out.append(f"const {ptype} {var}_{pname} = {arg};")
+    for ltype, lname, expr in local:
+        value = sub(expr)
+        names[lname] = f"{var}_{lname}"
+        out.append(f"const {ltype} {var}_{lname} = {value};")
+    out.append(f"const {ctype} {var} = {sub(returned)};")
+    return out
+
+
+def _split_arguments(text: str) -> list[str]:
+    """The comma-separated arguments of a call, split at depth 0."""
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            parts.append(text[start:i].strip())
+            start = i + 1
+    parts.append(text[start:].strip())
+    return parts

@@ -8,10 +8,20 @@ functions (``surrogate.atan.apply(x, alpha)``), the ``*_backward`` helpers and
 ``heaviside`` behave as spikingjelly's, each computed by the alias
 ``spikingjelly:<Name>`` (``spikegrad show spikingjelly:ATan``).
 
+spikingjelly's fused CuPy neurons inline a surrogate's gradient through
+``surrogate_function.cuda_codes(y, x, dtype)``: every class whose spike is the Heaviside step
+with a deterministic gradient provides it, generated from the same definition by
+:func:`spikegrad.codegen.cuda.statements` at the instance's current parameter values
+(``"float"``, and ``"half2"`` computed in float per lane and rounded once).
+
 Differences kept on purpose: ``PoissonPass`` draws from its own ``torch.Generator``
-(``generator=``; spikingjelly draws from torch's global generator); the CuPy code hooks of
-spikingjelly's fused neuron kernels (``cuda_code``/``cuda_codes``) are not provided (those
-neurons' ``backend="torch"`` works); outputs keep the input's dtype.
+(``generator=``; spikingjelly draws from torch's global generator); ``cuda_codes`` exists
+for more classes than in spikingjelly (all but ``PoissonPass`` and
+``MultiLevelSpikeCount``), refuses a parameter that requires grad (a kernel constant has
+no gradient) and raises ``ValueError`` for a dtype other than ``"float"``/``"half2"``;
+spikingjelly's Triton neurons select their surrogate by its class among spikingjelly's
+own, so they take ``backend="cupy"`` or ``"torch"`` with these; outputs keep the input's
+dtype.
 """
 
 from __future__ import annotations
@@ -24,6 +34,7 @@ import torch
 from torch import nn
 
 from .. import _registry
+from ..codegen import cuda as _cuda
 from . import _torch as _t
 
 #: class name -> lowercase function name, in spikingjelly's order
@@ -137,6 +148,54 @@ class SurrogateFunctionBase(nn.Module):
             return self.spiking_function(x, **self._sg_params)
         return self.primitive_function(x, **self._sg_params)
 
+    def cuda_codes(self, y: str, x: str, dtype: str) -> str:
+        """CUDA statements assigning the surrogate gradient at ``x`` to ``y``, for
+        spikingjelly's fused neuron kernels.
+
+        Parameters
+        ----------
+        y : str
+            The output variable, optionally with its declaration
+            (``"const float grad_s_to_h"``).
+        x : str
+            A CUDA expression of the input.
+        dtype : {"float", "half2"}
+            The CUDA type of ``x`` and ``y``.
+
+        Returns
+        -------
+        str
+            The statements (:func:`spikegrad.codegen.cuda.statements`).
+
+        Raises
+        ------
+        NotImplementedError
+            For this class: its spike is not the Heaviside step of the fused neurons, or
+            its gradient is not deterministic.
+        """
+        raise NotImplementedError(
+            f"{type(self).__name__} has no fused-kernel gradient (its spike is not the "
+            "Heaviside step with a deterministic gradient): use backend='torch'")
+
+
+def _kernel_values(cls_name: str, values: dict[str, Any]) -> dict[str, Any]:
+    """The parameter values written into a kernel: numbers, and one-element tensors that
+    do not require grad read as numbers."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, torch.Tensor):
+            if v.requires_grad:
+                raise NotImplementedError(
+                    f"{cls_name}.cuda_codes: {k} requires grad, and a kernel constant has "
+                    f"no gradient: use backend='torch' to learn {k}")
+            if v.numel() != 1:
+                raise NotImplementedError(
+                    f"{cls_name}.cuda_codes: {k} has {v.numel()} elements; a kernel "
+                    "takes one value: use backend='torch'")
+            v = v.item()
+        out[k] = v
+    return out
+
 
 def _values(names: tuple[str, ...], args: tuple[Any, ...], kwargs: dict[str, Any]
             ) -> dict[str, Any]:
@@ -227,6 +286,17 @@ def _make_class(cls_name: str, fn_name: str) -> type:
         "__doc__": f"spikingjelly's ``{cls_name}`` over spikegrad's ``{alias}`` "
                    f"(``spikegrad show {alias}``).",
     }
+    if entry.forward == "ge" and not entry.formula.stochastic_backward:
+        def cuda_codes(self: Any, y: str, x: str, dtype: str) -> str:
+            b = _t.bound(alias, _kernel_values(cls_name, self._sg_params))
+            return _cuda.statements(b, y, x, dtype)
+
+        cuda_codes.__doc__ = (
+            f"CUDA statements assigning ``{alias}``'s g'(x) at the instance's parameter "
+            "values to ``y`` (``dtype`` ``\"float\"`` or ``\"half2\"``; "
+            ":func:`spikegrad.codegen.cuda.statements`), for spikingjelly's fused neuron "
+            "kernels.")
+        body["cuda_codes"] = cuda_codes
     if stochastic:
         def forward(self: Any, x: torch.Tensor) -> torch.Tensor:
             if self.spiking:
