@@ -164,18 +164,29 @@ def _spike_jvp(static: _Static, primals: tuple[Any, ...], tangents: tuple[Any, .
     x_dot, _, p_dots = tangents
     bound = static.bound(params)
     out = _spike(static, x, key, params)
-    tangent = None
-    if not _is_zero(x_dot):
-        tangent = derivative(bound, x, key, params) * x_dot
     live = [not _is_zero(t) for t in p_dots]
-    if any(live):
-        if not bound.has_primitive:
-            raise NotImplementedError(
-                f"{bound.name} has no primitive g, so its parameters "
-                f"({', '.join(bound.array_param_names)}) have no gradient")
-        dots = tuple(t if ok else jnp.zeros_like(p)
-                     for t, p, ok in zip(p_dots, params, live, strict=False))
-        _, dp = jax.jvp(lambda *ps: primitive(bound, x, ps), params, dots)
+    if any(live) and not bound.has_primitive:
+        raise NotImplementedError(
+            f"{bound.name} has no primitive g, so its parameters "
+            f"({', '.join(bound.array_param_names)}) have no gradient")
+    # ∂g/∂θ_j, one forward-mode pass per live parameter (a unit tangent in θ_j), computed
+    # with g'(x) and kept apart from the products below (an optimization barrier): XLA
+    # then evaluates them in one elementwise loop and the transposed sums read finished
+    # arrays, instead of re-evaluating the formula inside a reduction (several times
+    # slower on CPU).
+    partials = []
+    for j, ok in enumerate(live):
+        if ok:
+            unit = tuple(jnp.ones_like(p) if i == j else jnp.zeros_like(p)
+                         for i, p in enumerate(params))
+            partials.append((j, jax.jvp(lambda *ps: primitive(bound, x, ps), params, unit)[1]))
+    dprime = derivative(bound, x, key, params) if not _is_zero(x_dot) else None
+    if partials:
+        dprime, kept = jax.lax.optimization_barrier((dprime, [d for _, d in partials]))
+        partials = list(zip([j for j, _ in partials], kept, strict=True))
+    tangent = None if dprime is None else dprime * x_dot
+    for j, d in partials:
+        dp = d * p_dots[j]
         tangent = dp if tangent is None else tangent + dp
     if tangent is None:
         tangent = jnp.zeros_like(out)
