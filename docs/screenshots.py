@@ -53,7 +53,7 @@ def screenshot(page: Path, out: Path, height: int = 1800) -> None:
 
 
 def main() -> None:
-    site = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "_build" / "html"
+    site = (Path(sys.argv[1]) if len(sys.argv) > 1 else HERE / "_build" / "html").resolve()
     out = HERE / "screenshots"
     out.mkdir(exist_ok=True)
     failed = False

@@ -80,7 +80,7 @@ def test_landing_page_has_install_and_examples_that_run() -> None:
     torch and a jax example; the examples run as written."""
     page = ROOT / "docs" / "index.md"
     text = page.read_text()
-    assert "pip install spikegrad" in text
+    assert "pip install -e ." in text
     assert "--index-url https://download.pytorch.org/whl/cpu" in text
     blocks = _python_blocks(page)
     assert any("spikegrad.torch" in b for b in blocks)
