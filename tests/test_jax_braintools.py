@@ -1,4 +1,6 @@
-"""spikegrad.jax against braintools 0.3 for every braintools alias (when installed).
+"""spikegrad.jax against the installed braintools for every braintools alias: 0.3.0 (the
+newest release for Python 3.11) and 0.4.0 (Python >= 3.12, CI's third leg) compute the same
+surrogate gradients.
 
 Expected differences (catalogue): braintools returns a branch value instead of NaN for NaN
 input in its mask-based surrogates; spikegrad returns NaN.  NaN inputs are therefore

@@ -234,7 +234,7 @@ def test_BS_7_log_tailed_relu_primitive_is_continuous() -> None:
     assert abs(got[1] - got[0]) < 1e-15
 
 
-# -- braintools 0.3 -----------------------------------------------------------------------
+# -- braintools 0.3 (BT-5 is fixed in braintools 0.4, whose semantics compat follows) ------
 def test_BT_2_q_pseudo_spike_variants_differ() -> None:
     sj = d("spikingjelly:QPseudoSpike", [0.5])[0]
     bt = d("braintools:QPseudoSpike", [0.5])[0]
@@ -255,6 +255,28 @@ def test_BT_3_squarewave_term_counts() -> None:
 def test_BT_4_piecewise_leaky_relu_boundary() -> None:
     np.testing.assert_allclose(d("braintools:PiecewiseLeakyRelu", [1.0, -1.0]), [0.5, 0.5])
     np.testing.assert_allclose(d("spikingjelly:PiecewiseLeakyReLU", [1.0, -1.0]), [0.01, 0.01])
+
+
+def test_BT_5_spike_derivatives_in_a_parameter_and_in_x() -> None:
+    """braintools 0.3.0 leaked the parameter tangent into the spike (d spikes/dα =
+    Σ ∂g'/∂α) and stopped the gradient of x inside ``surrogate_grad`` (d²spikes/dx² = 0).
+    spikegrad.compat.braintools follows 0.4: d spikes/dα = 0 (the step does not depend on
+    α) and d²spikes/dx² = g''(x); Sigmoid α = 4, written out."""
+    jax = pytest.importorskip("jax", reason="needs JAX")
+    import jax.numpy as jnp
+
+    from spikegrad.compat import braintools as bt
+
+    xs = jnp.asarray([-0.7, -0.2, 0.3, 0.9], dtype=jnp.float32)
+    alpha, x = 4.0, 0.3
+    sig = 1.0 / (1.0 + np.exp(-alpha * np.asarray(xs, dtype=f64)))
+    leaked = np.sum(sig * (1 - sig) * (1 + alpha * np.asarray(xs, f64) * (1 - 2 * sig)))
+    assert abs(leaked) > 0.05  # what 0.3.0 returned: Σ ∂g'/∂α
+    assert float(jax.grad(lambda a: bt.Sigmoid(a)(xs).sum())(alpha)) == 0.0
+    s = 1.0 / (1.0 + math.exp(-alpha * x))
+    g2 = alpha**2 * s * (1 - s) * (1 - 2 * s)  # -1.528610
+    got = jax.grad(jax.grad(lambda v: bt.Sigmoid(alpha)(v)))(jnp.float32(x))
+    assert float(got) == pytest.approx(g2, rel=1e-5) and g2 == pytest.approx(-1.528610, 1e-6)
 
 
 def test_BT_6_q_pseudo_spike_primitive_slope_at_zero() -> None:

@@ -1,6 +1,8 @@
 """brainstate's surrogate API (``brainstate.surrogate``, the same classes and functions as
-braintools') over spikegrad's ``brainstate:<Name>`` aliases: see
-:mod:`spikegrad.compat.braintools`."""
+braintools') over spikegrad's ``brainstate:<Name>`` aliases, with the semantics of
+braintools 0.4 (brainstate 0.2 moved the module to braintools): see
+:mod:`spikegrad.compat.braintools`.  The classes share its :class:`Surrogate` base, so a
+subclass of your own serves both modules."""
 
 from __future__ import annotations
 
