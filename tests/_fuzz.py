@@ -338,10 +338,14 @@ def check_example(s: spikegrad.Bound, xs: np.ndarray, selected: list[FuzzPath],
 
 # -- strategies ---------------------------------------------------------------------------
 def real_values(domain: spikegrad.Domain) -> list[float]:
-    """Edge values of a real domain: its bounds (or the nearest values inside), the
-    smallest and largest magnitudes it allows."""
+    """Edge values of a real domain: its bounds (or the nearest values inside), 0 and
+    the smallest nonzero magnitude where it holds them, the smallest and largest
+    magnitudes it allows."""
     lo, hi = domain.low, domain.high
-    out = []
+    out = [0.0]
+    m = domain.min_magnitude
+    if m:
+        out += [m, -m]
     big = [1.0, 1e-300, 5e-324, 1e-38, 1e38, 1e300, float(np.finfo(np.float64).max)]
     for v in [*big, *(-b for b in big)]:
         if domain.check(v):
@@ -376,7 +380,11 @@ def param_strategy(param: spikegrad.Param) -> Any:
         return math.copysign(10.0 ** t[0], 1 if positive else t[1])
 
     edges = real_values(d)
-    lo_exp = math.log10(max(abs(d.low), 1e-300)) if positive and d.low > 0 else -8.0
+    lo_exp = -8.0
+    if positive and d.low > 0:
+        lo_exp = math.log10(max(d.low, 1e-300))
+    elif positive and d.min_magnitude > 1e-8:  # 0 or in [m, ...]: typical values from m
+        lo_exp = math.log10(d.min_magnitude)
     hi_exp = math.log10(hi) if hi > 0 and math.isfinite(hi) else 8.0
     typical = st.tuples(st.floats(min(lo_exp, hi_exp), hi_exp),
                         st.sampled_from([-1, 1])).map(log_uniform)

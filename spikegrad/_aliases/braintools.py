@@ -3,7 +3,7 @@ names; forward ``x >= 0``."""
 
 from __future__ import annotations
 
-from ..surrogates._define import Domain, P, alias, nonneg, pos, real
+from ..surrogates._define import Domain, P, alias, nonneg, pos, pos_or_zero, real
 from ..surrogates.piecewise import PIECEWISE_LEAKY
 from ..surrogates.rational import POWER_LAW
 
@@ -73,7 +73,7 @@ alias("brainstate", "SquarewaveFourierSeries", "squarewave_fourier_series",
       mapping_doc="squarewave_fourier_series(n_terms = n - 1, t_period)",
       notes="brainstate 0.1 sums n - 1 harmonics (as spikingjelly); braintools sums n.")
 _both("S2NN", "s2nn",
-      (P("alpha", 4.0, pos(), "Sigmoid slope."), P("beta", 1.0, pos(), "Log-tail scale."),
+      (P("alpha", 4.0, pos(), "Sigmoid slope."), P("beta", 1.0, nonneg(), "Log-tail scale."),
        P("epsilon", 1e-8, nonneg(), "Offset inside the library's primitive log "
          "(accepted for compatibility, not used: the primitive here is exact).")),
       to=lambda p: ({"alpha": p["alpha"], "beta": p["beta"]}, 1.0),
@@ -97,20 +97,20 @@ _both("LeakyRelu", "leaky_k_relu",
 _both("LogTailedRelu", "log_tailed_relu", (P("alpha", 0.0, real(), "Slope below 0."),),
       to=_alpha, mapping_doc="log_tailed_relu(alpha)")
 _both("ReluGrad", "triangle",
-      (P("alpha", 0.3, pos(), "Slope of the triangle's sides."),
+      (P("alpha", 0.3, nonneg(), "Slope of the triangle's sides."),
        P("width", 1.0, pos(), "Half-width.")),
       to=lambda p: ({"height": p["alpha"] * p["width"], "half_width": p["width"]}, 1.0),
       mapping_doc="triangle(height = alpha * width, half_width = width)")
 _both("GaussianGrad", "gaussian",
-      (P("sigma", 0.5, pos(), "Standard deviation."), P("alpha", 0.5, pos(), "Scale.")),
+      (P("sigma", 0.5, pos(), "Standard deviation."), P("alpha", 0.5, nonneg(), "Scale.")),
       to=lambda p: ({"sigma": p["sigma"], "scale": p["alpha"]}, 1.0),
       mapping_doc="gaussian(sigma, scale = alpha)")
 _both("MultiGaussianGrad", "multi_gaussian",
       (P("h", 0.15, nonneg(), "Side-lobe weight."),
        P("s", 6.0, pos(), "Side-lobe width ratio."),
-       P("sigma", 0.5, pos(), "Central width."), P("scale", 0.5, pos(), "Scale.")),
+       P("sigma", 0.5, pos(), "Central width."), P("scale", 0.5, nonneg(), "Scale.")),
       to=lambda p: (dict(p), 1.0), mapping_doc="multi_gaussian(h, s, sigma, scale)")
-_both("InvSquareGrad", "fast_sigmoid", (P("alpha", 100.0, pos(), "Slope k."),),
+_both("InvSquareGrad", "fast_sigmoid", (P("alpha", 100.0, pos_or_zero(), "Slope k."),),
       to=lambda p: ({"k": p["alpha"]}, 1.0), mapping_doc="fast_sigmoid(k = alpha)")
 _both("SlayerGrad", "piecewise_exp", (P("alpha", 1.0, pos(), "Decay rate."),),
       to=lambda p: ({"alpha": p["alpha"]}, 2.0 / p["alpha"]),

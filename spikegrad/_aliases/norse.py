@@ -3,11 +3,11 @@ forward ``x > 0``.  norse neurons default to ``alpha = 100``."""
 
 from __future__ import annotations
 
-from ..surrogates._define import P, alias, pos
+from ..surrogates._define import P, alias, nonneg, pos, pos_or_zero
 
 LIB = "norse"
 
-alias(LIB, "super", "fast_sigmoid", (P("alpha", 100.0, pos(), "Slope k."),),
+alias(LIB, "super", "fast_sigmoid", (P("alpha", 100.0, pos_or_zero(), "Slope k."),),
       to=lambda p: ({"k": p["alpha"]}, 1.0), forward="gt", mapping_doc="fast_sigmoid(k = alpha)",
       notes="norse 1.1.0 ignores alpha (it computes 1/(|x|+1)^2, slope 1); the fix on its main "
       "branch uses alpha, as here.")
@@ -19,7 +19,7 @@ alias(LIB, "circ", "heavi_circ", (P("alpha", 100.0, pos(), "Width."),),
       to=lambda p: ({"alpha": p["alpha"]}, 1.0), forward="gt", mapping_doc="heavi_circ(alpha)",
       notes="norse computes alpha^3/(x^2+alpha^2)^{3/2}, 2 alpha times the derivative of its "
       "documented primitive and NaN at ±inf; the correct derivative is used.")
-alias(LIB, "triangle", "triangle", (P("alpha", 0.3, pos(), "Height."),),
+alias(LIB, "triangle", "triangle", (P("alpha", 0.3, nonneg(), "Height."),),
       to=lambda p: ({"height": p["alpha"], "half_width": 1.0}, 1.0), forward="gt",
       mapping_doc="triangle(height = alpha, half_width = 1)")
 alias(LIB, "heavi_erfc_fn", "erf", (P("k", 2.0, pos(), "Inverse width."),),

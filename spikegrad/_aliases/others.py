@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ..surrogates._define import Domain, P, alias, nonneg, pos, real
+from ..surrogates._define import Domain, P, alias, nonneg, pos, pos_or_zero, real
 from ..surrogates.periodic import PERIODIC_EXP
 from ..surrogates.piecewise import BOX, TRIANGLE
 from ..surrogates.smooth import MULTI_GAUSS
@@ -37,35 +37,35 @@ alias("spyx", "triangular", "triangle", (P("k", 2.0, pos(), "Inverse half-width.
       formula=TRIANGLE, forward="gt",
       mapping=lambda p: ({"height": 1.0, "num": 1.0, "den": p["k"]}, 1.0),
       mapping_doc="triangle(height = 1, half_width = 1/k) = max(0, 1 - |kx|)")
-alias("spyx", "abs_linear", "triangle", (P("dampening_factor", 0.3, pos(), "Height."),),
+alias("spyx", "abs_linear", "triangle", (P("dampening_factor", 0.3, nonneg(), "Height."),),
       to=lambda p: ({"height": p["dampening_factor"], "half_width": 1.0}, 1.0), forward="gt",
       mapping_doc="triangle(height = dampening_factor, half_width = 1)",
       notes="spyx's abs_linear forward is float32 for every input; here the input dtype.")
 alias("spyx", "boxcar", "rect",
-      (P("width", 2.0, pos(), "Full width of the box."), P("height", 0.5, pos(), "Height.")),
+      (P("width", 2.0, pos(), "Full width of the box."), P("height", 0.5, nonneg(), "Height.")),
       formula=BOX, forward="gt",
       mapping=lambda p: ({"height": p["height"], "num": p["width"], "den": 2.0}, 1.0),
       mapping_doc="height * 1[|x| < width/2] (= rect(alpha = 1/width) times height*width)")
-alias("spyx", "superspike", "fast_sigmoid", (P("k", 25.0, pos(), "Slope."),),
+alias("spyx", "superspike", "fast_sigmoid", (P("k", 25.0, pos_or_zero(), "Slope."),),
       to=lambda p: ({"k": p["k"]}, 1.0), forward="gt", mapping_doc="fast_sigmoid(k)")
 
 # sinabs (SingleSpike forward v - threshold >= 0)
 _SI = "sinabs spike functions return float32 for every input dtype; here the input dtype."
 alias("sinabs", "SingleExponential", "piecewise_exp",
       (P("grad_width", 0.5, pos(), "Width relative to the threshold."),
-       P("grad_scale", 1.0, pos(), "Scale."), P("threshold", 1.0, pos(), "Spike threshold.")),
+       P("grad_scale", 1.0, nonneg(), "Scale."), P("threshold", 1.0, pos(), "Spike threshold.")),
       to=lambda p: ({"alpha": 1.0 / (p["threshold"] * p["grad_width"])}, 2.0 * p["grad_scale"]),
       mapping_doc="2 grad_scale * piecewise_exp(alpha = 1/(threshold grad_width))",
       notes="Area 2 grad_scale. " + _SI)
 alias("sinabs", "Gaussian", "gaussian",
       (P("mu", 0.0, real(), "Centre."), P("sigma", 0.5, pos(), "Standard deviation."),
-       P("grad_scale", 1.0, pos(), "Scale.")),
+       P("grad_scale", 1.0, nonneg(), "Scale.")),
       to=lambda p: ({"sigma": p["sigma"], "scale": p["grad_scale"], "mu": p["mu"]}, 1.0),
       mapping_doc="gaussian(sigma, scale = grad_scale, mu)", notes=_SI)
 alias("sinabs", "MultiGaussian", "multi_gaussian",
       (P("mu", 0.0, real(), "Centre of the central lobe."),
        P("sigma", 0.5, pos(), "Central width."), P("h", 0.15, nonneg(), "Side-lobe weight."),
-       P("s", 6.0, pos(), "Side-lobe width ratio."), P("grad_scale", 1.0, pos(), "Scale.")),
+       P("s", 6.0, pos(), "Side-lobe width ratio."), P("grad_scale", 1.0, nonneg(), "Scale.")),
       formula=MULTI_GAUSS,
       mapping=lambda p: ({"h": p["h"], "s": p["s"], "sigma": p["sigma"], "mu": p["mu"]},
                          p["grad_scale"]),
@@ -80,7 +80,7 @@ alias("sinabs", "Heaviside", "heaviside_window",
                      "inclusive": True}, 1.0),
       mapping_doc="heaviside_window(window, scale = 1/threshold)", notes=_SI)
 alias("sinabs", "PeriodicExponential", "periodic_exponential",
-      (P("grad_width", 0.5, pos(), "Decay length."), P("grad_scale", 1.0, pos(), "Scale."),
+      (P("grad_width", 0.5, pos(), "Decay length."), P("grad_scale", 1.0, nonneg(), "Scale."),
        P("threshold", 1.0, pos(), "Spike threshold (the period).")),
       to=lambda p: ({"width": p["grad_width"], "scale": p["grad_scale"],
                      "period": p["threshold"]}, 1.0),
@@ -92,7 +92,7 @@ alias("sinabs", "PeriodicExponential", "periodic_exponential",
 alias("lava_dl", "Spike", "piecewise_exp",
       (P("tau_grad", 1.0, pos(), "Decay length relative to the threshold (tau_rho = "
          "tau_grad * threshold)."),
-       P("scale_grad", 1.0, pos(), "Scale rho_s."), P("threshold", 1.0, pos(), "Threshold.")),
+       P("scale_grad", 1.0, nonneg(), "Scale rho_s."), P("threshold", 1.0, pos(), "Threshold.")),
       to=lambda p: ({"alpha": 1.0 / (p["tau_grad"] * p["threshold"])}, p["scale_grad"]),
       mapping_doc="scale_grad * piecewise_exp(alpha = 1/(tau_grad threshold))")
 

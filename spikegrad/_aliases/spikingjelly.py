@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ..surrogates._define import Domain, P, alias, greater, pos, real, up_to
+from ..surrogates._define import Domain, P, alias, greater, nonneg, pos, real, up_to
 from ..surrogates.piecewise import PIECEWISE_LEAKY
 
 LIB = "spikingjelly"
@@ -24,7 +24,7 @@ alias(LIB, "PiecewiseExp", "piecewise_exp", (P("alpha", 1.0, pos(), "Decay rate.
       to=_alpha, mapping_doc="piecewise_exp(alpha)")
 alias(LIB, "SoftSign", "soft_sign", (P("alpha", 2.0, pos(), "Slope."),), to=_alpha,
       mapping_doc="soft_sign(alpha)")
-alias(LIB, "SuperSpike", "super_spike", (P("alpha", 1.0, pos(), "Amplitude g'(0)."),),
+alias(LIB, "SuperSpike", "super_spike", (P("alpha", 1.0, nonneg(), "Amplitude g'(0)."),),
       to=lambda p: ({"beta": 1.0}, p["alpha"]),
       mapping_doc="alpha * super_spike(beta = 1)",
       notes="alpha is an amplitude here (alpha/(1+|x|)^2), not the paper's slope: "
@@ -69,7 +69,7 @@ alias(LIB, "SquarewaveFourierSeries", "squarewave_fourier_series",
       mapping_doc="squarewave_fourier_series(n_terms = n - 1, t_period = T_period)",
       notes="n = 1 would sum no harmonic (an identically zero gradient) and is rejected.")
 alias(LIB, "S2NN", "s2nn",
-      (P("alpha", 4.0, pos(), "Sigmoid slope."), P("beta", 1.0, pos(), "Log-tail scale.")),
+      (P("alpha", 4.0, pos(), "Sigmoid slope."), P("beta", 1.0, nonneg(), "Log-tail scale.")),
       to=lambda p: ({"alpha": p["alpha"], "beta": p["beta"]}, 1.0),
       mapping_doc="s2nn(alpha, beta)",
       notes="spikingjelly's primitive adds 1e-5 inside the log; this one is exact.")

@@ -1,4 +1,38 @@
-"""Helpers that declare formulas, canonical entries and aliases, and register them."""
+"""Helpers that declare formulas, canonical entries and aliases, and register them.
+
+Parameter domains
+-----------------
+A real parameter's domain is derived from the entry's formulas, as written: it holds the
+values at which ``g'`` and ``g`` (where the entry has one) are finite at every finite
+input, return their limits in ``x`` at ``±inf``, propagate NaN, and are computed by every
+adapter within its declared tolerance in every dtype.  Each parameter's role decides the
+edges:
+
+* **0** is accepted where the formulas evaluate at 0 (no division by the parameter, no
+  ``0/0``) to a surrogate of the same entry, the limit of the formula as the parameter
+  goes to 0:
+
+  - a factor of ``g'`` or of one of its branches (an amplitude or a weight: a triangle's
+    height, a Gaussian's scale, S2NN's ``beta``, a leak): ``g' = 0 * h(x)`` and
+    ``g = 0 * H(x)`` exactly, with ``0 * inf = 0`` at infinite inputs (:func:`nonneg`,
+    :func:`real`);
+  - a slope whose 0 leaves a nonzero ``g'`` (fast_sigmoid's ``k``, SuperSpike's
+    ``beta``): ``g' = 1``, the straight-through estimator (:func:`pos_or_zero`).  A
+    constant of ``g`` that diverges there (fast_sigmoid's anchor ``1/k``, which puts
+    ``g(-inf)`` at 0) has no value at 0: ``g`` is the rest, ``x``.
+
+  0 is refused where a formula divides by the parameter (a width, a period, a standard
+  deviation: a pole), forms ``0/0`` (dspike's ``alpha / tanh(alpha/2)``), or where it
+  would reduce a normalised shape to ``g' = 0`` and a constant ``g`` (the slope of
+  ``sigma(alpha x)``, ``atan``, ``erf``, the Laplace and soft-sign densities: the
+  transition is gone, and ``g(+inf) - g(-inf)`` drops from 1 to 0).
+* **Negative values** are accepted only where the catalogue gives them a meaning:
+  offsets (``mu``, ``B``), leak and outer slopes, signed window scales (:func:`real`).
+  A negative slope or amplitude flips the sign of ``g'`` (sigmoid, atan, a Gaussian's
+  scale) or puts a pole at ``|x| = -1/k`` (fast_sigmoid, soft sign): refused.
+* **Nonzero magnitudes** stay in ``[1e-6, 1e6]`` (:data:`MAGNITUDE`), or down to
+  ``1e-30`` (:data:`TINY`) for a factor or an offset, which no formula divides by.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +44,14 @@ from .._registry import entry as _lookup
 from .._spec import Domain, Entry, Formula, Param
 
 __all__ = ["MAGNITUDE", "Domain", "Formula", "P", "alias", "canonical", "greater", "nonneg", "pos",
-           "real", "up_to"]
+           "pos_or_zero", "real", "up_to"]
 
 #: The catalogue's real parameters are bounded in magnitude.  Over ``[1e-6, 1e6]`` every
 #: adapter and dtype (float16 and bfloat16 are computed in float32) computes ``g'`` within
-#: its declared tolerance; beyond it, intermediates such as ``alpha * x``, ``alpha**2`` or
-#: ``1 / alpha`` leave single precision's range (``alpha = 1e39`` is ``inf`` in float32).
+#: its declared tolerance (the range the parameter fuzzer holds them to); beyond it,
+#: intermediates leave single precision's range for some formulas: ``alpha**2`` (erf,
+#: the Gaussians, heavi_circ) past 1.8e19, the slope ``1/k**2`` of fast_sigmoid's anchor
+#: (a learnable slope's gradient) below 5e-20, ``alpha`` itself past 3.4e38.
 MAGNITUDE = (1e-6, 1e6)
 WHY = "beyond it single precision cannot hold the computation"
 
@@ -26,8 +62,9 @@ WHY_TINY = ("a smaller nonzero value is read as 0 by backends that flush subnorm
 
 
 def _bounded(text: str, low: float, high: float, low_inclusive: bool = True,
-             min_magnitude: float = 0.0) -> Domain:
-    why = WHY_TINY if min_magnitude else WHY
+             min_magnitude: float = 0.0, why: str | None = None) -> Domain:
+    if why is None:
+        why = WHY_TINY if min_magnitude else WHY
     return Domain(f"{text} ({why})", low=low, high=high, low_inclusive=low_inclusive,
                   high_inclusive=True, min_magnitude=min_magnitude)
 
@@ -43,8 +80,19 @@ TINY = 1e-30
 
 
 def nonneg() -> Domain:
-    """A nonnegative weight: 0 or in ``[1e-30, 1e6]``."""
+    """A nonnegative weight or amplitude (a factor of ``g'``): 0 or in ``[1e-30, 1e6]``."""
     return _bounded("0 or in [1e-30, 1e+06]", 0.0, MAGNITUDE[1], min_magnitude=TINY)
+
+
+def pos_or_zero() -> Domain:
+    """A slope whose 0 the formulas compute exactly (``g' = 1``): 0 or in ``[1e-6, 1e6]``.
+
+    Nonzero values keep :func:`pos`'s range: the primitive's anchor ``1/k`` and its slope
+    in ``k``, ``1/k**2`` (a learnable slope's gradient), grow without bound as ``k`` goes
+    to 0 and leave single precision below 5e-20; at 0 itself the anchor is dropped.
+    """
+    return _bounded("0 or in [1e-06, 1e+06]", 0.0, MAGNITUDE[1], min_magnitude=MAGNITUDE[0],
+                    why=WHY)
 
 
 def real() -> Domain:

@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import special
 from .._numerics import _round_to, exp_neg, exp_neg_abs, is_host, magnitude, scaled, two_prod
-from ._define import Domain, Formula, P, canonical, pos
+from ._define import Domain, Formula, P, canonical, nonneg, pos
 
 Array = Any
 
@@ -125,7 +125,7 @@ PERIODIC_EXP = Formula("_periodic_exp", periodic_exp_derivative)
 canonical(
     "periodic_exponential", PERIODIC_EXP,
     (P("width", 0.5, pos(), "Decay length of each peak."),
-     P("scale", 1.0, pos(), "Peak value."),
+     P("scale", 1.0, nonneg(), "Peak value."),
      P("period", 1.0, pos(), "Spacing of the peaks above threshold (the threshold itself).")),
     summary="Exponential peak at every multiple of the period above threshold (multi-spike).",
     latex_derivative=r"g'(x) = s\begin{cases}e^{-|x|/w} & x < 0\\ e^{-2 d(x)/w} & x \ge 0"

@@ -79,7 +79,7 @@ canonical(
 
 canonical(
     "triangle", TRIANGLE,
-    (P("height", 0.3, pos(), "Peak value g'(0) (LSNN's dampening factor)."),
+    (P("height", 0.3, nonneg(), "Peak value g'(0) (LSNN's dampening factor)."),
      P("half_width", 1.0, pos(), "Half-width w of the support |x| < w.")),
     summary="Triangle g' = h·max(0, 1 − |x|/w); area h·w.",
     latex_primitive=r"g(x) = \int_{-\infty}^x h\max(0, 1 - |t|/w)\,dt",
@@ -158,7 +158,7 @@ canonical(
 canonical(
     "spike_rate_escape", LAPLACE,
     (P("beta", 1.0, pos(), "Escape-noise decay rate."),
-     P("slope", 25.0, pos(), "Peak value g'(0).")),
+     P("slope", 25.0, nonneg(), "Peak value g'(0).")),
     summary="Escape-noise rate k·e^{−β|x|}, peaked at the threshold; area 2k/β.",
     latex_primitive=r"g(x) = \frac{2k}{\beta}\,\mathrm{pe}_\beta(x)",
     latex_derivative=r"g'(x) = k\,e^{-\beta|x|}",
@@ -358,8 +358,8 @@ def window_derivative(x: Array, /, *, xp: Any, window: float, scale: float,
 
 def window_primitive(x: Array, /, *, xp: Any, window: float, scale: float,
                      inclusive: bool) -> Array:
-    """``scale * max(0, x + window)``."""
-    return scale * xp.clip(x + window, min=0.0)
+    """``scale * max(0, x + window)`` (0 at ``scale = 0``, at ``x = +inf`` too)."""
+    return _scaled_mul(scale, xp.clip(x + window, min=0.0), xp)
 
 
 canonical(
@@ -382,18 +382,18 @@ canonical(
 
 def sign_triangular_derivative(x: Array, /, *, xp: Any, threshold: float) -> Array:
     """``+threshold`` for ``x < 0``, ``-threshold`` for ``x >= 0``."""
-    return xp.where(x < 0, threshold, -threshold * xp.ones_like(x))
+    return xp.where(x < 0, threshold, (0.0 - threshold) * xp.ones_like(x))
 
 
 def sign_triangular_primitive(x: Array, /, *, xp: Any, threshold: float) -> Array:
-    """``-threshold |x|`` (a tent)."""
-    return -threshold * xp.abs(x)
+    """``-threshold |x|`` (a tent; 0 at ``threshold = 0``, at ``x = ±inf`` too)."""
+    return _scaled_mul(-threshold, xp.abs(x), xp)
 
 
 canonical(
     "sign_triangular",
     Formula("sign_triangular", sign_triangular_derivative, sign_triangular_primitive),
-    (P("threshold", 1.0, pos(), "Magnitude of the gradient."),),
+    (P("threshold", 1.0, nonneg(), "Magnitude of the gradient."),),
     summary="snntorch's 'triangular': ±threshold, negative above threshold (a tent's slope).",
     latex_primitive=r"g(x) = -\theta\,|x|",
     latex_derivative=r"g'(x) = \begin{cases}\theta & x < 0\\ -\theta & x \ge 0\end{cases}",
@@ -417,17 +417,18 @@ def s2nn_derivative(x: Array, /, *, xp: Any, alpha: float, beta: float) -> Array
 
 
 def s2nn_primitive(x: Array, /, *, xp: Any, alpha: float, beta: float) -> Array:
-    """``sigma(alpha x)`` for ``x < 0``, ``beta log(1 + x) + 1/2`` for ``x >= 0``."""
+    """``sigma(alpha x)`` for ``x < 0``, ``beta log(1 + x) + 1/2`` for ``x >= 0`` (1/2 at
+    ``beta = 0``, at ``x = +inf`` too)."""
     safe = xp.where(x >= 0, x, xp.zeros_like(x))
     return xp.where(x < 0, sigmoid_primitive(x, xp=xp, alpha=alpha),
-                    beta * xp.log1p(safe) + 0.5)
+                    _scaled_mul(beta, xp.log1p(safe), xp) + 0.5)
 
 
 canonical(
     "s2nn",
     Formula("s2nn", s2nn_derivative, s2nn_primitive),
     (P("alpha", 4.0, pos(), "Sigmoid slope below threshold."),
-     P("beta", 1.0, pos(), "Log-tail scale above threshold.")),
+     P("beta", 1.0, nonneg(), "Log-tail scale above threshold.")),
     summary="S2NN: sigmoid gradient below threshold, β/(x + 1) above (continuous iff α = 4β).",
     latex_primitive=r"g(x) = \begin{cases}\sigma(\alpha x) & x < 0\\ \beta\log(x + 1) + "
     r"\frac12 & x \ge 0\end{cases}",

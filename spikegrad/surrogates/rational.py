@@ -16,7 +16,7 @@ from .._numerics import (
     scaled,
     scaled_abs,
 )
-from ._define import Formula, P, canonical, greater, pos, real
+from ._define import Formula, P, canonical, greater, pos, pos_or_zero, real
 
 Array = Any
 
@@ -27,14 +27,41 @@ def _one_plus(x: Array, xp: Any, k: float) -> Array:
     return (1.0 + hi) + lo
 
 
+def _finite_at_zero_slope(a: Array, xp: Any, k: Any) -> Array:
+    """``a = |x|`` with ``±inf`` read as 0 where the slope ``k`` is 0: ``k |x|`` is then
+    ``0 * inf``, and the limit of ``1 / (1 + 0 |x|)`` at infinity is its value, 1."""
+    if is_host(k) and k != 0.0:
+        return a
+    infinite = ~(xp.isfinite(a) | xp.isnan(a))
+    if is_host(k):
+        return safe(~infinite, a, 0.0, xp)
+    return xp.where((k == 0.0) & infinite, xp.zeros_like(a), a)
+
+
 def fast_sigmoid_derivative(x: Array, /, *, xp: Any, k: float) -> Array:
-    """``1 / (1 + k|x|)^2``."""
-    q = _one_plus(x, xp, k)
+    """``1 / (1 + k|x|)^2``; at ``k = 0`` the constant 1 (the straight-through
+    estimator), at ``x = ±inf`` too."""
+    hi, lo = scaled(_finite_at_zero_slope(xp.abs(x), xp, k), k, 1.0, xp)
+    q = (1.0 + hi) + lo
     return 1.0 / (q * q)
 
 
 def fast_sigmoid_primitive(x: Array, /, *, xp: Any, k: float) -> Array:
-    """Left tail ``1 / (k (1 + k|x|))``; ``g(+inf) = 2/k``."""
+    """Left tail ``1 / (k (1 + k|x|))``; ``g(+inf) = 2/k``.
+
+    At ``k = 0`` the anchor ``g(-inf) = 0`` has no finite value (it is the constant
+    ``1/k``): ``g`` is then the rest, ``x / (1 + k|x|) = x``, the straight-through
+    primitive (an array ``k`` keeps that form's slope in ``k``, ``-x|x|``)."""
+    if is_host(k):
+        return x if k == 0.0 else _fast_sigmoid_anchored(x, xp, k)
+    zero = k == 0.0
+    anchored = _fast_sigmoid_anchored(x, xp, xp.where(zero, xp.ones_like(k), k))
+    rest = x / (1.0 + k * _finite_at_zero_slope(magnitude(x, xp), xp, k))
+    return xp.where(zero, rest, anchored)
+
+
+def _fast_sigmoid_anchored(x: Array, xp: Any, k: Any) -> Array:
+    """``1/k + x / (1 + k|x|)`` for ``k > 0``, anchored at ``g(-inf) = 0``."""
     a = magnitude(x, xp)
     hi, lo = scaled(a, k, 1.0, xp)
     q = (1.0 + hi) + lo
@@ -49,12 +76,13 @@ FAST_SIGMOID = Formula("fast_sigmoid", fast_sigmoid_derivative, fast_sigmoid_pri
 
 canonical(
     "fast_sigmoid", FAST_SIGMOID,
-    (P("k", 25.0, pos(), "Slope; g'(0) = 1, area 2/k."),),
+    (P("k", 25.0, pos_or_zero(), "Slope; g'(0) = 1, area 2/k."),),
     summary="Fast sigmoid / SuperSpike slope form: g' = 1/(1 + k|x|)², peak 1.",
     latex_primitive=r"g(x) = \frac{1}{k} + \frac{x}{1 + k|x|}",
     latex_derivative=r"g'(x) = \frac{1}{(1 + k|x|)^2}",
     notes="The primitive is anchored at g(-inf) = 0; snntorch documents x/(1+k|x|), which "
-    "differs by the constant 1/k.",
+    "differs by the constant 1/k. At k = 0 (g' = 1, the straight-through estimator) that "
+    "anchor has no value, and g = x.",
     references=("SuperSpike",),
     limits="g' → 0 at ±inf",
     x_scale=lambda p: p["k"],
@@ -77,7 +105,7 @@ canonical(
 
 canonical(
     "super_spike", FAST_SIGMOID,
-    (P("beta", 1.0, pos(), "Sharpness β of the paper (a slope): g'(0) = 1."),),
+    (P("beta", 1.0, pos_or_zero(), "Sharpness β of the paper (a slope): g'(0) = 1."),),
     summary="SuperSpike surrogate of Zenke & Ganguli: g' = 1/(1 + β|x|)² (β is a slope).",
     latex_primitive=r"g(x) = \frac{1}{\beta} + \frac{x}{1 + \beta|x|}",
     latex_derivative=r"g'(x) = \frac{1}{(1 + \beta|x|)^2}",
@@ -108,7 +136,7 @@ def _sfs_area(p: dict[str, Any]) -> float:
 canonical(
     "sparse_fast_sigmoid",
     Formula("sparse_fast_sigmoid", sparse_fast_sigmoid_derivative),
-    (P("slope", 25.0, pos(), "Slope k of the fast sigmoid."),
+    (P("slope", 25.0, pos_or_zero(), "Slope k of the fast sigmoid."),
      P("B", 1.0, real(), "Gradient is kept only where x > B.")),
     summary="Fast sigmoid gradient kept only above x = B (sparse backward).",
     latex_derivative=r"g'(x) = \frac{\mathbb 1[x > B]}{(1 + k|x|)^2}",

@@ -160,7 +160,7 @@ canonical(
 canonical(
     "gaussian", GAUSS,
     (P("sigma", 0.5, pos(), "Standard deviation of the bell."),
-     P("scale", 1.0, pos(), "Area under g' (1 = normalised)."),
+     P("scale", 1.0, nonneg(), "Area under g' (1 = normalised)."),
      P("mu", 0.0, real(), "Centre of the bell, relative to the threshold.")),
     summary="Gaussian density N(x; μ, σ) times scale; g = scale·Φ((x − μ)/σ).",
     latex_primitive=r"g(x) = \frac{s}{2}\operatorname{erfc}\!\left(-\frac{x-\mu}"
@@ -203,7 +203,7 @@ canonical(
     (P("h", 0.15, nonneg(), "Weight of the two negative side lobes."),
      P("s", 6.0, pos(), "Width of the side lobes relative to sigma."),
      P("sigma", 0.5, pos(), "Width of the central lobe (also the side lobes' offset)."),
-     P("scale", 0.5, pos(), "Overall scale; the area is scale·(1 − h).")),
+     P("scale", 0.5, nonneg(), "Overall scale; the area is scale·(1 − h).")),
     summary="Central Gaussian minus two wide side lobes (Yin et al. 2021); negative in "
     "the lobes.",
     latex_primitive=r"g(x) = s_c\left[(1+h)\Phi_{0,\sigma} - h\Phi_{\sigma,s\sigma} - "
