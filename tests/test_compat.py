@@ -129,8 +129,10 @@ def test_stochastic_forms_hold_a_generator() -> None:
     a = sj.PoissonPass(generator=torch.Generator().manual_seed(3))
     b = sj.PoissonPass(generator=torch.Generator().manual_seed(3))
     assert torch.equal(a(x), b(x))
-    with pytest.raises(TypeError, match="generator="):
-        sj.poisson_pass.apply(x)
+    torch.manual_seed(0)  # no generator: torch's global one, as spikingjelly draws
+    drawn = sj.poisson_pass.apply(x)
+    torch.manual_seed(0)
+    assert torch.equal(drawn, torch.bernoulli(x))
     sso = st.SSO(generator=torch.Generator().manual_seed(0))
     y = sso(x.clone().requires_grad_(True))
     assert y.grad_fn is not None

@@ -11,7 +11,7 @@ from ..adapters import torch as _adapter
 from ._bound import bound
 from ._signature import signature
 
-__all__ = ["bound", "derivative", "primitive", "signature", "spike"]
+__all__ = ["bound", "derivative", "grad_x", "primitive", "signature", "spike"]
 
 def spike(alias: str, x: torch.Tensor, values: dict[str, Any], key: Any = None
           ) -> torch.Tensor:
@@ -29,3 +29,11 @@ def derivative(alias: str, x: torch.Tensor, values: dict[str, Any]) -> torch.Ten
     """The alias's ``g'(x)``."""
     b = bound(alias, values)
     return _adapter.derivative(b, x, None, b.array_values)
+
+
+def grad_x(alias: str, x: torch.Tensor, grad: torch.Tensor, values: dict[str, Any]
+           ) -> torch.Tensor:
+    """``grad * g'(x)`` as the spike's own backward computes it (the generated kernel on
+    eager CPU tensors with number parameters, torch ops elsewhere)."""
+    b = bound(alias, values)
+    return _adapter._grad_x(b, x, grad, None, b.array_values)

@@ -14,14 +14,56 @@ with a deterministic gradient provides it, generated from the same definition by
 :func:`spikegrad.codegen.cuda.statements` at the instance's current parameter values
 (``"float"``, and ``"half2"`` computed in float per lane and rounded once).
 
-Differences kept on purpose: ``PoissonPass`` draws from its own ``torch.Generator``
-(``generator=``; spikingjelly draws from torch's global generator); ``cuda_codes`` exists
-for more classes than in spikingjelly (all but ``PoissonPass`` and
+What else spikingjelly reads from a surrogate object, and the spikingjelly versions each
+behaviour follows (``FOLLOWS``; "HEAD" is the repository's ``master`` at the commit
+named):
+
+========================  ==================  ==============================================
+behaviour                 follows             what
+========================  ==================  ==============================================
+surrogate API             2.0.0, HEAD         names, signatures, defaults, ``_sg_params``,
+                                              ``spiking``, ``set_spiking_mode``, ``repr``
+heaviside                 2.0.0, HEAD         ``(x >= 0).to(x)``
+forward aten ops          2.0.0, HEAD         inside a dispatch mode (op counters, tracers)
+                                              the spike is ``aten.ge.Scalar`` then
+                                              ``aten._to_copy``, as ``heaviside``
+inductor cache key        HEAD                ``neuron.inductor_cache.surrogate_key``
+fused-op surrogate table  2.0.0               ``spikingjelly._ops.surrogate._surrogate_spec``
+                                              never matches: neurons call the compat class
+cuda_codes                2.0.0, HEAD         ``cuda_codes(y, x, dtype)``
+random source             2.0.0, HEAD         no ``generator=``: torch's global generator
+SoftSign primitive        2.0.0, HEAD         ``(softsign(alpha x) + 1) / 2``
+MultiLevelSpikeCount      2.0.0, HEAD         ``(max_spike_count, spiking, grad_window)``
+========================  ==================  ==============================================
+
+The inductor backend of spikingjelly's neurons caches one compiled graph per key
+``(type(sg).__module__, __qualname__, sg.spiking, sorted(sg._sg_params.items()))``, built
+only for classes of spikingjelly's surrogate module that define ``spiking_function`` and
+``primitive_function`` themselves (``None`` otherwise: no cache).  The compat classes define
+them in the same classes as spikingjelly, and their ``__module__`` names the module they
+are found under: this module's name, or spikingjelly's surrogate module's name while this
+module is installed as it (``sys.modules``); then the key is spikingjelly's.  Imported
+beside spikingjelly's own module they are spikegrad's classes and the key is ``None``.
+spikingjelly 2.0.0's fused neuron ops compute their own formula for a surrogate whose class's
+``__module__`` equals the bound surrogate module's ``__name__``: neither name matches for
+the compat classes (installed, the module's ``__name__`` stays this one), so the neurons
+call them.
+
+Inside a dispatch mode (op counters, tracers) the spike emits ``heaviside``'s ops;
+elsewhere (and for a parameter that requires grad) it writes the spike in one fused
+operation (``aten.empty_like``, ``aten.ge.Scalar_out``).  The gradient is computed the same
+way in both: the kernel generated from the definition on eager CPU tensors with number
+parameters, the definition's formula in torch ops otherwise.
+
+Differences kept on purpose: ``PoissonPass`` and ``poisson_pass.apply`` also take a
+``generator=`` (a ``torch.Generator``; without one they draw from torch's global generator,
+as spikingjelly; ``torch.bernoulli``'s draws for float32 and float64 on the CPU);
+``cuda_codes`` exists for more classes than in spikingjelly (all but ``PoissonPass`` and
 ``MultiLevelSpikeCount``), refuses a parameter that requires grad (a kernel constant has
 no gradient) and raises ``ValueError`` for a dtype other than ``"float"``/``"half2"``;
 spikingjelly's Triton neurons select their surrogate by its class among spikingjelly's
-own, so they take ``backend="cupy"`` or ``"torch"`` with these; outputs keep the input's
-dtype.
+own, so they take ``backend="cupy"``, ``"inductor"`` or ``"torch"`` with these; outputs keep
+the input's dtype.
 """
 
 from __future__ import annotations
@@ -51,6 +93,26 @@ _NAMES = {
 }
 #: classes whose constructor has no ``spiking`` argument in spikingjelly
 _NO_SPIKING = {"FakeNumericalGradient"}
+#: classes that do not define both static functions themselves in spikingjelly (their
+#: ``forward`` is their own): the functions they do define; the others define both
+_OWN_STATICS = {"DeterministicPass": (), "PoissonPass": (),
+                "FakeNumericalGradient": ("spiking_function",)}
+#: the name of spikingjelly's surrogate module
+_PEER = "spikingjelly.activation_based.surrogate"
+
+_HEAD = "HEAD afb132264a8c (2026-08-08)"
+#: behaviour -> the spikingjelly versions it follows (checked against each)
+FOLLOWS: dict[str, tuple[str, ...]] = {
+    "surrogate API": ("2.0.0", _HEAD),
+    "heaviside": ("2.0.0", _HEAD),
+    "forward aten ops": ("2.0.0", _HEAD),
+    "inductor cache key": (_HEAD,),
+    "fused-op surrogate table": ("2.0.0",),
+    "cuda_codes": ("2.0.0", _HEAD),
+    "random source": ("2.0.0", _HEAD),
+    "SoftSign primitive": ("2.0.0", _HEAD),
+    "MultiLevelSpikeCount": ("2.0.0", _HEAD),
+}
 
 __all__ = ["MultiLevelSpikeCount", "SurrogateFunctionBase", "check_manual_grad", "heaviside",
            "plot_surrogate_function", *_NAMES,
@@ -112,7 +174,83 @@ def plot_surrogate_function(surrogate_function: Any) -> None:
     plt.show()
 
 
-class SurrogateFunctionBase(nn.Module):
+class _Served(type):
+    """Metaclass of the surrogate classes: ``__module__`` names the module a class is found
+    under — spikingjelly's surrogate module's name while this module is installed as it
+    (``sys.modules``), the defining module's otherwise (a user's subclass keeps its own)."""
+
+    @property
+    def __module__(cls) -> str:  # type: ignore[override]
+        home = type.__dict__["__module__"].__get__(cls)
+        if home == __name__ and sys.modules.get(_PEER) is sys.modules.get(__name__):
+            return _PEER
+        return home
+
+    @__module__.setter
+    def __module__(cls, value: str) -> None:
+        type.__dict__["__module__"].__set__(cls, value)
+
+
+def _observed() -> bool:
+    """Whether a dispatch mode sees the aten ops (op counters, tracers), outside
+    ``torch.compile``."""
+    return not torch.compiler.is_compiling() and torch._C._len_torch_dispatch_stack() > 0
+
+
+class _ObservedSpike(torch.autograd.Function):
+    """The spike as spikingjelly's ``heaviside`` computes it (``ge``, ``_to_copy``), with
+    the gradient the spike's own backward computes: served inside dispatch modes, which see
+    the forward's aten ops."""
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, alias: str, values: dict[str, Any]) -> torch.Tensor:
+        return heaviside(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+        ctx.alias, ctx.values = inputs[1], inputs[2]
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[Any, ...]:
+        (x,) = ctx.saved_tensors
+        return _t.grad_x(ctx.alias, x, grad, ctx.values), None, None
+
+    @staticmethod
+    def jvp(ctx: Any, x_t: torch.Tensor, *_: Any) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return x_t * _t.derivative(ctx.alias, x, ctx.values)
+
+
+def _spike(alias: str, x: torch.Tensor, values: dict[str, Any], key: Any = None
+           ) -> torch.Tensor:
+    """The spike of ``x`` with the alias's surrogate gradient; inside a dispatch mode, with
+    ``heaviside``'s aten ops (a Heaviside spike with a deterministic gradient and no
+    parameter that requires grad)."""
+    if (_observed() and key is None and alias in _HEAVISIDE
+            and not any(isinstance(v, torch.Tensor) and v.requires_grad
+                        for v in values.values())):
+        return _ObservedSpike.apply(x, alias, values)
+    return _t.spike(alias, x, values, key)
+
+
+def _global_generator(device: torch.device) -> torch.Generator:
+    """torch's global generator for ``device`` (what ``torch.bernoulli`` draws from)."""
+    if device.type == "cpu":
+        return torch.default_generator
+    backend = getattr(torch, device.type, None)
+    generators = getattr(backend, "default_generators", ())
+    if not generators:
+        raise TypeError(f"no global torch generator is known for device {device}: pass "
+                        "generator=torch.Generator(device=...)")
+    index = device.index if device.index is not None else backend.current_device()
+    return generators[index]
+
+
+class SurrogateFunctionBase(nn.Module, metaclass=_Served):
     """Base of the surrogate modules: parameters as attributes, ``spiking`` switches
     between the spike (with its surrogate gradient) and the primitive."""
 
@@ -214,12 +352,8 @@ class _Function:
     def apply(self, x: torch.Tensor, *args: Any, generator: Any = None,
               **kwargs: Any) -> torch.Tensor:
         if generator is None and _registry.entry(self._alias).stochastic:
-            raise TypeError(
-                f"{self.__name__} is stochastic: spikingjelly draws from torch's global "
-                f"generator, spikegrad from an explicit one: {self.__name__}.apply(x, "
-                "generator=torch.Generator().manual_seed(0)), or hold one in the module "
-                "(instances of the class form hold their own)")
-        return _t.spike(self._alias, x, _values(self._names, args, kwargs), key=generator)
+            generator = _global_generator(x.device)
+        return _spike(self._alias, x, _values(self._names, args, kwargs), key=generator)
 
     def __call__(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         return self.apply(x, *args, **kwargs)
@@ -267,10 +401,11 @@ def _make_class(cls_name: str, fn_name: str) -> type:
         _t.bound(alias, values)  # validates: ValueError naming the parameter
         SurrogateFunctionBase.__init__(self, spiking=spiking, **values)
         if stochastic:
-            self.generator = generator if generator is not None else torch.Generator()
+            self.generator = generator  # None: torch's global generator at each call
 
     def spiking_function(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return _t.spike(alias, x, _values(names, args, kwargs))
+        key = _global_generator(x.device) if stochastic else None
+        return _spike(alias, x, _values(names, args, kwargs), key)
 
     def primitive_function(x: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         return _t.primitive(alias, x, _values(names, args, kwargs))
@@ -279,13 +414,19 @@ def _make_class(cls_name: str, fn_name: str) -> type:
                  **kwargs: Any) -> torch.Tensor:
         return grad_output * _t.derivative(alias, x, _values(names, args, kwargs))
 
+    statics = {"spiking_function": staticmethod(spiking_function),
+               "primitive_function": staticmethod(primitive_function)}
+    own = _OWN_STATICS.get(cls_name, tuple(statics))
     body: dict[str, Any] = {
-        "__init__": __init__, "spiking_function": staticmethod(spiking_function),
-        "primitive_function": staticmethod(primitive_function),
-        "backward": staticmethod(backward), "__module__": __name__,
+        **{k: v for k, v in statics.items() if k in own},
+        "__init__": __init__, "backward": staticmethod(backward), "__module__": __name__,
         "__doc__": f"spikingjelly's ``{cls_name}`` over spikegrad's ``{alias}`` "
                    f"(``spikegrad show {alias}``).",
     }
+    base: type = SurrogateFunctionBase
+    if len(own) < len(statics):  # the others are inherited, as spikingjelly's class does
+        base = _Served(f"_{cls_name}Functions", (SurrogateFunctionBase,), {
+            **{k: v for k, v in statics.items() if k not in own}, "__module__": __name__})
     if entry.forward == "ge" and not entry.formula.stochastic_backward:
         def cuda_codes(self: Any, y: str, x: str, dtype: str) -> str:
             b = _t.bound(alias, _kernel_values(cls_name, self._sg_params))
@@ -300,7 +441,9 @@ def _make_class(cls_name: str, fn_name: str) -> type:
     if stochastic:
         def forward(self: Any, x: torch.Tensor) -> torch.Tensor:
             if self.spiking:
-                return _t.spike(alias, x, self._sg_params, key=self.generator)
+                key = self.generator
+                return _t.spike(alias, x, self._sg_params,
+                                key=_global_generator(x.device) if key is None else key)
             return x  # spikingjelly's non-spiking mode passes the input through
 
         body["forward"] = forward
@@ -309,7 +452,7 @@ def _make_class(cls_name: str, fn_name: str) -> type:
         init_extra += (("generator", None),)
     __init__.__signature__ = _t.signature(list(names), defaults, ("self",), init_extra)
     spiking_function.__signature__ = _t.signature(list(names), defaults, ("x",))
-    return type(cls_name, (SurrogateFunctionBase,), body)
+    return _Served(cls_name, (base,), body)
 
 
 class MultiLevelSpikeCount(SurrogateFunctionBase):
@@ -349,6 +492,11 @@ class MultiLevelSpikeCount(SurrogateFunctionBase):
         return _t.primitive(MultiLevelSpikeCount._alias, x, {
             "max_spike_count": max_spike_count, "grad_window": (grad_min, grad_max)})
 
+
+#: aliases whose spike is spikingjelly's ``heaviside`` with a deterministic gradient
+_HEAVISIDE = frozenset(
+    a for a in (f"spikingjelly:{n}" for n in _NAMES)
+    if _registry.entry(a).forward == "ge" and not _registry.entry(a).stochastic)
 
 for _cls, _fn in _NAMES.items():
     _c = _make_class(_cls, _fn)
