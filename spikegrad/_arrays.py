@@ -56,10 +56,12 @@ def split_params(items: tuple[tuple[str, Any], ...]
 
 def _torch_readable(value: Any) -> bool:
     """Whether a torch tensor's values can be read for free: a plain CPU tensor outside
-    ``torch.compile`` (asked first: dynamo then reads nothing else) and transforms."""
+    ``torch.compile`` (asked first: dynamo then reads nothing else), transforms and
+    dispatch modes (``make_fx`` traces a read as data-dependent control flow)."""
     torch = sys.modules["torch"]
     return not (torch.compiler.is_compiling() or value.device.type != "cpu"
                 or torch._C._are_functorch_transforms_active()
+                or torch._C._len_torch_dispatch_stack()
                 or type(value) not in (torch.Tensor, torch.nn.Parameter))
 
 

@@ -136,3 +136,21 @@ def test_the_cpp_node_runs_its_kernel_unless_the_backward_must_be_differentiable
         torch.testing.assert_close(gx2.detach(), gx, rtol=1e-6, atol=0)
     finally:
         native.set_slow(adapter._slow_backward)
+
+
+@pytest.mark.parametrize("alpha", [2.0, "tensor"])
+def test_a_dispatch_mode_sees_torch_ops_not_a_kernel(alpha: object) -> None:
+    """Under ``make_fx`` (a dispatch mode that records operations and replays them) the
+    fused kernels' work is invisible: the replayed graph gave uninitialised memory for the
+    gradient.  A recording mode gets torch ops, and the replay equals eager."""
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    a = torch.tensor(2.0) if alpha == "tensor" else alpha
+
+    def grad(v: torch.Tensor) -> torch.Tensor:
+        return torch.autograd.grad(sgt.spike(v, "atan", alpha=a).sum(), v)[0]
+
+    x = torch.linspace(-2, 2, 7)
+    eager = grad(x.clone().requires_grad_(True))
+    replay = make_fx(grad)(x.clone().requires_grad_(True))
+    torch.testing.assert_close(replay(x.clone().requires_grad_(True)), eager)

@@ -91,14 +91,16 @@ def fast_path_ok(*tensors: torch.Tensor) -> bool:
 
     Yes for plain CPU tensors and ``nn.Parameter`` (not other subclasses, which may
     override operations) in eager mode: the switch is on, nothing is being compiled or
-    transformed (``torch.compile``, ``torch.func``), and no forward-mode AD level is
-    active.  What only the backward knows (its gradient, and whether it must itself be
+    transformed (``torch.compile``, ``torch.func``), no dispatch mode records the
+    operations (``make_fx``: a kernel's work is invisible to it) and no forward-mode AD
+    level is active.  What only the backward knows (its gradient, and whether it must itself be
     differentiable) is :func:`backward_applies`.
     """
     return (_switch["enabled"]
             and all(type(t) in _PLAIN and t.device.type == "cpu" for t in tensors)
             and not torch.compiler.is_compiling()
             and not torch._C._are_functorch_transforms_active()
+            and not torch._C._len_torch_dispatch_stack()  # make_fx, recording modes
             and torch.autograd.forward_ad._current_level < 0)
 
 
