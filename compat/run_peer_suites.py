@@ -1,27 +1,39 @@
-"""Run each peer library's own surrogate-related tests twice — unchanged, and with the
-peer's surrogate module replaced by ``spikegrad.compat.<peer>`` — and compare.
+"""Run each peer library's whole test suite twice — unchanged, and with the peer's
+surrogate module replaced by ``spikegrad.compat.<peer>`` — and compare.
 
-Tests come from the installed package (braintools ships its surrogate tests), from the
-peer's sdist on the package index (``pip download --no-binary``), or from a checkout given
-with ``--source PEER=DIR``; nothing is copied into this repository.  For each suite the
-script prints the number of tests passing unchanged and with spikegrad swapped in, and
-every test that passes only with the peer, with the first line of its failure.
+Tests come from the installed package (braintools and norse ship theirs), from the
+peer's sdist on the package index (``pip download --no-binary``), or from the peer's
+source given with ``--source PEER=PATH``: a git repository (a clone or a bare mirror) is
+exported at the commit recorded in :data:`PEERS` (or ``--commit``), a directory is used as
+it is; nothing is copied into this repository.  ``--package-from source`` imports the
+peer's package from that source (its HEAD), ``installed`` (the default) the installed
+release, with the source only supplying the tests.
+
+For each suite the script prints where the tests and the peer's package came from, the
+number of tests passing unchanged and with spikegrad swapped in, and every failure of the
+swapped run with a reason class: a documented difference (``known_differences.KNOWN``: a
+reason and the section of ``docs/compat.md`` that documents it), a test that fails
+unchanged too, a test module that cannot be imported in either run, or ``undocumented``.
 
 The swap is verified from inside the test process: ``swap_plugin`` records, for every
 collected test module, which module its ``surrogate`` (or whatever it takes from the
-peer's module) is bound to, and how many spikegrad objects the run built.  The script
-exits non-zero when, in the swapped run, any test module is bound to the peer's own
-module, none is bound to the replacement, ``sys.modules`` holds the peer's module, or no
-spikegrad object was built: a pass count is only reported as spikegrad's when spikegrad
-ran.  Test files that live inside the swapped package itself (braintools'
-``braintools/surrogate/*_test.py``) are run from a temporary copy (test files and their
-``conftest.py``, same contents): in place, pytest's ``--import-mode=importlib`` imports
-their parent package from its file and puts the peer's module back.  pytest reads the
-peer's own config (in a checkout or sdist) and no other: installed packages' tests run
-under an empty one, not under whatever project holds the environment.
+peer's module) is bound to, which peer package the run imported, and how many spikegrad
+objects the run built.  The script exits 1 when, in the swapped run, any test module is
+bound to the peer's own module, none is bound to the replacement, ``sys.modules`` holds the
+peer's module, no spikegrad object was built, or the peer package imported is not the one
+asked for (a pass count is only reported as spikegrad's when spikegrad ran), and 3 when the
+swap held but a failure is undocumented.  Test files that live inside the swapped package
+itself (braintools' ``braintools/surrogate/*_test.py``) are run from a temporary copy (test
+files and their ``conftest.py``, same contents): in place, pytest's
+``--import-mode=importlib`` imports their parent package from its file and puts the peer's
+module back.  pytest reads the peer's own config (in a checkout or sdist) and no other:
+installed packages' tests run under an empty one, not under whatever project holds the
+environment.
 
     python compat/run_peer_suites.py                          # every installed peer
-    python compat/run_peer_suites.py --peer spikingjelly --source spikingjelly=../sj
+    python compat/run_peer_suites.py --peer snntorch --source snntorch=../snntorch.git
+    python compat/run_peer_suites.py --peer spikingjelly --source spikingjelly=../sj \
+        --package-from source                                 # spikingjelly's HEAD
     python compat/run_peer_suites.py --peer-spec '{"name": "x", "package": "x",
         "module": "x.surrogate", "replacement": "my_compat", "tests_in_package": ["t*.py"]}'
 """
@@ -45,7 +57,8 @@ HERE = Path(__file__).resolve().parent
 
 @dataclass(frozen=True)
 class Peer:
-    """A peer: its import name, the module spikegrad replaces, and where its tests are."""
+    """A peer: its import name, the module spikegrad replaces, where its tests are, and the
+    commit of its repository whose tests were measured."""
 
     name: str
     package: str
@@ -53,7 +66,8 @@ class Peer:
     replacement: str
     tests_in_package: tuple[str, ...] = ()  # globs inside the installed package
     tests_in_source: tuple[str, ...] = ()  # globs inside an sdist or a checkout
-    keyword: str = "surrogate"  # only test files that mention it
+    repository: str = ""  # where the source lives (for the report)
+    commit: str = ""  # the commit a git source is exported at, unless --commit
 
     @classmethod
     def from_spec(cls, spec: str | dict[str, Any]) -> Peer:
@@ -69,19 +83,26 @@ class Peer:
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec.items()})
 
 
+#: the measured peers; the commits are those whose tests docs/compat.md reports
 PEERS = {
     "snntorch": Peer("snntorch", "snntorch", "snntorch.surrogate", "spikegrad.compat.snntorch",
-                     tests_in_source=("tests/**/test_*.py",), keyword=""),
+                     tests_in_source=("tests/**/test_*.py",),
+                     repository="https://github.com/jeshraghian/snntorch",
+                     commit="634fc22385ec5581998e62787bbe39b53662140f"),
     "spikingjelly": Peer("spikingjelly", "spikingjelly",
                          "spikingjelly.activation_based.surrogate",
                          "spikegrad.compat.spikingjelly",
-                         tests_in_source=("test/**/test_*.py",)),
+                         tests_in_source=("test/**/test_*.py",),
+                         repository="https://github.com/fangwei123456/spikingjelly",
+                         commit="afb132264a8cbe38d0f221dcef04053e6ba134d3"),
     "braintools": Peer("braintools", "braintools", "braintools.surrogate",
                        "spikegrad.compat.braintools",
                        tests_in_package=("surrogate/*_test.py",)),
     "norse": Peer("norse", "norse", "norse.torch.functional.threshold",
                   "spikegrad.compat.norse", tests_in_package=("torch/**/test_*.py",),
-                  tests_in_source=("norse/torch/**/test_*.py",), keyword="threshold"),
+                  tests_in_source=("norse/torch/**/test_*.py",),
+                  repository="https://github.com/norse/norse",
+                  commit="065a3b45cf13bc8156d18987380f6d26c09f08a2"),
 }
 
 
@@ -143,9 +164,62 @@ def _sdist(peer: Peer, workdir: Path) -> Path | None:
     return next(p for p in workdir.iterdir() if p.is_dir())
 
 
-def _files(root: Path, globs: tuple[str, ...], keyword: str) -> list[Path]:
-    files = sorted({f for g in globs for f in root.glob(g)})
-    return [f for f in files if not keyword or keyword in f.read_text(errors="ignore")]
+def _files(root: Path, globs: tuple[str, ...]) -> list[Path]:
+    return sorted({f for g in globs for f in root.glob(g)})
+
+
+def _git(path: Path, *args: str) -> str | None:
+    """``git -C path args`` on stdout, or None when it fails (not a repository...)."""
+    try:
+        res = subprocess.run(["git", "-C", str(path), *args], capture_output=True,
+                             text=True, timeout=600)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a suite's tests came from: the directory, and how to name it in the report."""
+
+    root: Path
+    described: str
+    commit: str | None = None
+
+
+def export(repo: Path, commit: str, dest: Path) -> Path:
+    """The tree of ``commit`` of the git repository ``repo`` (a clone or a bare mirror),
+    written under ``dest``."""
+    import io
+    import tarfile
+
+    full = _git(repo, "rev-parse", "--verify", "--quiet", f"{commit}^{{commit}}")
+    if full is None:
+        raise SystemExit(f"{repo} has no commit {commit}: fetch it, or pass --commit")
+    data = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", full],
+                          capture_output=True, check=True, timeout=600).stdout
+    root = dest / f"source-{full[:12]}"
+    root.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(root, filter="data")
+    return root
+
+
+def resolve_source(peer: Peer, given: Path, commit: str | None, workdir: Path) -> Source:
+    """The tests' source for ``--source PEER=given``: a git repository (a clone or a bare
+    mirror) is exported at ``commit`` (default: the peer's recorded one; ``HEAD`` for what
+    is checked out) — whatever its work tree holds —; a plain directory (an unpacked sdist)
+    is used as it is."""
+    if not given.is_dir():
+        raise SystemExit(f"--source {peer.name}={given}: not a directory")
+    if _git(given, "rev-parse", "--git-dir") is None:
+        return Source(given, f"{given} (not a git repository: no commit to record)")
+    want = commit or peer.commit
+    if not want:
+        raise SystemExit(f"{peer.name}: no recorded commit; pass --commit")
+    root = export(given, want, workdir)
+    full = _git(given, "rev-parse", f"{want}^{{commit}}") or want
+    return Source(root, f"{given} at commit {full}", full)
 
 
 # --- where the tests run from ----------------------------------------------------------------
@@ -291,11 +365,14 @@ def _outcomes(xml: Path) -> dict[str, tuple[str, str]]:
     return out
 
 
-def check_swap(run: SuiteRun, peer: Peer, *, swapped: bool) -> list[str]:
+def check_swap(run: SuiteRun, peer: Peer, *, swapped: bool,
+               package_dir: Path | None = None) -> list[str]:
     """What the record from inside the pytest process says against the run's claim: the
     swapped run must have every test module bound to the replacement (at least one), the
     replacement in ``sys.modules`` and spikegrad objects built; the unchanged run must not
-    have used the replacement.  An empty list: verified."""
+    have used the replacement; both must have imported the peer's package from
+    ``package_dir`` when given (the installed release, or the source asked for).  An empty
+    list: verified."""
     rec = run.record
     label = "swapped run" if swapped else "unchanged run"
     if rec is None:
@@ -304,6 +381,14 @@ def check_swap(run: SuiteRun, peer: Peer, *, swapped: bool) -> list[str]:
         return [f"{label}: no record from inside the pytest process ({why}; the swap "
                 f"plugin did not run or pytest did not start): " + " | ".join(tail)]
     problems = [f"{label}: {e}" for e in rec.get("errors", [])]
+    if package_dir is not None:
+        got = next((p for p in rec.get("peer_packages", [])
+                    if p["package"] == peer.package), None)
+        if got is None or not got["imported"] or not got["file"]:
+            problems.append(f"{label}: the run did not import {peer.package}")
+        elif Path(got["file"]).resolve().parent != package_dir.resolve():
+            problems.append(f"{label}: {peer.package} was imported from {got['file']}, "
+                            f"not from {package_dir}")
     if rec.get("mode") != ("swap" if swapped else "watch"):
         problems.append(f"{label}: the plugin ran in {rec.get('mode')!r} mode")
     modules = rec.get("modules", [])
@@ -354,7 +439,7 @@ def check_swap(run: SuiteRun, peer: Peer, *, swapped: bool) -> list[str]:
 
 def compare(peer: Peer, files: list[Path], cwd: Path, *, timeout: float = 3600.0,
             extra: list[str] | tuple[str, ...] = (), relocate_tests: bool = True,
-            workdir: Path | None = None) -> Comparison:
+            workdir: Path | None = None, package_dir: Path | None = None) -> Comparison:
     """Both runs of ``files`` and the check of each record.  Test files inside the swapped
     package are run from copies under ``workdir`` (unless ``relocate_tests`` is false,
     which reproduces the swap pytest undoes)."""
@@ -366,8 +451,23 @@ def compare(peer: Peer, files: list[Path], cwd: Path, *, timeout: float = 3600.0
         before = run_suite(peer, files, cwd, swapped=False, timeout=timeout, extra=extra)
         after = run_suite(peer, files, cwd, swapped=True, timeout=timeout, extra=extra)
     return Comparison(peer, files, cwd, relocated, before, after,
-                      check_swap(before, peer, swapped=False),
-                      check_swap(after, peer, swapped=True))
+                      check_swap(before, peer, swapped=False, package_dir=package_dir),
+                      check_swap(after, peer, swapped=True, package_dir=package_dir))
+
+
+def known_differences() -> Any:
+    """``compat/known_differences.py`` (beside this script, whether it runs as a script or
+    is loaded from its file)."""
+    import importlib.util
+
+    name = "spikegrad_known_differences"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, HERE / "known_differences.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 # --- the report ------------------------------------------------------------------------------
@@ -380,10 +480,88 @@ def _collection_error_for(test: str, errors: list[dict[str, str]]) -> str | None
     return None
 
 
-def report(c: Comparison) -> None:
+def peer_version(c: Comparison) -> str:
+    """The version of the peer package the swapped run imported ('' when unknown)."""
+    for rec in (c.after.record, c.before.record):
+        for p in (rec or {}).get("peer_packages", []):
+            if p["package"] == c.peer.package and p.get("version"):
+                return str(p["version"])
+    return ""
+
+
+@dataclass
+class Failure:
+    """One test that does not pass in the swapped run, and why."""
+
+    test: str
+    reason: str  # a class of known_differences.REASONS or RUNNER_REASONS
+    message: str
+    known: Any = None  # the known_differences.Known entry, when documented
+
+
+@dataclass
+class Classified:
+    """Every failure of the swapped run with its reason, and the stale known entries."""
+
+    failures: list[Failure]
+    environment: list[tuple[str, str]]  # (test module, error) importable in neither run
+    stale: list[Any]
+
+    @property
+    def undocumented(self) -> list[Failure]:
+        return [f for f in self.failures if f.reason == "undocumented"]
+
+
+def classify(c: Comparison) -> Classified:
+    """Name every failure of the swapped run with a reason class."""
+    kd = known_differences()
+    version = peer_version(c)
+    before, after = c.before.outcomes, c.after.outcomes
+    errors = (c.after.record or {}).get("collection_errors", [])
+    unchanged_errors = {e["nodeid"] for e in (c.before.record or {}).get(
+        "collection_errors", [])}
+    failures: list[Failure] = []
+    used: set[int] = set()
+    for test in sorted(set(before) | set(after)):
+        outcome, why = after.get(test, ("missing", ""))
+        if outcome in ("pass", "skip"):
+            continue
+        if outcome == "missing":
+            why = _collection_error_for(test, errors) or "not collected"
+        was = before.get(test, ("missing", ""))[0]
+        if was == "fail":
+            failures.append(Failure(test, "fails-unchanged", why))
+            continue
+        if was == "missing" and outcome == "missing":
+            continue  # in neither run: an environment error, listed by module below
+        known = kd.classify(c.peer.name, version, test)
+        if known is None:
+            failures.append(Failure(test, "undocumented", why))
+        else:
+            used.add(id(known))
+            failures.append(Failure(test, known.reason, why, known))
+    environment = [(e["nodeid"], e["message"]) for e in errors
+                   if e["nodeid"] in unchanged_errors]
+    for e in errors:  # a module importable only with the peer, with no test run either way
+        if e["nodeid"] not in unchanged_errors and not any(
+                f.test.startswith(e["nodeid"].removesuffix(".py").replace("/", "."))
+                for f in failures):
+            failures.append(Failure(e["nodeid"], "undocumented", e["message"]))
+    stale = [k for k in kd.KNOWN if k.peer == c.peer.name and id(k) not in used
+             and (not k.versions or version in k.versions)]
+    return Classified(failures, environment, stale)
+
+
+def report(c: Comparison) -> Classified:
+    """Print the comparison and every failure of the swapped run with its reason."""
+    kd = known_differences()
     before, after = c.before.outcomes, c.after.outcomes
     passed = {t for t, (o, _) in before.items() if o == "pass"}
     kept = {t for t in passed if after.get(t, ("missing", ""))[0] == "pass"}
+    for label, rec in (("unchanged", c.before.record), ("swapped", c.after.record)):
+        for p in (rec or {}).get("peer_packages", []):
+            print(f"   {label} run imported {p['package']} {p.get('version') or '?'} from "
+                  f"{p.get('file')}")
     print(f"   passing with {c.peer.name}: {len(passed)}; with spikegrad swapped in: "
           f"{sum(o == 'pass' for o, _ in after.values())} "
           f"({len(kept)} of the {len(passed)})")
@@ -400,53 +578,118 @@ def report(c: Comparison) -> None:
         print("   SWAP NOT VERIFIED: these counts do not measure spikegrad")
         for p in c.problems_before + c.problems_after:
             print(f"   ! {p}")
-    errors = rec.get("collection_errors", [])
-    unchanged = {e["nodeid"] for e in (c.before.record or {}).get("collection_errors", [])}
-    for e in errors:
-        when = "unchanged too" if e["nodeid"] in unchanged else "only with spikegrad"
-        print(f"   test module not importable ({when}): {e['nodeid']}: {e['message']}")
     for t in sorted(t for t, (o, _) in after.items() if o == "pass" and t not in passed):
         print(f"   only with spikegrad: {t}  [{before.get(t, ('missing', ''))[0]} with "
               f"{c.peer.name}]")
-    for t in sorted(passed - kept):
-        outcome, why = after.get(t, ("missing", ""))
-        if outcome == "missing":
-            why = _collection_error_for(t, errors) or "not collected"
-        print(f"   only with the peer: {t}  [{outcome}] {why}")
+    found = classify(c)
+    for module, message in found.environment:
+        print(f"   [environment] {module}: {message}")
+    order = [*kd.REASONS, "fails-unchanged", "undocumented"]
+    for f in sorted(found.failures, key=lambda f: (order.index(f.reason), f.test)):
+        where = f"  (docs/compat.md, {f.known.section!r})" if f.known else ""
+        print(f"   [{f.reason}] {f.test}: {f.message}{where}")
+    for k in found.stale:
+        print(f"   stale known difference (no test failed with it): {k.peer} {k.tests}")
+    counts: dict[str, int] = {}
+    for f in found.failures:
+        counts[f.reason] = counts.get(f.reason, 0) + 1
+    if found.environment:
+        counts["environment (modules)"] = len(found.environment)
+    print("   failures by reason: " + (", ".join(f"{k} {v}" for k, v in counts.items())
+                                       or "none"))
+    if found.undocumented:
+        print(f"   UNDOCUMENTED: {len(found.undocumented)} tests pass with {c.peer.name} "
+              "and fail with spikegrad, and compat/known_differences.py does not list them")
+    return found
+
+
+@dataclass
+class PeerResult:
+    """What one peer's comparison established (for the exit status and ``--json``)."""
+
+    status: str  # "verified", "not-verified", "undocumented", "not-run"
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def _without_package(root: Path, package: str, workdir: Path) -> Path:
+    """``root`` without the peer's package directory (a copy when it has one), so that the
+    installed release is what the tests import."""
+    if not (root / package / "__init__.py").is_file():
+        return root
+    dest = workdir / f"{root.name}-tests-only"
+    shutil.copytree(root, dest, symlinks=True,
+                    ignore=lambda d, names: [package] if Path(d) == root else [])
+    return dest
 
 
 def run_peer(peer: Peer, source: Path | None, timeout: float, extra: list[str],
-             all_files: bool = False, relocate_tests: bool = True) -> bool | None:
-    """Compare one peer and print the report: True when the swap was verified, False when
-    it was not, None when the suite could not run here (not installed, no tests)."""
+             relocate_tests: bool = True, commit: str | None = None,
+             package_from: str = "installed") -> PeerResult:
+    """Compare one peer and print the report."""
     print(f"\n== {peer.name}")
-    pkg = _installed(peer)
-    if pkg is None:
+    pkg = _installed(peer) if package_from == "installed" else None
+    if package_from == "installed" and pkg is None:
         print(f"   {peer.package} is not importable here: install it to compare")
-        return None
+        return PeerResult("not-run")
     with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
         files: list[Path] = []
-        cwd = pkg.parent
-        if peer.tests_in_package:
-            files = _files(pkg, peer.tests_in_package, "" if all_files else peer.keyword)
-        if not files and peer.tests_in_source:
-            root = source or _sdist(peer, Path(tmp))
-            if root is not None:
-                files = _files(root, peer.tests_in_source,
-                               "" if all_files else peer.keyword)
+        cwd = pkg.parent if pkg is not None else Path.cwd()
+        where = "the installed package"
+        package_dir = pkg
+        if source is None and package_from == "installed" and peer.tests_in_package:
+            files = _files(pkg, peer.tests_in_package)
+            where = f"the installed package {pkg}"
+        if not files and (source is not None or peer.tests_in_source):
+            if source is not None:
+                src = resolve_source(peer, source, commit, work)
+            else:
+                root = _sdist(peer, work)
+                src = Source(root, f"the sdist of {peer.package} (pip download)") \
+                    if root is not None else None
+            if src is not None:
+                root = src.root
+                if package_from == "source":
+                    package_dir = root / peer.package
+                    if not (package_dir / "__init__.py").is_file():
+                        raise SystemExit(f"--package-from source: {root} has no package "
+                                         f"{peer.package}")
+                    globs = peer.tests_in_source or tuple(
+                        f"{peer.package}/{g}" for g in peer.tests_in_package)
+                else:
+                    root = _without_package(root, peer.package, work)
+                    globs = peer.tests_in_source
+                files = _files(root, globs)
                 cwd = root
+                where = src.described
         if not files:
             print("   no tests found (the sdist ships none): pass --source "
                   f"{peer.name}=CHECKOUT")
-            return None
-        print(f"   {len(files)} test files from {cwd}")
+            return PeerResult("not-run")
+        print(f"   {len(files)} test files from {where}")
         c = compare(peer, files, cwd, timeout=timeout, extra=extra,
-                    relocate_tests=relocate_tests, workdir=Path(tmp))
+                    relocate_tests=relocate_tests, workdir=work, package_dir=package_dir)
         if c.relocated:
             print(f"   (run from a copy in {c.cwd}: they live inside {peer.module}, which "
                   "pytest would re-import from its file, undoing the swap)")
-        report(c)
-    return c.verified
+        found = report(c)
+    passed = {t for t, (o, _) in c.before.outcomes.items() if o == "pass"}
+    reasons: dict[str, int] = {}
+    for f in found.failures:
+        reasons[f.reason] = reasons.get(f.reason, 0) + 1
+    summary = {
+        "peer": peer.name, "tests_from": where, "version": peer_version(c),
+        "passing_unchanged": len(passed),
+        "passing_swapped": sum(o == "pass" for o, _ in c.after.outcomes.values()),
+        "kept": sum(c.after.outcomes.get(t, ("", ""))[0] == "pass" for t in passed),
+        "failures_by_reason": reasons,
+        "environment_modules": [m for m, _ in found.environment],
+        "undocumented": [f.test for f in found.undocumented],
+        "verified": c.verified,
+    }
+    status = ("not-verified" if not c.verified
+              else "undocumented" if found.undocumented else "verified")
+    return PeerResult(status, summary)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -456,12 +699,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peer-spec", action="append", default=[], metavar="JSON",
                     help="a peer not in the table: JSON (or a .json file) with the fields "
                          "of Peer (name, package, module, replacement, tests_in_package, "
-                         "tests_in_source, keyword)")
-    ap.add_argument("--source", action="append", default=[], metavar="PEER=DIR",
-                    help="a checkout or unpacked sdist holding the peer's tests")
+                         "tests_in_source, repository, commit)")
+    ap.add_argument("--source", action="append", default=[], metavar="PEER=PATH",
+                    help="the peer's source: a git repository (exported at the recorded "
+                         "commit), or a checkout or unpacked sdist used as it is")
+    ap.add_argument("--commit", default=None,
+                    help="export this commit of a git --source instead of the recorded one")
+    ap.add_argument("--package-from", choices=("installed", "source"), default="installed",
+                    help="import the peer's package from the installed release (default) "
+                         "or from --source")
     ap.add_argument("--timeout", type=float, default=3600.0)
-    ap.add_argument("--all-files", action="store_true",
-                    help="every test file, not only those that mention the surrogates")
+    ap.add_argument("--json", type=Path, default=None, metavar="FILE",
+                    help="write each peer's figures and failure reasons as JSON")
     ap.add_argument("--no-relocate", action="store_true",
                     help="run test files inside the swapped package in place (pytest then "
                          "undoes the swap, and the check fails: for demonstration)")
@@ -471,19 +720,29 @@ def main(argv: list[str] | None = None) -> int:
     specs = [Peer.from_spec(s) for s in args.peer_spec]
     named = [PEERS[n] for n in (args.peer or ([] if specs else sorted(PEERS)))]
     explicit = bool(args.peer or specs)
-    status = 0
+    results = []
     for peer in named + specs:
         src = Path(sources[peer.name]).resolve() if peer.name in sources else None
-        ok = run_peer(peer, src, args.timeout, args.pytest_args, args.all_files,
-                      relocate_tests=not args.no_relocate)
-        if ok is False:
-            status = 1
-        elif ok is None and explicit and status == 0:
-            status = 2  # asked for by name, and nothing was measured
-    if status == 1:
+        if args.package_from == "source" and src is None:
+            raise SystemExit(f"--package-from source needs --source {peer.name}=PATH")
+        results.append(run_peer(peer, src, args.timeout, args.pytest_args,
+                                relocate_tests=not args.no_relocate, commit=args.commit,
+                                package_from=args.package_from))
+    if args.json is not None:
+        args.json.write_text(json.dumps([r.summary for r in results if r.summary],
+                                        indent=1))
+    statuses = {r.status for r in results}
+    if "not-verified" in statuses:
         print("\nFAILED: the swap did not take effect in every swapped run (see '!' "
               "above); those pass counts are the peer's, not spikegrad's")
-    return status
+        return 1
+    if "undocumented" in statuses:
+        print("\nFAILED: failures with spikegrad that no documented difference explains "
+              "(see UNDOCUMENTED above)")
+        return 3
+    if explicit and statuses <= {"not-run"}:
+        return 2  # asked for by name, and nothing was measured
+    return 0
 
 
 if __name__ == "__main__":

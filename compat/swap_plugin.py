@@ -16,7 +16,8 @@ surrogate``), one of its objects (``from peer.module import threshold``) or the 
 reached through a peer package (``snn.surrogate``) — with the module it resolves to
 (``__name__``, ``__file__``) and whether that is the replacement; which module
 ``sys.modules`` holds under the peer's name when collection ends and when the session ends;
-the test modules that failed to import; and, in the swapped run, how many spikegrad
+the test modules that failed to import; the peer package the run imported (its file and
+version); and, in the swapped run, how many spikegrad
 objects (``Bound``/``MultiStepBound`` instances, ``Entry.bind`` calls) the run built.
 """
 
@@ -270,8 +271,28 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     _write()
 
 
+def _peer_packages() -> list[dict[str, Any]]:
+    """The peer packages the run imported: their top-level module's file and version (an
+    installed release, or a checkout on the path)."""
+    import importlib.metadata as md
+
+    out = []
+    for top in sorted({target.partition(".")[0] for target, _ in _PAIRS}):
+        mod = sys.modules.get(top)
+        try:
+            dist = md.version(top)
+        except md.PackageNotFoundError:
+            dist = None
+        out.append({"package": top, "imported": mod is not None,
+                    "file": getattr(mod, "__file__", None),
+                    "version": getattr(mod, "__version__", None) or dist,
+                    "installed_version": dist})
+    return out
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _record["sys_modules"]["at_end"] = _sys_modules_state()
+    _record["peer_packages"] = _peer_packages()
     _record["exitstatus"] = int(exitstatus)
     _write()
 

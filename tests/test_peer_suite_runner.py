@@ -57,6 +57,10 @@ def fake_peer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
 
         def test_name():
             assert surrogate.NAME == "peer"
+
+
+        def test_broken():
+            assert surrogate.NAME == "neither"
         """)
     _write(tmp_path / "fake_compat.py", """\
         import numpy as np
@@ -78,8 +82,7 @@ def fake_peer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict:
         """)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     return {"name": "fakepeer", "package": "fakepeer", "module": "fakepeer.surrogate",
-            "replacement": "fake_compat", "tests_in_package": ["surrogate/test_*.py"],
-            "keyword": ""}
+            "replacement": "fake_compat", "tests_in_package": ["surrogate/test_*.py"]}
 
 
 def test_in_place_swap_that_pytest_undoes_fails_the_run(fake_peer, capsys):
@@ -96,14 +99,113 @@ def test_in_place_swap_that_pytest_undoes_fails_the_run(fake_peer, capsys):
     assert "FAILED" in out
 
 
-def test_relocated_swap_is_verified_and_measures_the_replacement(fake_peer, capsys):
+def test_relocated_swap_is_verified_and_an_undocumented_failure_fails_the_run(fake_peer,
+                                                                              capsys):
+    """The swap holds; the one test that tells the two modules apart passes only with the
+    peer and no known difference covers it: exit 3, the test named ``undocumented``; the
+    test that fails unchanged too is named as such."""
     status = _runner().main(["--peer-spec", json.dumps(fake_peer)])
     out = capsys.readouterr().out
-    assert status == 0, out
+    assert status == 3, out
     assert "passing with fakepeer: 2; with spikegrad swapped in: 1 (1 of the 2)" in out
     assert "swap verified inside pytest: 1 of 1 collected test modules bind fake_compat" in out
-    assert "only with the peer: fakepeer_tests.surrogate.test_fake::test_name  [fail]" in out
+    assert "[undocumented] fakepeer_tests.surrogate.test_fake::test_name: " in out
+    assert "[fails-unchanged] fakepeer_tests.surrogate.test_fake::test_broken: " in out
+    assert "failures by reason: undocumented 1, fails-unchanged 1" in out \
+        or "failures by reason: fails-unchanged 1, undocumented 1" in out
+    assert "UNDOCUMENTED: 1 tests" in out
     assert "SWAP NOT VERIFIED" not in out
+
+
+def test_a_documented_difference_is_named_with_its_reason(fake_peer, capsys, monkeypatch,
+                                                         tmp_path):
+    runner = _runner()
+    kd = runner.known_differences()
+    entry = kd.Known("fakepeer", ("*test_fake::test_name",), "deliberate",
+                     "NAME differs", "Deliberate differences")
+    stale = kd.Known("fakepeer", ("*::test_gone",), "deliberate", "fixed since",
+                     "Deliberate differences")
+    monkeypatch.setattr(kd, "KNOWN", (entry, stale))
+    status = runner.main(["--peer-spec", json.dumps(fake_peer), "--json",
+                          str(tmp_path / "out.json")])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    assert ("[deliberate] fakepeer_tests.surrogate.test_fake::test_name: "
+            in out), out
+    assert "(docs/compat.md, 'Deliberate differences')" in out
+    assert "stale known difference (no test failed with it): fakepeer ('*::test_gone',)" \
+        in out
+    summary = json.loads((tmp_path / "out.json").read_text())
+    assert summary[0]["failures_by_reason"] == {"deliberate": 1, "fails-unchanged": 1}
+    assert summary[0]["passing_unchanged"] == 2 and summary[0]["kept"] == 1
+    assert summary[0]["verified"] is True and summary[0]["undocumented"] == []
+
+
+def test_known_differences_name_a_reason_and_a_documented_section():
+    kd = _runner().known_differences()
+    headings = {ln.lstrip("#").strip() for ln in
+                (ROOT / "docs" / "compat.md").read_text().splitlines()
+                if ln.startswith("## ")}
+    assert kd.KNOWN
+    for k in kd.KNOWN:
+        assert k.reason in kd.REASONS, k
+        assert k.section in headings, (k.section, sorted(headings))
+        assert k.tests and all("::" in p or p.startswith("*.") for p in k.tests), k
+
+
+def test_the_peer_package_imported_is_checked(fake_peer, tmp_path):
+    """A run that imported the peer from somewhere else than asked is not verified."""
+    runner = _runner()
+    peer = runner.Peer.from_spec(fake_peer)
+    files, cwd = runner.relocate([tmp_path / "fakepeer" / "surrogate" / "test_fake.py"],
+                                 tmp_path / "work", peer)
+    run = runner.run_suite(peer, files, cwd, swapped=True, timeout=120)
+    assert runner.check_swap(run, peer, swapped=True,
+                             package_dir=tmp_path / "fakepeer") == []
+    problems = runner.check_swap(run, peer, swapped=True, package_dir=tmp_path / "other")
+    assert any("fakepeer was imported from" in p and "not from" in p for p in problems)
+
+
+def test_a_git_source_is_exported_at_the_recorded_commit(tmp_path):
+    """``--source PEER=REPO`` on a git repository runs the tests of the recorded commit,
+    not of whatever is checked out."""
+    import subprocess
+
+    runner = _runner()
+    repo = tmp_path / "repo"
+    repo.mkdir()
+
+    def git(*args):
+        return subprocess.run(["git", "-C", str(repo), "-c", "user.name=t", "-c",
+                               "user.email=t@t", *args], check=True, capture_output=True,
+                              text=True).stdout.strip()
+
+    git("init", "-q")
+    _write(repo / "tests" / "test_a.py", "def test_one():\n    pass\n")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    first = git("rev-parse", "HEAD")
+    _write(repo / "tests" / "test_b.py", "def test_two():\n    pass\n")
+    git("add", ".")
+    git("commit", "-qm", "two")
+    peer = runner.Peer.from_spec({"name": "p", "package": "p", "module": "p.s",
+                                  "replacement": "q", "commit": first})
+    src = runner.resolve_source(peer, repo, None, tmp_path / "w1")  # HEAD is "two"
+    assert sorted(p.name for p in (src.root / "tests").iterdir()) == ["test_a.py"]
+    assert src.commit == first and f"at commit {first}" in src.described
+    src = runner.resolve_source(peer, repo, "HEAD", tmp_path / "w2")
+    assert sorted(p.name for p in (src.root / "tests").iterdir()) == ["test_a.py",
+                                                                      "test_b.py"]
+    plain = tmp_path / "plain"
+    _write(plain / "tests" / "test_c.py", "def test_three():\n    pass\n")
+    src = runner.resolve_source(peer, plain, None, tmp_path / "w5")
+    assert src.root == plain and src.commit is None and "not a git repository" in src.described
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(repo), str(bare)], check=True)
+    src = runner.resolve_source(peer, bare, None, tmp_path / "w3")
+    assert sorted(p.name for p in (src.root / "tests").iterdir()) == ["test_a.py"]
+    with pytest.raises(SystemExit, match="has no commit"):
+        runner.resolve_source(peer, bare, "0" * 40, tmp_path / "w4")
 
 
 def test_swap_switched_off_is_caught(fake_peer, tmp_path):
@@ -113,7 +215,8 @@ def test_swap_switched_off_is_caught(fake_peer, tmp_path):
     files, cwd = runner.relocate([tmp_path / "fakepeer" / "surrogate" / "test_fake.py"],
                                  tmp_path / "work", peer)
     run = runner.run_suite(peer, files, cwd, swapped=False, timeout=120)
-    assert run.outcomes and all(o == "pass" for o, _ in run.outcomes.values())
+    assert {t.rpartition("::")[2]: o for t, (o, _) in run.outcomes.items()} == {
+        "test_spike": "pass", "test_name": "pass", "test_broken": "fail"}
     assert runner.check_swap(run, peer, swapped=False) == []
     problems = runner.check_swap(run, peer, swapped=True)
     assert any("the plugin ran in 'watch' mode" in p for p in problems), problems
