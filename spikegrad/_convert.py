@@ -11,6 +11,7 @@ it differs by.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -76,9 +77,28 @@ def _residuals(target: Entry, values: dict[str, Any], goal: Bound) -> np.ndarray
 
 def _solve(target: Entry, goal: Bound, fit_scale: bool) -> tuple[dict[str, Any], float] | None:
     """Target parameters mapping onto ``goal``'s formula parameters (and scale, with
-    ``fit_scale``): ``(values, residual scale factor)``, or ``None``."""
+    ``fit_scale``): ``(values, residual scale factor)``, or ``None``.  A parameter whose
+    domain holds 0 is also tried at exactly 0 (the Newton iteration runs in log space for
+    nonnegative parameters and cannot reach it): ``norse:super(alpha=0)`` is
+    ``snntorch:fast_sigmoid(slope=0)``."""
     real = _real(target)
-    values = target.defaults()
+    zeros = [p.name for p in real if p.domain.check(0.0)]
+    found = _newton(target, goal, fit_scale, {})
+    if found is not None or not zeros:
+        return found
+    for n in range(1, len(zeros) + 1):
+        for fixed in itertools.combinations(zeros, n):
+            found = _newton(target, goal, fit_scale, dict.fromkeys(fixed, 0.0))
+            if found is not None:
+                return found
+    return None
+
+
+def _newton(target: Entry, goal: Bound, fit_scale: bool,
+            fixed: dict[str, float]) -> tuple[dict[str, Any], float] | None:
+    """:func:`_solve` with the parameters in ``fixed`` held at their values."""
+    real = [p for p in _real(target) if p.name not in fixed]
+    values = {**target.defaults(), **fixed}
     logs = [p.domain.low >= 0 for p in real]
     x = np.array([math.log(values[p.name]) if lg and values[p.name] > 0
                   else float(values[p.name]) for p, lg in zip(real, logs, strict=True)])

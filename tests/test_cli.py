@@ -109,6 +109,25 @@ def test_convert_answers_are_exact() -> None:
             np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize(("source", "params", "lib", "target", "want"), [
+    ("norse:super", {"alpha": 0.0}, "snntorch", "snntorch:fast_sigmoid", {"slope": 0.0}),
+    ("fast_sigmoid", {"k": 0.0}, "norse", "norse:super", {"alpha": 0.0}),
+    ("snntorch:fast_sigmoid", {"slope": 0.0}, "norse", "norse:super", {"alpha": 0.0}),
+])
+def test_convert_solves_to_a_parameter_at_zero(source, params, lib, target, want) -> None:
+    """Finding: a parameter the formula takes at 0 (norse's SuperSpike alpha = 0, g' = 1)
+    was never reached (the solver works in log space) and convert found nothing."""
+    import numpy as np
+
+    from spikegrad._convert import convert
+
+    found = [c for c in convert(source, params, lib) if c.exact]
+    assert [(c.target, c.params) for c in found] == [(target, want)]
+    x = np.linspace(-4, 4, 801)
+    np.testing.assert_array_equal(spikegrad.get(target, **want).derivative(x),
+                                  np.ones_like(x))  # the closed form at 0: 1 / (1 + 0)^2
+
+
 def test_plot_writes_a_figure(tmp_path) -> None:
     pytest.importorskip("matplotlib")
     out = tmp_path / "f.png"
