@@ -551,8 +551,8 @@ def classify(c: Comparison) -> Classified:
     used: set[int] = set()
     for test in sorted(set(before) | set(after)):
         outcome, why = after.get(test, ("missing", ""))
-        if outcome in ("pass", "skip"):
-            continue
+        if outcome in ("pass", "skip") or test.startswith("::"):
+            continue  # "::module": a collection error, listed by module below
         if outcome == "missing":
             why = _collection_error_for(test, errors) or "not collected"
         was = before.get(test, ("missing", ""))[0]

@@ -242,3 +242,18 @@ def test_no_record_is_a_failure():
     run = runner.SuiteRun({}, None, 4, "ERROR: usage")
     assert any("no record from inside the pytest process" in p
                for p in runner.check_swap(run, peer, swapped=True))
+
+
+def test_a_parametrized_test_id_is_matched_literally():
+    """Finding: ``[sg8]`` in a known test id was read as a character class (fnmatch) and
+    matched nothing; only ``*`` is a wildcard."""
+    kd = _runner().known_differences()
+    entry = kd.Known("p", ("*Test::test_x[sg8]",), "deliberate", "why", "Deliberate differences")
+    assert entry.matches("p", "1.0", "pkg.mod.Test::test_x[sg8]")
+    assert not entry.matches("p", "1.0", "pkg.mod.Test::test_x[sg7]")
+    assert not entry.matches("p", "1.0", "pkg.mod.Test::test_xs")
+    assert not entry.matches("q", "1.0", "pkg.mod.Test::test_x[sg8]")
+    versioned = kd.Known("p", ("*",), "peer-bug", "why", "Deliberate differences",
+                         versions=("0.3.0",))
+    assert versioned.matches("p", "0.3.0", "a::b") and not versioned.matches("p", "0.4.0",
+                                                                             "a::b")
