@@ -19,6 +19,10 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised without jax installed
     raise ImportError("spikegrad.jax needs JAX: pip install 'spikegrad[jax]'") from exc
 
+import jax.numpy as jnp
+import numpy as np
+
+from . import _constrain
 from ._arrays import param_text
 from ._evaluate import check_param_shapes
 from ._frontend import named_functions, resolve, resolve_multistep
@@ -113,24 +117,53 @@ class Surrogate:
     leaves, so it goes inside flax/equinox/brainstate modules and through ``jit``, ``grad``
     and ``vmap``, and a gradient with respect to the object holds ``Σ G ∂g/∂θ`` per
     parameter.  ``spiking=False`` returns the primitive ``g(x)`` instead of the spike.
+
+    ``constrain=`` keeps the array parameters inside their domains under an optimizer:
+    ``None`` (default) checks their values at each call where they are concrete (outside
+    ``jit``) and raises ``ValueError`` naming the parameter and its domain; ``"clamp"``
+    reads the leaf clipped to the domain; ``"softplus"`` stores an unconstrained leaf and
+    maps it smoothly onto the domain (``low + softplus(leaf)``), so the leaves (and a
+    gradient with respect to the object) are the unconstrained values and
+    :attr:`values` the parameters.
     """
 
     def __init__(self, name: str | Bound | Entry, spiking: bool = True, *, key: Any = None,
-                 **params: Any) -> None:
+                 constrain: str | None = None, **params: Any) -> None:
         bound = resolve(name, params, front=_FRONT)
         self.spiking = spiking
         self.key = key
         if not spiking and not bound.has_primitive:
             raise ValueError(f"{bound.name} has no primitive: spiking=False is not "
                              "available for it")
-        # the static part (definition, number parameters) and the leaves (array parameters)
+        _constrain.check_name(f"Surrogate({bound.name!r})", constrain)
+        if constrain is not None and not bound.array_values:
+            raise ValueError(f"Surrogate({bound.name!r}): constrain={constrain!r} with no "
+                             "array parameter to keep in its domain; give the parameters "
+                             "as arrays (alpha=jnp.asarray(2.0))")
+        # the static part (definition, number parameters, constraint) and the leaves
+        # (array parameters, unconstrained where constrain= maps them)
         self._static = _adapter._Static(bound)
-        self._leaves = bound.array_values
+        self._constrain = constrain
+        domains = {p.name: p.domain for p in bound.entry.params}
+        self._leaves = tuple(
+            v if constrain is None else jnp.asarray(
+                _constrain.invert(constrain, domains[n], _concrete(n, v)), dtype=v.dtype)
+            for n, v in zip(self._static.names, bound.array_values, strict=True))
+
+    @property
+    def values(self) -> tuple[Any, ...]:
+        """The array parameters' values (the leaves through ``constrain=``), in the order
+        of the leaves."""
+        if self._constrain is None:
+            return tuple(self._leaves)
+        domains = {p.name: p.domain for p in self._static.entry.params}
+        return tuple(_constrain.apply(self._constrain, domains[n], jnp.asarray(v), jnp)
+                     for n, v in zip(self._static.names, self._leaves, strict=True))
 
     @property
     def bound(self) -> Bound:
         """The bound surrogate with the object's current parameter values."""
-        return self._static.bound(self._leaves)
+        return self._static.bound(self.values)
 
     def __call__(self, x: Any, key: Any = None) -> jax.Array:
         key = key if key is not None else self.key
@@ -146,12 +179,12 @@ class Surrogate:
     def tree_flatten(self) -> tuple[tuple[Any, ...], Any]:
         # leaves as they are: jax's tree utilities may put placeholders (None, axis
         # specs) in them, so nothing is bound or converted here
-        return self._leaves, (self._static, self.spiking, self.key)
+        return self._leaves, (self._static, self.spiking, self.key, self._constrain)
 
     @classmethod
     def tree_unflatten(cls, aux: Any, children: tuple[Any, ...]) -> Surrogate:
         obj = object.__new__(cls)
-        obj._static, obj.spiking, obj.key = aux
+        obj._static, obj.spiking, obj.key, obj._constrain = aux
         obj._leaves = tuple(children)
         return obj
 
@@ -160,7 +193,9 @@ class Surrogate:
         or a tracer, by its shape), and ``spiking=False`` where set."""
         shown = "".join(f", {k}={param_text(v)}" for k, v in self.bound.param_items)
         spiking = "" if self.spiking else ", spiking=False"
-        return f"spikegrad.jax.Surrogate({self._static.entry.name!r}{shown}{spiking})"
+        constrain = "" if self._constrain is None else f", constrain={self._constrain!r}"
+        return (f"spikegrad.jax.Surrogate({self._static.entry.name!r}{shown}{spiking}"
+                f"{constrain})")
 
     def __hash__(self) -> int:
         return hash((self.bound, self.spiking))
@@ -168,6 +203,16 @@ class Surrogate:
     def __eq__(self, other: object) -> bool:
         return (isinstance(other, Surrogate) and other.bound == self.bound
                 and other.spiking == self.spiking)
+
+
+def _concrete(name: str, value: Any) -> np.ndarray:
+    """``value`` on the host, for ``constrain=``'s inverse map; a traced value has none."""
+    try:
+        return np.asarray(value)
+    except jax.errors.TracerArrayConversionError:
+        raise TypeError(f"constrain= maps the initial value of {name} on the host; inside "
+                        "jit it is traced: build the Surrogate outside jit (it is a pytree, "
+                        "pass it in)") from None
 
 
 def _multistep_bound(name: str | MultiStepEntry | MultiStepBound,

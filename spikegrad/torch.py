@@ -25,6 +25,9 @@ except ImportError as exc:  # pragma: no cover - exercised without torch install
         "https://download.pytorch.org/whl/cpu)"
     ) from exc
 
+from torch.nn.utils import parametrize
+
+from . import _constrain
 from ._arrays import is_array_param, param_text
 from ._evaluate import check_param_shapes
 from ._frontend import named_functions, resolve
@@ -190,13 +193,24 @@ class Surrogate(torch.nn.Module):
         has nothing to learn: ``learnable=`` then raises ``ValueError``.
     key : torch.Generator, optional
         Random source of a stochastic surrogate (required for those).
+    constrain : {None, "clamp", "softplus"}
+        How the learnable parameters stay inside their domains under an optimizer.
+        ``None`` (default): each call checks their values (on the CPU, outside
+        ``torch.compile``, where reading them costs no device synchronisation) and raises
+        ``ValueError`` naming the parameter, its domain and the call; on a GPU or in a
+        compiled graph nothing is checked.  ``"clamp"``: the value read is the stored one
+        clipped to the domain at every call (the ``alpha.data.clamp_`` of snntorch and
+        spikingjelly users, on every device).  ``"softplus"``: the stored value is
+        unconstrained and mapped smoothly onto the domain (``low + softplus(raw)``).  Both
+        are ``torch.nn.utils.parametrize`` parametrizations: ``module.alpha`` is the
+        value, ``module.parametrizations.alpha.original`` what the optimizer updates.
     **params
         Surrogate parameters (numbers or tensors).
     """
 
     def __init__(self, name: str | Bound | Entry, spiking: bool = True, *,
                  learnable: bool | Iterable[str] = False, key: torch.Generator | None = None,
-                 **params: Any) -> None:
+                 constrain: str | None = None, **params: Any) -> None:
         super().__init__()
         bound = resolve(name, params, front=_FRONT)
         self.entry = bound.entry
@@ -234,6 +248,18 @@ class Surrogate(torch.nn.Module):
                                 f"torch tensor, got {type(value).__name__}")
             else:
                 self._static[pname] = value
+        _constrain.check_name(f"Surrogate({bound.name!r})", constrain)
+        self.constrain = constrain
+        learned = [n for n in self._tensor_names
+                   if isinstance(getattr(self, n), torch.nn.Parameter)]
+        if constrain is not None:
+            if not learned:
+                raise ValueError(f"Surrogate({bound.name!r}): constrain={constrain!r} with "
+                                 "nothing learnable; add learnable=True")
+            domains = {p.name: p.domain for p in bound.entry.params}
+            for pname in learned:
+                parametrize.register_parametrization(
+                    self, pname, _Constrained(constrain, domains[pname]))
         self._number_bound = bound if not self._tensor_names else None
         self._calls = 0
 
@@ -275,6 +301,37 @@ class Surrogate(torch.nn.Module):
         if not self.spiking:
             parts.append("spiking=False")
         return ", ".join(parts)
+
+
+class _Constrained(torch.nn.Module):
+    """A parametrization holding a parameter inside its domain (see
+    :mod:`spikegrad._constrain`, where the maps are defined once)."""
+
+    def __init__(self, kind: str, domain: Any) -> None:
+        super().__init__()
+        self.kind = kind
+        self.domain = domain
+        # the domain's edges per dtype, on the host now (a compiled graph's constants)
+        self._edges = {getattr(torch, n): _constrain.edges(domain, n)
+                       for n in _constrain.FLOAT_DTYPES}
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return _constrain.apply(self.kind, self.domain, raw, _torch_namespace(),
+                                self._edges[raw.dtype])
+
+    def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
+        raw = _constrain.invert(self.kind, self.domain,
+                                value.detach().to("cpu", torch.float64).numpy())
+        return torch.as_tensor(raw, dtype=value.dtype).to(value.device)
+
+    def extra_repr(self) -> str:
+        return f"{self.kind!r}, {self.domain.text}"
+
+
+def _torch_namespace() -> Any:
+    import array_api_compat.torch as xp
+
+    return xp
 
 
 def _nothing_to_learn(entry: Entry, wanted: bool | set[str]) -> str:
