@@ -41,9 +41,15 @@ def _finite_at_zero_slope(a: Array, xp: Any, k: Any) -> Array:
 def fast_sigmoid_derivative(x: Array, /, *, xp: Any, k: float) -> Array:
     """``1 / (1 + k|x|)^2``; at ``k = 0`` the constant 1 (the straight-through
     estimator), at ``x = ±inf`` too."""
-    hi, lo = scaled(_finite_at_zero_slope(xp.abs(x), xp, k), k, 1.0, xp)
-    q = (1.0 + hi) + lo
+    q = _one_plus_k_times(xp.abs(x), xp, k)
     return 1.0 / (q * q)
+
+
+def _one_plus_k_times(a: Array, xp: Any, k: Any) -> Array:
+    """``1 + k a`` for ``a = |x| >= 0``, the product's rounding error kept (one rounding
+    in all); at ``k = 0`` exactly 1, ``a = inf`` included."""
+    hi, lo = scaled(_finite_at_zero_slope(a, xp, k), k, 1.0, xp)
+    return (1.0 + hi) + lo
 
 
 def fast_sigmoid_primitive(x: Array, /, *, xp: Any, k: float) -> Array:
@@ -56,7 +62,7 @@ def fast_sigmoid_primitive(x: Array, /, *, xp: Any, k: float) -> Array:
         return x if k == 0.0 else _fast_sigmoid_anchored(x, xp, k)
     zero = k == 0.0
     anchored = _fast_sigmoid_anchored(x, xp, xp.where(zero, xp.ones_like(k), k))
-    rest = x / (1.0 + k * _finite_at_zero_slope(magnitude(x, xp), xp, k))
+    rest = x / _one_plus_k_times(magnitude(x, xp), xp, k)
     return xp.where(zero, rest, anchored)
 
 
