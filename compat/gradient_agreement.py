@@ -8,7 +8,7 @@ from the smallest subnormal to 8 with both signs, and ``0``, ``-0``, ``±1.4e-45
 ``±1.2e-38``, ``±1e30``, ``±3.4e38``), and reports per surrogate:
 
 * ``g′``: the gradient of the spike with respect to ``x`` for an upstream gradient of 1
-  (the surrogate derivative as the peer returns it): the share of elements whose float32
+  (the surrogate derivative as each side returns it): the share of elements whose float32
   bits are equal, and the largest distance in units in the last place (ULP);
 * ``G·g′``: the same for the upstream gradient ``G`` of :func:`upstream` (deterministic,
   in ``[0.5, 1.5)``, full significands), which is what backpropagation computes in a
@@ -19,14 +19,25 @@ from the smallest subnormal to 8 with both signs, and ``0``, ``-0``, ``±1.4e-45
 * whether the spikes are bit-equal, and where not.
 
 NaN counts as equal to NaN (any payload); ``-0`` and ``+0`` are bit-unequal but 0 ULP
-apart.  A NaN on one side only is an infinite distance.  The rows measure one form per
+apart; a NaN on one side only is an infinite distance.  The rows measure one form per
 surrogate (snntorch's factories, spikingjelly's modules with ``spiking=True``, braintools'
-classes, norse's ``threshold(x, method, alpha)``); the other forms of the same surrogate
-call the same code on both sides.  Not measured: stochastic surrogates, the compat names
-whose values differ on purpose (see ``DIFFERENT``), and names the installed peer lacks.
+classes under ``jax.jit``, norse's ``threshold(x, method, alpha)``); the other forms of a
+surrogate call the same code on both sides.  Not measured: the names of :data:`SKIPPED`.
+
+The figures depend on the machine: torch's CPU kernels (their vector width), spikegrad's
+generated CPU kernels (glibc's vector math; without a C compiler, or with
+``spikegrad.torch.set_fast_path(False)`` (``--torch-ops``), the backward uses torch ops,
+whose rounding differs) and XLA's.  :func:`environment` names what each peer's rows were
+measured with.
+
+:func:`training_rows` trains the float32 networks of ``tests/test_compat.py``
+(``_losses_snntorch``, ``_losses_braintools``) for :data:`STEPS` steps with the peer's
+surrogate and with compat's, and reports after which step their weights and their losses
+first differ, and by how much the losses differ.
 
     python compat/gradient_agreement.py                   # every installed peer
     python compat/gradient_agreement.py --peer snntorch   # one peer
+    python compat/gradient_agreement.py --torch-ops       # spikegrad without its kernels
 """
 
 from __future__ import annotations
@@ -34,9 +45,14 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import math
+import platform
+import subprocess
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,20 +66,17 @@ PEERS: dict[str, tuple[str, str, str]] = {
                      "spikegrad.compat.spikingjelly", "torch"),
 }
 
-#: compat names left out of the table, with the reason (values differ on purpose, or the
-#: surrogate is random)
-DIFFERENT: dict[tuple[str, str], str] = {
-    ("snntorch", "LSO"): "snntorch's factory calls the stochastic operator (crashes)",
-    ("snntorch", "SSO"): "random backward",
-    ("snntorch", "spike_rate_escape"): "snntorch shifts the rate by the threshold twice "
-                                       "(catalogued); spikegrad peaks at x = 0",
-    ("spikingjelly", "PoissonPass"): "random forward",
-    ("norse", "super, alpha != 1"): "norse 1.1.0's SuperSpike ignores alpha (catalogued NO-1)",
-    ("norse", "tanh, heavi_erfc, k != 2; circ, alpha != 1/2"):
-        "norse 1.1.0's gradients lack k/2, or are 2 alpha times the documented one "
-        "(catalogued NO-2..NO-4)",
-    ("norse", "logistic_fn, circ_dist_fn"): "random forward",
-    ("norse", "heaviside"): "no gradient on either side",
+#: compat names that mirror a peer's but are not in the table, and why
+SKIPPED: dict[str, str] = {
+    "snntorch LSO": "snntorch 1.0's factory calls the stochastic operator and raises",
+    "snntorch SSO, spikingjelly PoissonPass, norse logistic_fn and circ_dist_fn": "random",
+    "snntorch spike_rate_escape": "different on purpose: snntorch shifts the rate by the "
+                                  "threshold twice (catalogued), spikegrad peaks at x = 0",
+    "norse super at alpha != 1; tanh, heavi_erfc at k != 2; circ at alpha != 1/2":
+        "different on purpose: norse 1.1.0 ignores SuperSpike's alpha, its tanh and erfc "
+        "gradients lack k/2 and circ's is 2 alpha times the documented one (catalogued)",
+    "norse heaviside": "no gradient on either side",
+    "spikingjelly DSpike": "not in spikingjelly 2.0.0 (compat follows its HEAD)",
 }
 
 
@@ -98,7 +111,8 @@ def _step(cond: np.ndarray) -> np.ndarray:
 
 
 ORACLES: dict[tuple[str, str], Callable[..., np.ndarray]] = {
-    # snntorch 1.0 (docstrings of snntorch.surrogate)
+    # snntorch 1.0 (docstrings of snntorch.surrogate; atan's code has alpha/2 where its
+    # docstring has 1/pi, and the alias follows the code)
     ("snntorch", "atan"): lambda x, alpha: alpha / 2 / (1 + (math.pi / 2 * alpha * x) ** 2),
     ("snntorch", "fast_sigmoid"): lambda x, slope: 1 / (1 + slope * np.abs(x)) ** 2,
     ("snntorch", "sigmoid"): lambda x, slope: _sigmoid_slope(x, slope),
@@ -130,8 +144,8 @@ ORACLES: dict[tuple[str, str], Callable[..., np.ndarray]] = {
     ("spikingjelly", "LeakyKReLU"): lambda x, leak, k: np.where(x >= 0, k, leak),
     ("spikingjelly", "LogTailedReLU"):
         lambda x, alpha: np.where(x > 1, 1 / np.maximum(x, 1), np.where(x <= 0, alpha, 1.0)),
-    ("spikingjelly", "FakeNumericalGradient"):
-        lambda x, alpha: np.minimum(np.where(x >= 0, 1.0, -1.0) / x, alpha),
+    ("spikingjelly", "FakeNumericalGradient"):  # clip(sign(x)/x, alpha) = min(1/|x|, alpha)
+        lambda x, alpha: np.minimum(1 / np.abs(x), alpha),
     ("spikingjelly", "DeterministicPass"): lambda x: np.ones_like(x),
     ("spikingjelly", "MultiLevelSpikeCount"):
         lambda x, max_spike_count: _step((x >= 0) & (x <= max_spike_count)),
@@ -207,39 +221,35 @@ class Case:
 
 
 def _defaults(peer: str, name: str) -> tuple[tuple[str, Any], ...]:
-    """The defaults of the peer's constructor or factory ``name`` (installed release)."""
-    import inspect
-
-    obj = getattr(importlib.import_module(PEERS[peer][0]), name)
-    sig = inspect.signature(obj)
+    """The defaults of the installed peer's constructor or factory ``name``."""
+    sig = inspect.signature(getattr(importlib.import_module(PEERS[peer][0]), name))
     return tuple((p.name, p.default) for p in sig.parameters.values()
                  if p.default is not inspect.Parameter.empty and p.name != "spiking")
 
 
-#: norse's threshold methods at the parameter where norse 1.1.0 computes its documented
+#: norse's threshold methods, at the parameter where norse 1.1.0 computes its documented
 #: derivative (``threshold`` has no default; norse's neurons default to super, alpha=100)
-_NORSE = {"super": 1.0, "triangle": 0.3, "tanh": 2.0, "circ": 0.5, "heavi_erfc": 2.0}
-_NORSE_NOTE = {"super": "norse's documented g' only at alpha = 1",
-               "triangle": "triangle_fn's default",
-               "tanh": "documented g' only at k = 2", "circ": "documented g' only at 1/2",
-               "heavi_erfc": "documented g' only at k = 2"}
+_NORSE = {"super": (1.0, "norse ignores alpha; equal at 1 only"),
+          "triangle": (0.3, "triangle_fn's default"),
+          "tanh": (2.0, "norse lacks k/2; equal at k = 2 only"),
+          "circ": (0.5, "norse's is 2 alpha times; equal at 1/2 only"),
+          "heavi_erfc": (2.0, "norse lacks k/2; equal at k = 2 only")}
+
+
+def _order(peer: str, name: str) -> tuple[str, str, str]:
+    return peer, name.lower(), name
 
 
 def cases(peer: str) -> list[Case]:
     """The measured surrogates of ``peer`` (installed), in the table's order."""
-    out = []
     if peer == "norse":
-        out = [Case("norse", m, (("alpha", a),), _NORSE_NOTE[m]) for m, a in _NORSE.items()]
+        out = [Case("norse", m, (("alpha", a),), note) for m, (a, note) in _NORSE.items()]
     else:
         theirs = importlib.import_module(PEERS[peer][0])
-        for p, name in ORACLES:
-            if p != peer or not hasattr(theirs, name):
-                continue
-            if name == "MultiLevelSpikeCount":
-                out.append(Case(peer, name, (("max_spike_count", 3),), "no default"))
-            else:
-                out.append(Case(peer, name, _defaults(peer, name)))
-    return sorted(out, key=lambda c: (c.peer, c.surrogate.lower(), c.surrogate))
+        out = [Case(peer, name, (("max_spike_count", 3),), "no default")
+               if name == "MultiLevelSpikeCount" else Case(peer, name, _defaults(peer, name))
+               for p, name in ORACLES if p == peer and hasattr(theirs, name)]
+    return sorted(out, key=lambda c: _order(c.peer, c.surrogate))
 
 
 # -- the grid and the upstream gradient ----------------------------------------------------------
@@ -251,7 +261,7 @@ def grid() -> np.ndarray:
     top = int(f32(8.0).view(np.uint32))
     mags = np.linspace(1, top, 32_768).astype(np.uint32).view(f32)
     tiny, big = np.finfo(f32).tiny, np.finfo(f32).max
-    special = np.array([0.0, -0.0, 1e-45, tiny, 1e30, big], dtype=f32)
+    special = np.array([0.0, 1e-45, tiny, 1e30, big], dtype=f32)
     x = np.concatenate([uniform, dyadic, mags, -mags, special, -special])
     _, first = np.unique(x.view(np.uint32), return_index=True)
     x = x[np.sort(first)]
@@ -269,6 +279,9 @@ def _torch_eval(fn: Callable[[Any], Any], x: np.ndarray, g: np.ndarray
                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     import torch
 
+    import spikegrad.torch
+
+    spikegrad.torch.build_fast_path(timeout=600)  # the same path from the first call on
     xt = torch.from_numpy(x.copy()).requires_grad_(True)
     y = fn(xt)
     (g1,) = torch.autograd.grad(y, xt, torch.ones_like(y), retain_graph=True)
@@ -286,7 +299,8 @@ def _jax_eval(fn: Callable[[Any], Any], x: np.ndarray, g: np.ndarray
         y, vjp = jax.vjp(fn, x)
         return y, vjp(jnp.ones_like(y))[0], vjp(g.astype(y.dtype))[0]
 
-    return tuple(np.asarray(a) for a in run(jnp.asarray(x), jnp.asarray(g)))  # type: ignore[return-value]
+    y, g1, gg = run(jnp.asarray(x), jnp.asarray(g))
+    return np.asarray(y), np.asarray(g1), np.asarray(gg)
 
 
 def _ordered(a: np.ndarray) -> np.ndarray:
@@ -316,19 +330,25 @@ def _same_value(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @dataclass
 class Measurement:
     """The arrays of one case: inputs, upstream gradient, both sides' spikes, ``g'`` and
-    ``G g'``, and the correctly rounded ``G g'`` of the oracle."""
+    ``G g'`` (each a pair: the peer's, compat's), and the oracle's ``G g'`` rounded once
+    to float32."""
 
     case: Case
     x: np.ndarray
     g: np.ndarray
-    spike: tuple[np.ndarray, np.ndarray]  # (peer, compat)
-    grad: tuple[np.ndarray, np.ndarray]  # upstream 1
-    upstream_grad: tuple[np.ndarray, np.ndarray]  # upstream G
-    exact: np.ndarray = field(repr=False)  # float32(G * g'(x)), rounded once
+    spike: tuple[np.ndarray, np.ndarray]
+    grad: tuple[np.ndarray, np.ndarray]
+    upstream_grad: tuple[np.ndarray, np.ndarray]
+    exact: np.ndarray
+
+    @property
+    def exact_grad(self) -> np.ndarray:
+        """The oracle's ``g'`` rounded once to float32."""
+        return self.case.oracle(self.x.astype(np.float64)).astype(np.float32)
 
 
 def measure(case: Case, x: np.ndarray | None = None) -> Measurement:
-    """Evaluate ``case`` on both sides (``x``: :func:`grid` unless given)."""
+    """Evaluate ``case`` on both sides (on :func:`grid` unless ``x`` is given)."""
     x = grid() if x is None else np.asarray(x, np.float32)
     g = upstream(x.size)
     theirs_name, ours_name, framework = PEERS[case.peer]
@@ -343,7 +363,7 @@ def measure(case: Case, x: np.ndarray | None = None) -> Measurement:
 
 @dataclass(frozen=True)
 class Row:
-    """One line of the table."""
+    """One line of the gradient table."""
 
     peer: str
     surrogate: str
@@ -368,22 +388,23 @@ HEADER = ("| peer | surrogate | parameters | g′ bit-equal | g′ max ULP | G·
 
 
 def _percent(share: float) -> str:
-    """``100 %`` only when all agree, ``0 %`` only when none does; else two decimals
-    rounded toward 50 %, so that neither extreme is printed for a near miss."""
-    if share == 1.0:
-        return "100 %"
-    if share == 0.0:
-        return "0 %"
+    """``100 %`` only when all agree and ``0 %`` only when none does; otherwise two
+    decimals rounded toward 50 %, so that a near miss never prints as an extreme."""
+    if share in (0.0, 1.0):
+        return f"{share * 100:.0f} %"
     p = share * 100
     p = math.floor(p * 100) / 100 if p > 50 else math.ceil(p * 100) / 100
     return f"{min(max(p, 0.01), 99.99):.2f} %"
 
 
-def _ulp(d: np.ndarray) -> str:
-    m = float(d.max()) if d.size else 0.0
-    if math.isinf(m):
-        return f"∞ (NaN at {int(np.isinf(d).sum())})"
-    return f"{int(m)}"
+def _ulp(theirs: np.ndarray, ours: np.ndarray) -> str:
+    d = ulp_distance(theirs, ours)
+    finite = d[np.isfinite(d)]
+    text = f"{int(finite.max()) if finite.size else 0}"
+    nans = [(side, int((np.isnan(a) & ~np.isnan(b)).sum()))
+            for side, a, b in (("peer", theirs, ours), ("spikegrad", ours, theirs))]
+    nans = [f"{side} NaN at {n}" for side, n in nans if n]
+    return f"∞ ({', '.join(nans)}; else {text})" if nans else text
 
 
 def _rounded(m: Measurement) -> str:
@@ -394,11 +415,9 @@ def _rounded(m: Measurement) -> str:
         return "—"
     peer_ok = _same_value(theirs[differ], m.exact[differ])
     ours_ok = _same_value(ours[differ], m.exact[differ])
-    parts = [("spikegrad", int((ours_ok & ~peer_ok).sum())),
-             ("peer", int((peer_ok & ~ours_ok).sum())),
-             ("neither", int((~ours_ok & ~peer_ok).sum())),
-             ("both (±0)", int((ours_ok & peer_ok).sum()))]
-    return ", ".join(f"{name} {_percent(k / n)}" for name, k in parts if k)
+    parts = [("spikegrad", ours_ok & ~peer_ok), ("peer", peer_ok & ~ours_ok),
+             ("neither", ~ours_ok & ~peer_ok), ("both (±0)", ours_ok & peer_ok)]
+    return ", ".join(f"{name} {_percent(int(k.sum()) / n)}" for name, k in parts if k.any())
 
 
 def _spikes(m: Measurement) -> str:
@@ -409,49 +428,222 @@ def _spikes(m: Measurement) -> str:
     if eq.all():
         return "yes"
     bad = m.x[~eq]
-    where = ", ".join(f"{v:.2g}" for v in bad[:3]) + (", …" if bad.size > 3 else "")
-    return f"no at {bad.size} (x = {where})"
+    where = f"x = {bad[0]:.2g}" if bad.size == 1 else f"x in [{bad.min():.2g}, {bad.max():.2g}]"
+    return f"no at {bad.size} ({where})"
 
 
 def summarize(m: Measurement) -> Row:
     """The table row of a measurement."""
     (t1, o1), (tg, og) = m.grad, m.upstream_grad
     return Row(m.case.peer, m.case.surrogate, m.case.parameters,
-               _percent(float(bit_equal(t1, o1).mean())), _ulp(ulp_distance(t1, o1)),
-               _percent(float(bit_equal(tg, og).mean())), _ulp(ulp_distance(tg, og)),
+               _percent(float(bit_equal(t1, o1).mean())), _ulp(t1, o1),
+               _percent(float(bit_equal(tg, og).mean())), _ulp(tg, og),
                _rounded(m), _spikes(m))
 
 
 def installed(peer: str) -> bool:
-    """Whether ``peer`` (and the framework it runs on) can be imported."""
+    """Whether ``peer`` and the framework it runs on can be imported."""
     module, _, framework = PEERS[peer]
     return all(importlib.util.find_spec(name) is not None
                for name in (module.split(".")[0], framework))
 
 
 def rows(peer: str) -> list[Row]:
-    """The table rows of one installed peer, sorted by surrogate."""
+    """The gradient-table rows of one installed peer, sorted by surrogate."""
     x = grid()
     return [summarize(measure(c, x)) for c in cases(peer)]
 
 
-def table(all_rows: Iterable[Row]) -> str:
-    """The markdown table, rows sorted stably by peer then surrogate."""
-    ordered = sorted(all_rows, key=lambda r: (r.peer, r.surrogate.lower(), r.surrogate))
-    return "\n".join([HEADER, *(r.markdown() for r in ordered)])
+def table(all_rows: Iterable[Row], header: str = HEADER) -> str:
+    """A markdown table, rows sorted stably by peer then surrogate."""
+    ordered = sorted(all_rows, key=lambda r: _order(r.peer, r.surrogate))
+    return "\n".join([header, *(r.markdown() for r in ordered)])
+
+
+def _kernels() -> str:
+    """How spikegrad's torch backward runs here: its generated CPU kernels (and with
+    what), or torch ops."""
+    import spikegrad.torch
+    from spikegrad.codegen import cpu
+
+    status = spikegrad.torch.build_fast_path(timeout=600)
+    if status == "disabled":
+        return "spikegrad with torch ops (fast path off)"
+    try:
+        cc = cpu.compiler()
+    except cpu.CompilerUnavailable:
+        return "spikegrad with torch ops (no C compiler)"
+    out = subprocess.run([cc, "-dumpfullversion"], capture_output=True, text=True)
+    libc, libc_version = platform.libc_ver()
+    return (f"spikegrad's generated CPU kernels ({Path(cc).name} {out.stdout.strip()}, "
+            f"{libc} {libc_version})")
+
+
+def environment(peer: str) -> str:
+    """What ``peer``'s rows were measured with: the peer's version, its framework's, the
+    CPU and how spikegrad's backward ran."""
+    framework = PEERS[peer][2]
+    if framework == "jax":
+        where = (f"jax {version('jax')}, jaxlib {version('jaxlib')} "
+                 f"({platform.machine()}, under jax.jit)")
+    else:
+        import torch
+
+        where = (f"torch {torch.__version__} ({platform.machine()}, "
+                 f"{torch.backends.cpu.get_cpu_capability()}), {_kernels()}")
+    return f"{peer} {version(peer)}: {where}"
+
+
+# -- training: the float32 networks of tests/test_compat.py --------------------------------------
+#: training steps measured (tests/test_compat.py runs the first 20)
+STEPS = 200
+FIRST = 20
+
+#: the training comparisons: the helpers' own surrogates (atan, Arctan at alpha = 2) and
+#: surrogates whose gradients differ in the table
+TRAINING = [Case("snntorch", "atan", (("alpha", 2.0),)),
+            Case("snntorch", "fast_sigmoid", (("slope", 25),)),
+            Case("braintools", "Arctan", (("alpha", 2.0),)),
+            Case("braintools", "ERF", (("alpha", 1.0),)),
+            Case("braintools", "Sigmoid", (("alpha", 4.0),))]
+
+
+def train_snntorch(spike_grad: Callable[[Any], Any], steps: int = STEPS
+                   ) -> tuple[list[float], list[np.ndarray]]:
+    """``tests/test_compat.py::_losses_snntorch``'s network with ``spike_grad``: the
+    losses and the weights after each step."""
+    import snntorch as snn
+    import torch
+
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(8, 6)
+    lif = snn.Leaky(beta=0.9, spike_grad=spike_grad)
+    opt = torch.optim.SGD(lin.parameters(), lr=0.5)
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(10, 4, 8, generator=g) * 2
+    target = torch.rand(4, 6, generator=g)
+    losses, weights = [], []
+    for _ in range(steps):
+        mem = lif.init_leaky()
+        spikes = []
+        for t in range(x.shape[0]):
+            spk, mem = lif(lin(x[t]), mem)
+            spikes.append(spk)
+        loss = ((torch.stack(spikes).mean(0) - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        weights.append(np.concatenate([p.detach().numpy().ravel() for p in lin.parameters()]))
+    return losses, weights
+
+
+def train_braintools(spike: Callable[[Any], Any], steps: int = STEPS
+                     ) -> tuple[list[float], list[np.ndarray]]:
+    """``tests/test_compat.py::_losses_braintools``'s network with ``spike``: the losses
+    and the weights after each step."""
+    import jax
+    import jax.numpy as jnp
+
+    w = jax.random.normal(jax.random.key(0), (8, 6), dtype=jnp.float32) * 0.5
+    x = jax.random.uniform(jax.random.key(1), (10, 4, 8), dtype=jnp.float32) * 2
+    target = jax.random.uniform(jax.random.key(2), (4, 6), dtype=jnp.float32)
+
+    def loss(w: Any) -> Any:
+        def step(v: Any, xt: Any) -> tuple[Any, Any]:
+            v = 0.9 * v + xt @ w
+            s = spike(v - 1.0)
+            return v - s, s
+
+        _, s = jax.lax.scan(step, jnp.zeros((4, 6), jnp.float32), x)
+        return jnp.mean((s.mean(0) - target) ** 2)
+
+    grad = jax.jit(jax.value_and_grad(loss))
+    losses, weights = [], []
+    for _ in range(steps):
+        value, gw = grad(w)
+        w = w - 0.5 * gw
+        losses.append(float(value))
+        weights.append(np.asarray(w).ravel())
+    return losses, weights
+
+
+TRAINING_HEADER = (f"| peer | surrogate | parameters | weights first differ after step "
+                   f"| losses first differ at step | largest relative loss difference, "
+                   f"steps 1–{FIRST} | steps 1–{STEPS} |\n|---|---|---|---:|---:|---:|---:|")
+
+
+@dataclass(frozen=True)
+class TrainingRow:
+    """One line of the training table."""
+
+    peer: str
+    surrogate: str
+    parameters: str
+    weights_part: str
+    losses_part: str
+    first: str
+    all: str
+
+    def markdown(self) -> str:
+        cells = (self.peer, f"`{self.surrogate}`", self.parameters, self.weights_part,
+                 self.losses_part, self.first, self.all)
+        return "| " + " | ".join(cells) + " |"
+
+
+def _first_step(differ: Iterable[bool]) -> str:
+    return next((str(i + 1) for i, d in enumerate(differ) if d), "—")
+
+
+def _relative(a: np.ndarray, b: np.ndarray) -> str:
+    r = float(np.max(np.abs(a - b) / np.abs(a)))
+    return "0" if r == 0 else f"{r * 100:.2g} %"
+
+
+def training_row(case: Case, steps: int = STEPS) -> TrainingRow:
+    """Train ``case``'s network with the peer's surrogate and with compat's."""
+    theirs_name, ours_name, _ = PEERS[case.peer]
+    train = train_braintools if case.peer == "braintools" else train_snntorch
+    (la, wa), (lb, wb) = (train(case.build(importlib.import_module(name)), steps)
+                          for name in (theirs_name, ours_name))
+    a, b = np.asarray(la), np.asarray(lb)
+    return TrainingRow(case.peer, case.surrogate, case.parameters,
+                       _first_step(not np.array_equal(u, v) for u, v in zip(wa, wb,
+                                                                             strict=True)),
+                       _first_step(a != b), _relative(a[:FIRST], b[:FIRST]), _relative(a, b))
+
+
+def training_rows(peer: str) -> list[TrainingRow]:
+    """The training-table rows of one installed peer (none for peers without one)."""
+    return [training_row(c) for c in TRAINING if c.peer == peer]
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--peer", action="append", choices=sorted(PEERS),
                     help="peers to measure (default: every installed one)")
+    ap.add_argument("--torch-ops", action="store_true",
+                    help="spikegrad's torch backward with torch ops, not its CPU kernels")
+    ap.add_argument("--no-training", action="store_true", help="skip the training table")
     args = ap.parse_args(argv)
+    if args.torch_ops:
+        import spikegrad.torch
+
+        spikegrad.torch.set_fast_path(False)
     peers = args.peer or sorted(PEERS)
-    missing = [p for p in peers if not installed(p)]
-    found = [r for p in peers if p not in missing for r in rows(p)]
-    print(table(found))
-    for p in missing:
-        print(f"\n{p}: not installed, not measured")
+    here = sorted(p for p in set(peers) if installed(p))
+    print(table(r for p in here for r in rows(p)))
+    print("\nMeasured with:\n")
+    for p in here:
+        print(f"* {environment(p)}")
+    if not args.no_training:
+        print()
+        print(table((r for p in here for r in training_rows(p)), TRAINING_HEADER))
+    print("\nNot measured:\n")
+    for names, why in SKIPPED.items():
+        print(f"* {names}: {why}")
+    for p in sorted(set(peers) - set(here)):
+        print(f"* {p}: not installed")
     return 0
 
 
