@@ -18,8 +18,10 @@ alias(LIB, "fast_sigmoid", "fast_sigmoid", (P("slope", 25.0, pos_or_zero(), "Slo
 alias(LIB, "sigmoid", "sigmoid", (P("slope", 25.0, pos(), "Slope."),),
       to=lambda p: ({"alpha": p["slope"]}, 1.0), forward="gt",
       mapping_doc="sigmoid(alpha = slope)",
-      notes="snntorch 1.0 computes k e^{-kx}/(e^{-kx}+1)^2, NaN for x < -88.7/k in float32 "
-      "and at -inf; this gives the correct (tiny or zero) value. " + _F32)
+      notes="snntorch 1.0 computes k e^{-kx}/(e^{-kx}+1)^2; in float32 it returns 0 for "
+      "x < -44.4/k (the squared denominator overflows; -1.77 at k = 25) and NaN for "
+      "x < -(88.7 - ln k)/k (k e^{-kx} overflows too; -3.42 at k = 25) and at -inf; this "
+      "gives the correct (tiny or zero) value. " + _F32)
 alias(LIB, "spike_rate_escape", "spike_rate_escape",
       (P("beta", 1.0, pos(), "Decay rate."), P("slope", 25.0, nonneg(), "Peak value.")),
       to=lambda p: ({"beta": p["beta"], "slope": p["slope"]}, 1.0), forward="gt",

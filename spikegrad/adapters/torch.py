@@ -96,6 +96,11 @@ _KERNEL_WARNED: set[tuple[Any, str]] = set()
 _KERNEL_LOCK = threading.Lock()
 
 
+#: what the warnings say of the fallback
+_FALLBACK = ("torch ops (the same formula, slower; not bit-identical where it calls exp, erf, "
+             "tanh or cos, which torch and the C library round differently by a few ULP)")
+
+
 def _built(fkey: Any, name: str, build: Any) -> Any:
     """``build()``, or ``None`` where it fails: one warning per formula and reason,
     naming it and the fallback (torch ops); ``fkey`` is ``(formula, dtype, ...)``."""
@@ -106,7 +111,7 @@ def _built(fkey: Any, name: str, build: Any) -> Any:
     except cpu.CompilerUnavailable as exc:
         _fused_state["no_compiler"] = True
         warnings.warn(f"spikegrad: fused CPU kernels unavailable ({exc}); the backward uses "
-                      "torch ops (same values, slower)", RuntimeWarning, stacklevel=5)
+                      f"{_FALLBACK}", RuntimeWarning, stacklevel=5)
     except (RuntimeError, OSError, TypeError, ValueError, NotImplementedError,
             RecursionError) as exc:
         reason = f"{type(exc).__name__}: {exc}"
@@ -117,7 +122,7 @@ def _built(fkey: Any, name: str, build: Any) -> Any:
         if first:
             warnings.warn(f"spikegrad: no fused CPU kernel for {name} "
                           f"({type(exc).__name__}: {str(exc)[:200]}); its backward uses "
-                          "torch ops (same values, slower)", RuntimeWarning, stacklevel=5)
+                          f"{_FALLBACK}", RuntimeWarning, stacklevel=5)
     return None
 
 

@@ -61,7 +61,8 @@ def cast(x: torch.Tensor) -> torch.Tensor:
 
 def set_fast_path(enabled: bool) -> None:
     """Let eager CPU calls use the generated kernels and the C++ autograd node (the
-    default), or make every call use torch ops (same values, slower), for this process."""
+    default), or make every call use torch ops (the same formula, slower; a few ULP apart
+    where it calls exp, erf, tanh or cos), for this process."""
     with _lock:
         _switch["enabled"] = bool(enabled)
         listeners = list(_listeners)
