@@ -264,6 +264,11 @@ def learnable(sizes: list[int], device: torch.device, repeats: int) -> dict[str,
             a = a0.clone().requires_grad_(True)
             calls[f"spikegrad.atan[{kind} alpha learns]"] = (
                 lambda a=a: torch.autograd.grad(sgt.atan(x, alpha=a), (x, a), g))
+        for kind in ("clamp", "softplus"):  # a module whose alpha stays in its domain
+            mod = sgt.Surrogate("atan", alpha=2.0, learnable=True, constrain=kind).to(device)
+            calls[f"spikegrad.Surrogate[0-d alpha learns, constrain={kind}]"] = (
+                lambda mod=mod: torch.autograd.grad(
+                    mod(x), (x, mod.parametrizations.alpha.original), g))
         a = alphas["0-d"].clone().requires_grad_(True)
         calls["hand.Function[0-d alpha learns]"] = (
             lambda a=a: torch.autograd.grad(_HandLearnableAtan.apply(x, a), (x, a), g))
