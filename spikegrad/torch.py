@@ -36,6 +36,7 @@ from ._torch_neurons import DSRIFNode, DSRLIFNode, MultiStepNode, dsr_if, dsr_li
 from .adapters import _pages, _torch_native
 from .adapters import torch as _adapter
 from .adapters.torch_tensors import set_fast_path
+from .adapters.torch_tensors import xp as _torch_xp
 
 __all__ = [
     "DSRIFNode",
@@ -316,7 +317,7 @@ class _Constrained(torch.nn.Module):
                        for n in _constrain.FLOAT_DTYPES}
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        return _constrain.apply(self.kind, self.domain, raw, _torch_namespace(),
+        return _constrain.apply(self.kind, self.domain, raw, _torch_xp(),
                                 self._edges[raw.dtype])
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
@@ -326,12 +327,6 @@ class _Constrained(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.kind!r}, {self.domain.text}"
-
-
-def _torch_namespace() -> Any:
-    import array_api_compat.torch as xp
-
-    return xp
 
 
 def _nothing_to_learn(entry: Entry, wanted: bool | set[str]) -> str:
