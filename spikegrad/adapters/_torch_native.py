@@ -177,6 +177,136 @@ std::shared_ptr<SgEntry> sg_entry(int64_t k32, int64_t k64, py::object bound,
   return e;
 }
 
+// -- tensor parameters of one value each (a learnable 0-d alpha): the generated
+// sg_param_backward of spikegrad.codegen.cpu computes grad_x and each parameter's
+// sum of G dg/dtheta in one loop; its arity depends on the number of parameters
+typedef void (*pbwd1_fn)(const void*, const void*, void*, const void*, void*, double*,
+                         int64_t, const double*);
+typedef void (*pbwd2_fn)(const void*, const void*, void*, const void*, void*, const void*,
+                         void*, double*, int64_t, const double*);
+
+static py::object* slow_param_backward = nullptr;  // python (bound, x, grad, params, needed)
+
+struct SgParamEntry {
+  void* k32;
+  void* k64;
+  int64_t nparams;
+  at::Tensor c32, c64;
+};
+
+struct SgParamSpikeBackward : public torch::autograd::Node {
+  torch::autograd::SavedVariable x_;
+  std::vector<torch::autograd::SavedVariable> p_;
+  std::shared_ptr<SgParamEntry> e_;
+  PyObject* bound_ = nullptr;  // the bound surrogate, for the Python fallback
+
+  ~SgParamSpikeBackward() override {
+    if (bound_ != nullptr && Py_IsInitialized() && !sg_finalizing()) {
+      py::gil_scoped_acquire gil;
+      Py_DECREF(bound_);
+    }
+  }
+  std::string name() const override { return "SpikegradParamSpikeBackward"; }
+  void release_variables() override {
+    x_.reset_data();
+    for (auto& p : p_) p.reset_data();
+  }
+
+  variable_list apply(variable_list&& grads) override {
+    const int64_t np = static_cast<int64_t>(p_.size());
+    variable_list out(1 + np);
+    at::Tensor g = grads[0];
+    if (!g.defined()) return out;
+    at::Tensor x = x_.unpack();
+    std::vector<at::Tensor> ps;
+    for (auto& p : p_) ps.push_back(p.unpack());
+    auto st = x.scalar_type();
+    bool half = st == at::kHalf || st == at::kBFloat16;
+    if (sg_backward_applies(x, g)) {
+      bool dbl = st == at::kDouble;
+      auto cdt = dbl ? at::kDouble : at::kFloat;
+      at::Tensor xc = x.to(cdt).contiguous();
+      at::Tensor gc = g.to(cdt).contiguous();
+      std::vector<at::Tensor> pc;
+      for (auto& p : ps) pc.push_back(p.to(cdt).contiguous());
+      at::Tensor gx = fresh_like(xc);
+      at::Tensor acc = at::zeros({np}, at::TensorOptions().dtype(at::kDouble));
+      const double* c = (dbl ? e_->c64 : e_->c32).data_ptr<double>();
+      void* k = dbl ? e_->k64 : e_->k32;
+      double* a = acc.data_ptr<double>();
+      if (np == 1) {
+        reinterpret_cast<pbwd1_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
+                                       pc[0].data_ptr(), nullptr, a, xc.numel(), c);
+      } else {
+        reinterpret_cast<pbwd2_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
+                                       pc[0].data_ptr(), nullptr, pc[1].data_ptr(), nullptr,
+                                       a, xc.numel(), c);
+      }
+      if (should_compute_output(0)) out[0] = half ? gx.to(st) : gx;
+      for (int64_t k2 = 0; k2 < np; ++k2) {
+        if (should_compute_output(1 + k2)) {
+          out[1 + k2] = acc.select(0, k2).to(ps[k2].scalar_type()).reshape(ps[k2].sizes());
+        }
+      }
+      return out;
+    }
+    py::gil_scoped_acquire gil;
+    py::tuple needed(1 + np);
+    for (int64_t k2 = 0; k2 < 1 + np; ++k2) needed[k2] = py::bool_(should_compute_output(k2));
+    py::tuple params(np);
+    for (int64_t k2 = 0; k2 < np; ++k2) params[k2] = py::cast(ps[k2]);
+    py::tuple res = (*slow_param_backward)(py::handle(bound_), x, g, params, needed);
+    for (int64_t k2 = 0; k2 < 1 + np; ++k2) {
+      if (!res[k2].is_none()) out[k2] = res[k2].cast<at::Tensor>();
+    }
+    return out;
+  }
+};
+
+at::Tensor sg_param_spike(const at::Tensor& x, bool strict,
+                          const std::shared_ptr<SgParamEntry>& e, py::object bound,
+                          std::vector<at::Tensor> params) {
+  at::Tensor out;
+  {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    out = fresh_like(x);
+    if (strict) at::gt_out(out, x, 0); else at::ge_out(out, x, 0);
+  }
+  bool any = torch::autograd::compute_requires_grad(x);
+  for (auto& p : params) any = any || torch::autograd::compute_requires_grad(p);
+  if (any) {
+    auto node = c10::make_intrusive<SgParamSpikeBackward>();
+    torch::autograd::edge_list edges = torch::autograd::collect_next_edges(x);
+    for (auto& p : params) {
+      auto pe = torch::autograd::collect_next_edges(p);
+      edges.insert(edges.end(), pe.begin(), pe.end());
+    }
+    node->set_next_edges(std::move(edges));
+    node->x_ = torch::autograd::SavedVariable(x, false);
+    for (auto& p : params) node->p_.emplace_back(p, false);
+    node->e_ = e;
+    node->bound_ = bound.inc_ref().ptr();
+    torch::autograd::set_history(out, node);
+  }
+  return out;
+}
+
+std::shared_ptr<SgParamEntry> sg_param_entry(int64_t k32, int64_t k64, int64_t nparams,
+                                             at::Tensor c32, at::Tensor c64) {
+  auto e = std::make_shared<SgParamEntry>();
+  e->k32 = reinterpret_cast<void*>(k32);
+  e->k64 = reinterpret_cast<void*>(k64);
+  e->nparams = nparams;
+  e->c32 = c32;
+  e->c64 = c64;
+  return e;
+}
+
+void sg_set_slow_param(py::object f) {
+  if (slow_param_backward == nullptr) slow_param_backward = new py::object();  // as slow
+  *slow_param_backward = f;
+}
+
 void sg_set_slow(py::object f) {
   if (slow_backward == nullptr) slow_backward = new py::object();  // never freed: no
   *slow_backward = f;                                               // teardown ordering
@@ -194,6 +324,10 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("spike", &sg_spike);
   m.def("set_advise", &sg_set_advise);
   m.def("set_slow", &sg_set_slow);
+  py::class_<SgParamEntry, std::shared_ptr<SgParamEntry>>(m, "ParamEntry");
+  m.def("param_entry", &sg_param_entry);
+  m.def("param_spike", &sg_param_spike);
+  m.def("set_slow_param", &sg_set_slow_param);
   m.def("backward_applies", &sg_backward_applies);
 }
 """

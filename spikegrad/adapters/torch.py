@@ -378,10 +378,68 @@ def _native_entry(bound: Bound) -> tuple[Any, bool, tuple[Any, ...]] | None:
 
 
 def _connect(native: Any) -> None:
-    """Give the C++ node its Python fallback backward (once per process)."""
+    """Give the C++ nodes their Python fallback backwards (once per process)."""
     if not _fused_state.get("connected"):
         native.set_slow(_slow_backward)
+        # looked up per call: the module's function, as patched (tests spy on it)
+        native.set_slow_param(lambda *args: _slow_param_backward(*args))
         _fused_state["connected"] = True
+
+
+def _slow_param_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
+                         params: tuple[torch.Tensor, ...], needed: tuple[bool, ...]
+                         ) -> tuple[Any, ...]:
+    """Backward of the C++ parameter node where its kernel does not apply (a
+    ``create_graph`` backward, another gradient dtype): ``(grad_x, *grad_params)``, each
+    ``None`` where not needed (called from C++)."""
+    gx = _grad_x(bound, x, grad, None, params) if needed[0] else None
+    return (gx, *_param_grads(bound, x, grad, params, tuple(needed[1:])))
+
+
+#: the C++ parameter node's entries, by definition and number parameters
+_NATIVE_PARAM: dict[tuple[Any, ...], tuple[Any, bool, Any] | None] = {}
+#: the numbers of one-value tensor parameters the C++ parameter node serves
+NATIVE_PARAM_COUNTS = (1, 2)
+
+
+def _native_param_ok(bound: Bound, x: torch.Tensor, params: tuple[Any, ...]) -> bool:
+    """Whether the C++ parameter node may serve ``bound`` on ``x``: the fast-path decision
+    for ``x`` and every parameter, each one value of a floating dtype (a learnable 0-d
+    alpha), and a primitive to differentiate in them."""
+    return (len(params) in NATIVE_PARAM_COUNTS and bound.has_primitive
+            and _native_ok(bound, x) and fast_path_ok(*params)
+            and all(p.is_floating_point() and p.numel() == 1 for p in params))
+
+
+def _native_param_entry(bound: Bound, n: int) -> tuple[Any, bool, Any] | None:
+    """(module, strict, entry) of the C++ parameter node for ``bound``'s definition and
+    number parameters (the tensors are run-time arguments: a new tensor per call builds
+    nothing), or ``None`` where it is not ready or a kernel cannot be built."""
+    native = _torch_native.module()
+    if native is None:
+        return None
+    static = tuple((k, None if is_array_param(v) else v) for k, v in bound.param_items)
+    key = (bound.entry, static)
+    if key in _NATIVE_PARAM:
+        return _NATIVE_PARAM[key]
+    _connect(native)
+    layouts = ("s",) * n
+    kerns = [_built((bound.formula, dt, "params"), bound.name,
+                    lambda dt=dt: cpu.param_kernel(bound.entry, static, dt, layouts))
+             for dt in ("float32", "float64")]
+    found = None
+    if all(k is not None for k in kerns):
+        k32, k64 = kerns
+        entry = native.param_entry(ctypes.cast(k32.function, ctypes.c_void_p).value,
+                                   ctypes.cast(k64.function, ctypes.c_void_p).value, n,
+                                   torch.from_numpy(k32.constants),
+                                   torch.from_numpy(k64.constants))
+        found = (native, bound.forward_kind == "gt", entry)
+    with _NATIVE_LOCK:
+        if len(_NATIVE_PARAM) >= NATIVE_CACHE_SIZE:
+            _NATIVE_PARAM.clear()
+        _NATIVE_PARAM[key] = found
+    return found
 
 
 def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
@@ -406,6 +464,11 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
                                 f"{framework_of(p)} array; give torch "
                                 "tensors (or numbers) with torch input")
         check_param_shapes(bound, x.shape)
+        if key is None and not compiling and _native_param_ok(bound, x, params):
+            ready = _native_param_entry(bound, len(params))
+            if ready is not None:
+                native, strict, entry = ready
+                return native.param_spike(x, strict, entry, bound, list(params))
     elif key is None and not compiling and _native_ok(bound, x):
         ready = _native_entry(bound)
         if ready is not None:
