@@ -216,3 +216,84 @@ def test_learnable_layer_takes_the_fused_kernel(fused: list[bool], alpha: object
     gx, ga = torch.autograd.grad((g * G).sum(), (xr, a))
     torch.testing.assert_close(x.grad, gx, rtol=1e-12, atol=1e-15)
     torch.testing.assert_close(layer.alpha.grad, ga, rtol=1e-10, atol=1e-12)
+
+
+# -- the C++ parameter node ----------------------------------------------------------------
+@pytest.fixture
+def native() -> None:
+    status = sgt.build_fast_path(timeout=900)
+    if status != "ready":
+        pytest.skip(f"the C++ node is not available here: {status}")
+
+
+@pytest.mark.parametrize("layout", list(LAYOUTS))
+def test_learnable_alpha_takes_the_cpp_node(native: None, layout: str) -> None:
+    """Finding: a learnable alpha paid two Python round trips per step (Function.apply and
+    its backward: ~90 us of a 110 us call at 2^10); every layout now runs in the C++ node,
+    whose kernel gives the finite-difference gradients."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-1.5, 1.5, X_SHAPE)
+    G = rng.uniform(-1, 1, X_SHAPE)
+    shape = LAYOUTS[layout]
+    theta = 2.0 * (1 + 0.1 * rng.uniform(-1, 1, shape)) if shape else np.asarray(2.0)
+    t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    y = sgt.spike(xt, "atan", alpha=t)
+    assert y.grad_fn.name() == "SpikegradParamSpikeBackward"
+    gx, gt = torch.autograd.grad(y, (xt, t), torch.tensor(G))
+    np.testing.assert_allclose(gt.numpy(), _fd_theta("atan", "alpha", theta, x, G),
+                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(
+        gx.numpy(), G * spikegrad.get("atan", alpha=theta).derivative(x), rtol=1e-13)
+
+
+def test_cpp_node_two_parameters_and_what_needs_a_gradient(native: None) -> None:
+    rng = np.random.default_rng(6)
+    x = rng.uniform(-2, 2, 200)
+    G = rng.uniform(-1, 1, 200)
+    mu = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)
+    sigma = torch.tensor(0.6, dtype=torch.float64, requires_grad=True)
+    xt = torch.tensor(x)  # x needs no gradient: only the parameters get one
+    y = sgt.spike(xt, "gaussian", mu=mu, sigma=sigma)
+    assert y.grad_fn.name() == "SpikegradParamSpikeBackward"
+    gm, gs = torch.autograd.grad(y, (mu, sigma), torch.tensor(G))
+
+    def fd(name: str, h: float = 1e-6) -> float:
+        """Σ G ∂g/∂θ by central differences of the float64 primitive, the other fixed."""
+        at = {"mu": 0.1, "sigma": 0.6}
+        up = spikegrad.get("gaussian", **{**at, name: at[name] + h}).primitive(x)
+        down = spikegrad.get("gaussian", **{**at, name: at[name] - h}).primitive(x)
+        return float((G * (up - down) / (2 * h)).sum())
+
+    np.testing.assert_allclose([float(gm), float(gs)], [fd("mu"), fd("sigma")], rtol=1e-6)
+
+
+def test_cpp_node_refuses_a_parameter_changed_in_place_after_the_forward(native: None
+                                                                          ) -> None:
+    """The node saves the parameter as autograd does: an optimizer step between forward
+    and backward is an error, not a gradient of the new value."""
+    x = torch.linspace(-1, 1, 32, requires_grad=True)
+    a = torch.tensor(2.0, requires_grad=True)
+    y = sgt.spike(x, "atan", alpha=a)
+    with torch.no_grad():
+        a.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+
+
+def test_cpp_node_half_input_and_double_parameter(native: None) -> None:
+    """float16 input (computed in float32) with a float64 parameter: the gradients come
+    back in each one's dtype, equal to the float64 computation rounded."""
+    x64 = torch.linspace(-1.5, 1.5, 64, dtype=torch.float64)
+    x = x64.to(torch.float16).requires_grad_(True)
+    a = torch.tensor(2.0, dtype=torch.float64, requires_grad=True)
+    y = sgt.spike(x, "atan", alpha=a)
+    assert y.grad_fn.name() == "SpikegradParamSpikeBackward" and y.dtype == torch.float16
+    G = torch.linspace(0.5, 1.5, 64, dtype=torch.float16)  # not symmetric: sum != 0
+    gx, ga = torch.autograd.grad(y, (x, a), G)
+    assert gx.dtype == torch.float16 and ga.dtype == torch.float64
+    xs, gs = x.detach().double().numpy(), G.double().numpy()
+    np.testing.assert_allclose(gx.double().numpy(),
+                               gs * spikegrad.get("atan", alpha=2.0).derivative(xs), rtol=2e-3)
+    np.testing.assert_allclose(float(ga), float(_fd_theta("atan", "alpha", np.asarray(2.0),
+                                                          xs, gs)), rtol=1e-5)

@@ -59,6 +59,7 @@ __all__ = ["ensure", "module", "status"]
 
 _SOURCE = r"""
 #include <torch/extension.h>
+#include <pybind11/stl.h>
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/functions/utils.h>
 
@@ -177,9 +178,11 @@ std::shared_ptr<SgEntry> sg_entry(int64_t k32, int64_t k64, py::object bound,
   return e;
 }
 
-// -- tensor parameters of one value each (a learnable 0-d alpha): the generated
-// sg_param_backward of spikegrad.codegen.cpu computes grad_x and each parameter's
-// sum of G dg/dtheta in one loop; its arity depends on the number of parameters
+// -- tensor parameters (a learnable alpha: one value, per channel, per neuron): the
+// generated sg_param_backward of spikegrad.codegen.cpu computes grad_x and each
+// parameter's G dg/dtheta in one loop (summed in the loop for a one-value parameter,
+// per element otherwise, then summed to its shape); its arity depends on the number of
+// parameters
 typedef void (*pbwd1_fn)(const void*, const void*, void*, const void*, void*, double*,
                          int64_t, const double*);
 typedef void (*pbwd2_fn)(const void*, const void*, void*, const void*, void*, const void*,
@@ -190,7 +193,7 @@ static py::object* slow_param_backward = nullptr;  // python (bound, x, grad, pa
 struct SgParamEntry {
   void* k32;
   void* k64;
-  int64_t nparams;
+  std::vector<bool> elementwise;  // per parameter: one value per element ("e") or one ("s")
   at::Tensor c32, c64;
 };
 
@@ -227,8 +230,27 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
       auto cdt = dbl ? at::kDouble : at::kFloat;
       at::Tensor xc = x.to(cdt).contiguous();
       at::Tensor gc = g.to(cdt).contiguous();
-      std::vector<at::Tensor> pc;
-      for (auto& p : ps) pc.push_back(p.to(cdt).contiguous());
+      std::vector<at::Tensor> pc, gp;
+      std::vector<std::vector<int64_t>> trimmed;
+      for (int64_t k2 = 0; k2 < np; ++k2) {
+        at::Tensor q = ps[k2].to(cdt);
+        if (e_->elementwise[k2]) {
+          // leading dimensions beyond x's are 1 (check_param_shapes): drop them, then
+          // lay the values out as x
+          auto sz = q.sizes().vec();
+          int64_t drop = std::max<int64_t>(0, q.dim() - xc.dim());
+          trimmed.emplace_back(sz.begin() + drop, sz.end());
+          pc.push_back(q.reshape(trimmed.back()).expand(xc.sizes()).contiguous());
+          gp.push_back(at::empty_like(xc, at::MemoryFormat::Contiguous));
+        } else {
+          trimmed.emplace_back();
+          pc.push_back(q.contiguous());
+          gp.push_back(at::Tensor());
+        }
+      }
+      auto gptr = [&](int64_t k2) -> void* {
+        return gp[k2].defined() ? gp[k2].data_ptr() : nullptr;
+      };
       at::Tensor gx = fresh_like(xc);
       at::Tensor acc = at::zeros({np}, at::TensorOptions().dtype(at::kDouble));
       const double* c = (dbl ? e_->c64 : e_->c32).data_ptr<double>();
@@ -236,17 +258,18 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
       double* a = acc.data_ptr<double>();
       if (np == 1) {
         reinterpret_cast<pbwd1_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
-                                       pc[0].data_ptr(), nullptr, a, xc.numel(), c);
+                                       pc[0].data_ptr(), gptr(0), a, xc.numel(), c);
       } else {
         reinterpret_cast<pbwd2_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
-                                       pc[0].data_ptr(), nullptr, pc[1].data_ptr(), nullptr,
+                                       pc[0].data_ptr(), gptr(0), pc[1].data_ptr(), gptr(1),
                                        a, xc.numel(), c);
       }
       if (should_compute_output(0)) out[0] = half ? gx.to(st) : gx;
       for (int64_t k2 = 0; k2 < np; ++k2) {
-        if (should_compute_output(1 + k2)) {
-          out[1 + k2] = acc.select(0, k2).to(ps[k2].scalar_type()).reshape(ps[k2].sizes());
-        }
+        if (!should_compute_output(1 + k2)) continue;
+        at::Tensor r = e_->elementwise[k2] ? gp[k2].sum_to_size(trimmed[k2])
+                                           : acc.select(0, k2);
+        out[1 + k2] = r.to(ps[k2].scalar_type()).reshape(ps[k2].sizes());
       }
       return out;
     }
@@ -291,12 +314,13 @@ at::Tensor sg_param_spike(const at::Tensor& x, bool strict,
   return out;
 }
 
-std::shared_ptr<SgParamEntry> sg_param_entry(int64_t k32, int64_t k64, int64_t nparams,
+std::shared_ptr<SgParamEntry> sg_param_entry(int64_t k32, int64_t k64,
+                                             std::vector<bool> elementwise,
                                              at::Tensor c32, at::Tensor c64) {
   auto e = std::make_shared<SgParamEntry>();
   e->k32 = reinterpret_cast<void*>(k32);
   e->k64 = reinterpret_cast<void*>(k64);
-  e->nparams = nparams;
+  e->elementwise = elementwise;
   e->c32 = c32;
   e->c64 = c64;
   return e;

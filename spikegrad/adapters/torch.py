@@ -404,26 +404,27 @@ NATIVE_PARAM_COUNTS = (1, 2)
 
 def _native_param_ok(bound: Bound, x: torch.Tensor, params: tuple[Any, ...]) -> bool:
     """Whether the C++ parameter node may serve ``bound`` on ``x``: the fast-path decision
-    for ``x`` and every parameter, each one value of a floating dtype (a learnable 0-d
-    alpha), and a primitive to differentiate in them."""
+    for ``x`` and every parameter (of a floating dtype), and a primitive to differentiate
+    in them."""
     return (len(params) in NATIVE_PARAM_COUNTS and bound.has_primitive
             and _native_ok(bound, x) and fast_path_ok(*params)
-            and all(p.is_floating_point() and p.numel() == 1 for p in params))
+            and all(p.is_floating_point() for p in params))
 
 
-def _native_param_entry(bound: Bound, n: int) -> tuple[Any, bool, Any] | None:
-    """(module, strict, entry) of the C++ parameter node for ``bound``'s definition and
-    number parameters (the tensors are run-time arguments: a new tensor per call builds
-    nothing), or ``None`` where it is not ready or a kernel cannot be built."""
+def _native_param_entry(bound: Bound, layouts: tuple[str, ...]
+                        ) -> tuple[Any, bool, Any] | None:
+    """(module, strict, entry) of the C++ parameter node for ``bound``'s definition,
+    number parameters and the parameters' ``layouts`` (``"s"``: one value, ``"e"``: one per
+    element; the tensors are run-time arguments: a new tensor per call builds nothing), or
+    ``None`` where it is not ready or a kernel cannot be built."""
     native = _torch_native.module()
     if native is None:
         return None
     static = tuple((k, None if is_array_param(v) else v) for k, v in bound.param_items)
-    key = (bound.entry, static)
+    key = (bound.entry, static, layouts)
     if key in _NATIVE_PARAM:
         return _NATIVE_PARAM[key]
     _connect(native)
-    layouts = ("s",) * n
     kerns = [_built((bound.formula, dt, "params"), bound.name,
                     lambda dt=dt: cpu.param_kernel(bound.entry, static, dt, layouts))
              for dt in ("float32", "float64")]
@@ -431,7 +432,8 @@ def _native_param_entry(bound: Bound, n: int) -> tuple[Any, bool, Any] | None:
     if all(k is not None for k in kerns):
         k32, k64 = kerns
         entry = native.param_entry(ctypes.cast(k32.function, ctypes.c_void_p).value,
-                                   ctypes.cast(k64.function, ctypes.c_void_p).value, n,
+                                   ctypes.cast(k64.function, ctypes.c_void_p).value,
+                                   [lay == "e" for lay in layouts],
                                    torch.from_numpy(k32.constants),
                                    torch.from_numpy(k64.constants))
         found = (native, bound.forward_kind == "gt", entry)
@@ -465,7 +467,8 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
                                 "tensors (or numbers) with torch input")
         check_param_shapes(bound, x.shape)
         if key is None and not compiling and _native_param_ok(bound, x, params):
-            ready = _native_param_entry(bound, len(params))
+            ready = _native_param_entry(
+                bound, tuple("s" if p.numel() == 1 else "e" for p in params))
             if ready is not None:
                 native, strict, entry = ready
                 return native.param_spike(x, strict, entry, bound, list(params))
