@@ -108,10 +108,11 @@ def apply(kind: str, domain: Domain, raw: Any, xp: Any,
         domain, str(raw.dtype).rpartition(".")[2])
 
     def clip(out: Any) -> Any:
+        # the edges are numbers of raw's dtype: a Python float keeps that dtype exactly
         if lo_edge is not None:
-            out = xp.where(out < lo_edge, xp.asarray(lo_edge, dtype=raw.dtype), out)
+            out = xp.where(out < lo_edge, lo_edge, out)
         if hi_edge is not None:
-            out = xp.where(out > hi_edge, xp.asarray(hi_edge, dtype=raw.dtype), out)
+            out = xp.where(out > hi_edge, hi_edge, out)
         return out
 
     if kind == "clamp":

@@ -36,7 +36,6 @@ from ._torch_neurons import DSRIFNode, DSRLIFNode, MultiStepNode, dsr_if, dsr_li
 from .adapters import _pages, _torch_native
 from .adapters import torch as _adapter
 from .adapters.torch_tensors import set_fast_path
-from .adapters.torch_tensors import xp as _torch_xp
 
 __all__ = [
     "DSRIFNode",
@@ -317,8 +316,9 @@ class _Constrained(torch.nn.Module):
                        for n in _constrain.FLOAT_DTYPES}
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        return _constrain.apply(self.kind, self.domain, raw, _torch_xp(),
-                                self._edges[raw.dtype])
+        # torch itself as the namespace: every function the maps use is torch's own
+        # (array_api_compat's wrappers cost more than the maps at 0-d)
+        return _constrain.apply(self.kind, self.domain, raw, torch, self._edges[raw.dtype])
 
     def right_inverse(self, value: torch.Tensor) -> torch.Tensor:
         raw = _constrain.invert(self.kind, self.domain,
