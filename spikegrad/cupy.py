@@ -5,6 +5,8 @@
 >>> spikes, residual = sgc.forward(s, x)
 >>> grad_x = sgc.backward(s, residual, grad_out)
 >>> spikes, grad_x = sgc.forward_backward(s, x, grad_out)   # one kernel
+>>> a = spikegrad.get("atan", alpha=cupy.asarray(2.0))       # a parameter that learns
+>>> grad_x, grads = sgc.backward_with_params(a, residual, grad_out)  # grads["alpha"]
 >>> d = spikegrad.get("dsr_if", v_threshold=cupy.asarray(6.0))   # multi-step, [T, ...]
 >>> y = sgc.multistep_forward(d, x_seq)
 >>> grad_x, grad_v = sgc.multistep_backward(d, x_seq, grad_y)
@@ -26,8 +28,8 @@ from ._registry import get
 from .adapters import cupy as _binding
 from .adapters import cupy_multistep as _multistep
 
-__all__ = ["backward", "forward", "forward_backward", "multistep_backward",
-           "multistep_forward", "spike_and_vjp"]
+__all__ = ["backward", "backward_with_params", "forward", "forward_backward",
+           "multistep_backward", "multistep_forward", "spike_and_vjp"]
 
 
 def _bound(s: Any) -> Any:
@@ -43,6 +45,12 @@ def forward(s: Any, x: Any, *, key: Any = None) -> tuple[Any, Any]:
 def backward(s: Any, residual: Any, grad: Any, *, key: Any = None) -> Any:
     """``grad * g'(residual)`` in one generated kernel."""
     return _binding.backward(_bound(s), residual, grad, key=key)
+
+
+def backward_with_params(s: Any, residual: Any, grad: Any) -> tuple[Any, dict[str, Any]]:
+    """``grad * g'(residual)`` and each cupy-array parameter's ``Σ grad ∂g/∂θ`` (summed
+    to its shape), from one generated kernel."""
+    return _binding.backward_with_params(_bound(s), residual, grad)
 
 
 def forward_backward(s: Any, x: Any, grad: Any, *, key: Any = None) -> tuple[Any, Any]:

@@ -27,14 +27,15 @@ except ImportError as exc:  # pragma: no cover - exercised without cupy installe
     raise ImportError("spikegrad.cupy needs CuPy and CUDA: pip install 'spikegrad[cupy]'") \
         from exc
 
-from .._arrays import framework_of
+from .._arrays import framework_of, is_array_param
 from .._evaluate import _astype, compute_dtype_for, forward_compute, namespace_of
 from .._spec import Bound
 from ..codegen import cuda
 from . import cupy_multistep
 from . import reference as engine
 
-__all__ = ["backward", "forward", "forward_backward", "multistep", "spike", "spike_and_vjp"]
+__all__ = ["backward", "backward_with_params", "forward", "forward_backward", "multistep",
+           "spike", "spike_and_vjp"]
 
 _FLOATS = {"float16", "bfloat16", "float32", "float64"}  # bfloat16: CuPy >= 14, ml_dtypes
 
@@ -161,6 +162,64 @@ def forward_backward(bound: Bound, x: Any, grad: Any, *, key: Any = None
         return spikes, backward(bound, res, grad, key=key)
     with x.device:
         return _fused_kernel(bound, x.dtype.name, x.device.id)(x, grad)
+
+
+def _sum_to(a: Any, shape: tuple[int, ...], dtype: Any) -> Any:
+    """``a`` summed over the axes that ``shape`` broadcast along (in ``a``'s dtype, the
+    compute dtype), cast to ``dtype``."""
+    lead = a.ndim - len(shape)
+    if lead:
+        a = a.sum(axis=tuple(range(lead)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and a.shape[i] != 1)
+    if axes:
+        a = a.sum(axis=axes, keepdims=True)
+    return a.reshape(shape).astype(dtype, copy=False)
+
+
+def backward_with_params(bound: Bound, residual: Any, grad: Any
+                         ) -> tuple[Any, dict[str, Any]]:
+    """``(grad * g'(residual), {name: Σ grad ∂g/∂θ})`` for a surrogate whose parameters
+    are cupy arrays (0-d, per channel, per neuron: anything that broadcasts against the
+    input): one generated kernel computes ``grad_x`` and every parameter's gradient per
+    element (:func:`spikegrad.codegen.cuda.param_elementwise`, the CPU kernels' graph),
+    then each is summed to its parameter's shape, in the parameter's dtype.
+
+    Raises
+    ------
+    TypeError
+        For a parameter that is not a cupy array of a floating dtype on the input's
+        device.
+    NotImplementedError
+        For a stochastic backward or a surrogate without a primitive (nothing to
+        differentiate in its parameters).
+    """
+    _check_bound(bound)
+    _check(residual, "residual")
+    _check_pair(residual, grad)
+    names, values = bound.array_param_names, bound.array_values
+    if not names:
+        raise TypeError(f"{bound.name} has no array parameter: give them as cupy arrays "
+                        "(alpha=cupy.asarray(2.0)) to learn them, or call backward()")
+    for name, v in zip(names, values, strict=True):
+        _check(v, name)
+        if v.device != residual.device:
+            raise TypeError(f"parameter {name} is on {v.device}, the input on "
+                            f"{residual.device}; move them to one device")
+    if bound.formula.stochastic_backward or not bound.has_primitive:
+        raise NotImplementedError(
+            f"{bound.name}: no parameter gradient (a stochastic backward, or no primitive "
+            "g to differentiate in its parameters)")
+    static = tuple((k, None if is_array_param(v) else v) for k, v in bound.param_items)
+    dtype = residual.dtype.name
+    e = cuda.param_elementwise(bound.entry, static, dtype)
+    compute = cupy.float64 if dtype == "float64" else cupy.float32
+    with residual.device:
+        constants = cupy.asarray(e.constants or (0.0,), dtype=cupy.float64)
+        ps = [v.astype(compute, copy=False) for v in values]
+        gx, *gps = _compiled(e)(residual, grad, *ps, constants)
+        grads = {name: _sum_to(gp, v.shape, v.dtype)
+                 for name, gp, v in zip(names, gps, values, strict=True)}
+    return gx, grads
 
 
 def spike_and_vjp(bound: Bound, x: Any, *, key: Any = None) -> tuple[Any, Any]:

@@ -42,11 +42,10 @@ from typing import Any
 
 import numpy as np
 
-from .._evaluate import evaluate_formula
 from .._spec import Bound
 from .c import C_PRELUDE, emit_expression, emit_expressions
-from .tangent import tangent
-from .trace import Node, TraceNamespace, UnsupportedTrace, trace_formula
+from .tangent import param_graph
+from .trace import trace_formula
 
 __all__ = ["CompilerUnavailable", "Kernels", "Library", "ParamKernel", "compiled_count",
            "compiler", "flags", "kernels", "library", "param_kernel",
@@ -178,22 +177,9 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     its gradient written to ``gp_k[i]``).
     """
     f = entry.formula
-    if f.stochastic_backward or f.primitive is None:
-        raise NotImplementedError(f"{entry.name}: no fused parameter gradient (stochastic "
-                                  "backward or no primitive)")
-    names = [k for k, v in static if v is None]
+    names, outs = param_graph(entry, static, dtype)
     if len(names) != len(layouts):
         raise ValueError(f"{entry.name}: {len(names)} array parameters, {len(layouts)} layouts")
-    ns = TraceNamespace(dtype, distinct_constants=True)
-    x = ns.input("x")
-    thetas = {name: ns.input(f"p{k}") for k, name in enumerate(names)}
-    kwargs, scale = entry.map_params({k: thetas.get(k, v) for k, v in static})
-    d = evaluate_formula(f.derivative, x, ns, kwargs, scale)
-    g = evaluate_formula(f.primitive, x, ns, kwargs, scale)
-    tangents = [tangent(g, thetas[name]) for name in names]
-    outs = (d, *(ns.zeros_like(x) if t is None else t for t in tangents))
-    if any(not isinstance(o, Node) for o in outs):
-        raise UnsupportedTrace(f"{entry.name}: a traced output is not an array")
     constants: list[float] = []
     inputs = {"x": "x[i]", **{f"p{k}": (f"p{k}s" if lay == "s" else f"p{k}[i]")
                               for k, lay in enumerate(layouts)}}

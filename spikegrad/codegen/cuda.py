@@ -3,6 +3,8 @@
 The same traced graph and emitter as the CPU kernels (:mod:`spikegrad.codegen.c`), with a
 device prelude.  Two forms are produced:
 
+* :func:`param_elementwise` — the same for tensor parameters: ``g g'`` and each
+  parameter's ``g ∂g/∂θ`` per element from one read of ``x``;
 * :func:`elementwise` — the pieces of a ``cupy.ElementwiseKernel`` (parameters, body,
   preamble, compile options): ``out = g * g'(x)``, ``g'(x)`` alone, or the fused spike and
   ``g * g'(x)`` from one read of ``x``; :func:`spike_kernel` — the spike alone.  float16 and
@@ -31,13 +33,15 @@ import hashlib
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from .._spec import Bound
-from .c import emit_expression, helpers
+from .c import emit_expression, emit_expressions, helpers
+from .tangent import param_graph
 from .trace import UnsupportedTrace, trace_formula
 
 __all__ = ["INLINE_DTYPES", "OPTIONS", "Elementwise", "elementwise", "module_source",
-           "spike_condition", "spike_kernel", "statements"]
+           "param_elementwise", "spike_condition", "spike_kernel", "statements"]
 
 _DEVICE_PRELUDE = helpers("static __device__ __forceinline__")
 #: C type of the computation for each storage dtype (half types are computed in float32).
@@ -150,6 +154,44 @@ def elementwise(bound: Bound, dtype: str, with_grad: bool = True,
         name=_kernel_name(bound, dtype, what, operation),
         preamble=_DEVICE_PRELUDE,
         constants=constants,
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def param_elementwise(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str
+                      ) -> Elementwise:
+    """``cupy.ElementwiseKernel`` pieces of the parameter gradients of a definition whose
+    array parameters (``None`` in ``static``) are run-time inputs: inputs ``x, g, p0, ...``
+    (the parameters broadcast against ``x`` by the kernel, in the compute dtype: float32
+    for the half types), outputs ``gx = g g'(x; θ)`` in ``x``'s dtype and
+    ``gp_k = g ∂g(x; θ)/∂θ_k`` per element in the compute dtype, to be summed to each
+    parameter's shape; the graph of :func:`~spikegrad.codegen.tangent.param_graph` (the
+    CPU kernels' own)."""
+    if dtype not in _CTYPE:
+        raise ValueError(f"no CUDA kernel for dtype {dtype!r} ({_DTYPES})")
+    compute = "float64" if dtype == "float64" else "float32"
+    names, outs = param_graph(entry, static, compute)
+    t, s = _CTYPE[dtype], _STORAGE[dtype]
+    constants: list[float] = []
+    inputs = {"x": "xv", **{f"p{k}": f"pv{k}" for k in range(len(names))}}
+    lines, (dvar, *tvars) = emit_expressions(outs, inputs, constants)
+    reads = [f"const {t} xv = ({t})x;", *(f"const {t} pv{k} = ({t})p{k};"
+                                          for k in range(len(names)))]
+    writes = [f"gx = ({s})((({t})g) * {dvar});",
+              *(f"gp{k} = (({t})g) * {tv};" for k, tv in enumerate(tvars))]
+    operation = "\n".join([*reads, *lines, *writes])
+    stem = "".join(c if c.isalnum() else "_" for c in entry.formula.name).strip("_")
+    digest = hashlib.sha1(operation.encode()).hexdigest()[:10]
+    return Elementwise(
+        in_params=", ".join([f"{dtype} x", f"{dtype} g",
+                             *(f"{compute} p{k}" for k in range(len(names))),
+                             "raw float64 c"]),
+        out_params=", ".join([f"{dtype} gx",
+                              *(f"{compute} gp{k}" for k in range(len(names)))]),
+        operation=operation,
+        name=f"sg_{stem}_{digest}_{dtype}_params",
+        preamble=_DEVICE_PRELUDE,
+        constants=tuple(constants),
     )
 
 

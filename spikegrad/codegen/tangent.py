@@ -16,9 +16,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .trace import Node, UnsupportedTrace
+from .._evaluate import evaluate_formula
+from .trace import Node, TraceNamespace, UnsupportedTrace
 
-__all__ = ["tangent"]
+__all__ = ["param_graph", "tangent"]
 
 _NO_TANGENT = frozenset({"lt", "le", "gt", "ge", "eq", "ne", "and", "or", "not", "isnan",
                          "isfinite", "round", "floor", "const"})
@@ -130,3 +131,35 @@ def tangent(out: Node, wrt: Node) -> Node | None:
         return unary[op]()
 
     return t(out)
+
+
+def param_graph(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str
+                ) -> tuple[list[str], tuple[Node, ...]]:
+    """The graph every parameter-gradient kernel (CPU, CUDA) emits: ``(names, outs)`` with
+    ``outs = (g'(x; θ), ∂g/∂θ_0, ...)`` traced in ``dtype`` for a definition whose array
+    parameters (``None`` in ``static``, the bound's items with arrays left out) are the
+    graph's inputs ``p0, p1, ...`` beside ``x``: ``g'`` from the formula's derivative,
+    each ``∂g/∂θ_k`` the forward-mode tangent of its traced primitive (a parameter the
+    primitive does not read has the constant 0).
+
+    Raises
+    ------
+    NotImplementedError
+        For a stochastic backward or a definition without a primitive.
+    """
+    f = entry.formula
+    if f.stochastic_backward or f.primitive is None:
+        raise NotImplementedError(f"{entry.name}: no fused parameter gradient (stochastic "
+                                  "backward or no primitive)")
+    names = [k for k, v in static if v is None]
+    ns = TraceNamespace(dtype, distinct_constants=True)
+    x = ns.input("x")
+    thetas = {name: ns.input(f"p{k}") for k, name in enumerate(names)}
+    kwargs, scale = entry.map_params({k: thetas.get(k, v) for k, v in static})
+    d = evaluate_formula(f.derivative, x, ns, kwargs, scale)
+    g = evaluate_formula(f.primitive, x, ns, kwargs, scale)
+    tangents = [tangent(g, thetas[name]) for name in names]
+    outs = (d, *(ns.zeros_like(x) if t is None else t for t in tangents))
+    if any(not isinstance(o, Node) for o in outs):
+        raise UnsupportedTrace(f"{entry.name}: a traced output is not an array")
+    return names, outs
