@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from .. import special
-from .._arrays import framework_of, is_array_param
+from .._arrays import framework_of
 from .._evaluate import (
     check_param_shapes,
     derivative_compute,
@@ -147,7 +147,7 @@ def _fused_param_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
     cdt = torch.float32 if x.dtype in _HALF else x.dtype
     dtype = _FUSED_DTYPES[cdt]
     layouts = tuple("s" if p.numel() == 1 else "e" for p in params)
-    static = tuple((k, None if is_array_param(v) else v) for k, v in bound.param_items)
+    static = bound.static_items  # the array values as None
     kern = _built((bound.formula, dtype, "params"), bound.name,
                   lambda: cpu.param_kernel(bound.entry, static, dtype, layouts))
     if kern is None:
@@ -407,7 +407,8 @@ def _native_param_ok(bound: Bound, x: torch.Tensor, params: tuple[Any, ...]) -> 
     for ``x`` and every parameter (of a floating dtype), and a primitive to differentiate
     in them."""
     return (len(params) in NATIVE_PARAM_COUNTS and bound.has_primitive
-            and _native_ok(bound, x) and fast_path_ok(*params)
+            and bound.forward_kind in ("ge", "gt") and not bound.formula.stochastic_backward
+            and not _fused_state["no_compiler"] and fast_path_ok(x, *params)
             and all(p.is_floating_point() for p in params))
 
 
@@ -420,7 +421,7 @@ def _native_param_entry(bound: Bound, layouts: tuple[str, ...]
     native = _torch_native.module()
     if native is None:
         return None
-    static = tuple((k, None if is_array_param(v) else v) for k, v in bound.param_items)
+    static = bound.static_items  # the array values as None
     key = (bound.entry, static, layouts)
     if key in _NATIVE_PARAM:
         return _NATIVE_PARAM[key]
