@@ -338,7 +338,7 @@ def function_for(bound: Bound | None = None) -> type[torch.autograd.Function]:
 #: The C++ node's entry per bound surrogate, ready to serve: (module, strict, node argument).
 #: Bounded: cleared when full (an entry lives on in the nodes that hold it, so nothing in
 #: flight depends on this table); a per-call parameter value builds one entry per value.
-_NATIVE_READY: dict[Bound, tuple[Any, bool, tuple[Any, ...]]] = {}
+_NATIVE_READY: dict[tuple[Bound, bool], tuple[Any, bool, tuple[Any, ...]]] = {}
 NATIVE_CACHE_SIZE = 1024
 _NATIVE_LOCK = threading.Lock()
 
@@ -355,25 +355,27 @@ def _native_ok(bound: Bound, x: torch.Tensor) -> bool:
             and not _fused_state["no_compiler"] and fast_path_ok(x))
 
 
-def _native_entry(bound: Bound) -> tuple[Any, bool, tuple[Any, ...]] | None:
-    """(module, strict, node arguments) of ``bound`` once the C++ node and its kernels are
-    ready (cached per bound: the eager hot path is one dictionary lookup)."""
+def _native_entry(bound: Bound, double: bool) -> tuple[Any, bool, tuple[Any, ...]] | None:
+    """(module, strict, node arguments) of ``bound`` for float64 input (``double``) or the
+    others (float32, and the half types computed in it), once the C++ node and that
+    kernel are ready (cached per bound and kind: the eager hot path is one dictionary
+    lookup; a new parameter value builds the one kernel its input needs)."""
     native = _torch_native.module()
     if native is None:
         return None
     _connect(native)
-    k32, k64 = _kernel(bound, torch.float32), _kernel(bound, torch.float64)
-    if k32 is None or k64 is None:
+    k = _kernel(bound, torch.float64 if double else torch.float32)
+    if k is None:
         return None
-    entry = native.entry(ctypes.cast(k32.library.backward, ctypes.c_void_p).value,
-                         ctypes.cast(k64.library.backward, ctypes.c_void_p).value,
-                         bound, torch.from_numpy(k32.constants),
-                         torch.from_numpy(k64.constants))
+    fn = ctypes.cast(k.library.backward, ctypes.c_void_p).value
+    constants = torch.from_numpy(k.constants)
+    # the node picks its kernel by the input's dtype, which this entry serves alone
+    entry = native.entry(fn, fn, bound, constants, constants)
     found = (native, bound.forward_kind == "gt", (entry,))
     with _NATIVE_LOCK:
         if len(_NATIVE_READY) >= NATIVE_CACHE_SIZE:
             _NATIVE_READY.clear()
-        _NATIVE_READY[bound] = found
+        _NATIVE_READY[bound, double] = found
     return found
 
 
@@ -450,7 +452,8 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
     tensor parameters)."""
     # (no dictionary keyed by the bound inside a compiled region: dynamo cannot hash it)
     compiling = torch.compiler.is_compiling()
-    ready = _NATIVE_READY.get(bound) if key is None and not compiling else None
+    double = getattr(x, "dtype", None) is torch.float64  # x is checked below
+    ready = _NATIVE_READY.get((bound, double)) if key is None and not compiling else None
     if ready is not None and x.dtype in _FLOATS and fast_path_ok(x):
         native, strict, args = ready
         return native.spike(x, strict, *args)
@@ -474,7 +477,7 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
                 native, strict, entry = ready
                 return native.param_spike(x, strict, entry, bound, list(params))
     elif key is None and not compiling and _native_ok(bound, x):
-        ready = _native_entry(bound)
+        ready = _native_entry(bound, double)
         if ready is not None:
             native, strict, args = ready
             return native.spike(x, strict, *args)
