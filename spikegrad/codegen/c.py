@@ -73,16 +73,19 @@ def _const(v: float, dtype: str) -> str:
 
 def emit_expression(out: Node, inputs: dict[str, str],
                     constants: list[float] | None = None,
-                    constants_name: str = "c") -> tuple[list[str], str]:
+                    constants_name: str = "c",
+                    origins: list[tuple[int, int]] | None = None) -> tuple[list[str], str]:
     """Statements computing ``out`` and the name of its variable (see
     :func:`emit_expressions`)."""
-    lines, (var,) = emit_expressions((out,), inputs, constants, constants_name)
+    lines, (var,) = emit_expressions((out,), inputs, constants, constants_name, origins)
     return lines, var
 
 
 def emit_expressions(outs: tuple[Node, ...], inputs: dict[str, str],
                      constants: list[float] | None = None,
-                     constants_name: str = "c") -> tuple[list[str], tuple[str, ...]]:
+                     constants_name: str = "c",
+                     origins: list[tuple[int, int]] | None = None
+                     ) -> tuple[list[str], tuple[str, ...]]:
     """Statements computing every node of ``outs`` (shared subexpressions computed once)
     and the names of their variables.
 
@@ -90,16 +93,23 @@ def emit_expressions(outs: tuple[Node, ...], inputs: dict[str, str],
     With a ``constants`` list, every floating constant of the formula is appended to it and
     read at run time from the ``double`` array ``constants_name`` (rounded to the
     operation's dtype as the array API rounds a Python float), so one compiled kernel
-    serves every parameter value.
+    serves every parameter value.  With an ``origins`` list too, each constant's place in
+    the graph, ``(node index, operand index)``, is appended to it: a later trace of the
+    same :meth:`~spikegrad.codegen.trace.TraceNamespace.structure` reads its constants
+    there without emitting again.
     """
     lines: list[str] = []
     names: dict[int, str] = {}
     if any(out.dtype == "bool" for out in outs):
         raise UnsupportedTrace("the traced output is boolean; kernels return floats")
 
+    at = [(-1, -1)]  # the operand being referenced: (node index, operand index)
+
     def lifted(v: float, dtype: str) -> str:
         assert constants is not None
         constants.append(v)
+        if origins is not None:
+            origins.append(at[0])
         slot = f"{constants_name}[{len(constants) - 1}]"
         return f"((float){slot})" if dtype == "float32" else slot
 
@@ -118,6 +128,11 @@ def emit_expressions(outs: tuple[Node, ...], inputs: dict[str, str],
         if key in names:
             return names[key]
         op, args, dt = node.op, node.args, node.dtype
+
+        def arg(i: int, dtype: str) -> str:
+            at[0] = (node.index, i)
+            return ref(args[i], dtype)
+
         # the dtype constants adopt: that of a node operand, else the result's
         odt = next((a.dtype for a in args if isinstance(a, Node) and a.dtype != "bool"), dt)
         sfx = _SUFFIX.get(odt, "")
@@ -126,28 +141,28 @@ def emit_expressions(outs: tuple[Node, ...], inputs: dict[str, str],
         elif op == "const":
             expr = _const(args[0], dt)
         elif op == "cast":
-            expr = f"({_CTYPE[dt]}){ref(args[0], dt)}"
+            expr = f"({_CTYPE[dt]}){arg(0, dt)}"
         elif op == "neg":
-            expr = f"-{ref(args[0], dt)}"
+            expr = f"-{arg(0, dt)}"
         elif op == "not":
-            expr = f"!{ref(args[0], dt)}"
+            expr = f"!{arg(0, dt)}"
         elif op in _BINOP:
-            expr = f"{ref(args[0], odt)} {_BINOP[op]} {ref(args[1], odt)}"
+            expr = f"{arg(0, odt)} {_BINOP[op]} {arg(1, odt)}"
         elif op in _LIBM:
-            expr = f"{_LIBM[op]}{sfx}({ref(args[0], odt)})"
+            expr = f"{_LIBM[op]}{sfx}({arg(0, odt)})"
         elif op in ("pow", "atan2"):
-            expr = f"{op}{sfx}({ref(args[0], odt)}, {ref(args[1], odt)})"
+            expr = f"{op}{sfx}({arg(0, odt)}, {arg(1, odt)})"
         elif op == "fma":  # one rounding, whatever the contraction flags
-            expr = f"fma{sfx}({', '.join(ref(a, odt) for a in args)})"
+            expr = f"fma{sfx}({', '.join(arg(i, odt) for i in range(len(args)))})"
         elif op in ("clip_min", "clip_max", "minimum", "maximum", "remainder"):
-            expr = f"sg_{op}{sfx}({ref(args[0], odt)}, {ref(args[1], odt)})"
+            expr = f"sg_{op}{sfx}({arg(0, odt)}, {arg(1, odt)})"
         elif op == "isnan":
-            expr = f"isnan({ref(args[0], odt)})"
+            expr = f"isnan({arg(0, odt)})"
         elif op == "isfinite":
-            expr = f"isfinite({ref(args[0], odt)})"
+            expr = f"isfinite({arg(0, odt)})"
         elif op == "where":
-            cond = ref(args[0], "bool")
-            expr = f"{cond} ? {ref(args[1], dt)} : {ref(args[2], dt)}"
+            cond = arg(0, "bool")
+            expr = f"{cond} ? {arg(1, dt)} : {arg(2, dt)}"
         else:
             raise UnsupportedTrace(f"no C emission for op {op!r}")
         if dt == "bool":

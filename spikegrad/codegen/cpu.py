@@ -128,10 +128,31 @@ def source_and_constants(bound: Bound, dtype: str) -> tuple[str, list[float]]:
     if bound.has_array_params:
         raise NotImplementedError(f"{bound.name}: array parameters are evaluated with the "
                                   "framework's ops, not a fused kernel")
-    _, out = trace_formula(f.derivative, bound.formula_params, dtype, bound.scale,
-                           distinct_constants=True)
+    ns, out = trace_formula(f.derivative, bound.formula_params, dtype, bound.scale,
+                            distinct_constants=True)
+    key = (f, dtype, ns.structure(out))
+    known = _EMITTED.get(key)
+    if known is not None:  # this shape was emitted: read the constants where they sit
+        src, origins = known
+        return src, [float(ns.nodes[n].args[i]) for n, i in origins]
     constants: list[float] = []
-    lines, var = emit_expression(out, {"x": "x[i]"}, constants)
+    places: list[tuple[int, int]] = []
+    lines, var = emit_expression(out, {"x": "x[i]"}, constants, origins=places)
+    src = _backward_source(bound, dtype, lines, var)
+    with _EMITTED_LOCK:
+        if len(_EMITTED) >= 1024:
+            _EMITTED.clear()
+        _EMITTED[key] = (src, tuple(places))
+    return src, constants
+
+
+#: the emitted source of each traced shape (formula, dtype, structure), and where in the
+#: graph its constants sit: a new parameter value of a known shape skips the emission
+_EMITTED: dict[tuple[Any, ...], tuple[str, tuple[tuple[int, int], ...]]] = {}
+_EMITTED_LOCK = threading.Lock()
+
+
+def _backward_source(bound: Bound, dtype: str, lines: list[str], var: str) -> str:
     body = "\n        ".join(lines)
     t = {"float32": "float", "float64": "double"}[dtype]
     return f"""{C_PRELUDE}{_SIMD_DECLS}
@@ -153,7 +174,7 @@ void sg_backward(const {t}* restrict x, const {t}* restrict g, {t}* restrict out
         out[i] = g[i] * {var};
     }}
 }}
-""", constants
+"""
 
 
 def source(bound: Bound, dtype: str) -> str:

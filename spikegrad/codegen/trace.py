@@ -32,6 +32,8 @@ class Node:
     args: tuple[Any, ...]
     dtype: str  # "float32", "float64" or "bool"
     ns: TraceNamespace = field(repr=False, compare=False)
+    #: position in :attr:`TraceNamespace.nodes` (the order of creation)
+    index: int = field(default=-1, repr=False, compare=False)
 
     # array attributes the formulas read
     @property
@@ -137,6 +139,8 @@ class TraceNamespace:
         self._distinct = distinct_constants
         self._count = 0
         self.inputs: dict[str, Node] = {}
+        #: every node, in the order of creation
+        self.nodes: list[Node] = []
 
     # graph construction ---------------------------------------------------------------
     def _key(self, a: Any) -> Any:
@@ -170,14 +174,33 @@ class TraceNamespace:
         hit = self._memo.get(key)
         if hit is not None:
             return hit
-        node = Node(op, args, dtype or self._dtype_of(op, args), self)
+        node = Node(op, args, dtype or self._dtype_of(op, args), self, len(self.nodes))
         self._memo[key] = node
+        self.nodes.append(node)
         return node
 
     def input(self, name: str = "x", dtype: str | None = None) -> Node:
-        node = Node("input", (name,), dtype or self.dtype, self)
+        node = Node("input", (name,), dtype or self.dtype, self, len(self.nodes))
         self.inputs[name] = node
+        self.nodes.append(node)
         return node
+
+    def structure(self, *outs: Node) -> tuple[Any, ...]:
+        """The graph's shape, parameter values left out: every node's operation, dtype and
+        operands (other nodes by position, booleans and the values of ``const`` nodes as
+        they are, other numbers as a placeholder), and the outputs' positions.  Two traces
+        with equal structures emit the same code, and the same constants at the same
+        operand positions (with ``distinct_constants``)."""
+        def operand(a: Any) -> Any:
+            if isinstance(a, Node):
+                return a.index
+            if isinstance(a, (bool, str)):
+                return a
+            return "#"
+
+        return (tuple((n.op, n.dtype, n.args if n.op == "const" else
+                       tuple(operand(a) for a in n.args)) for n in self.nodes),
+                tuple(o.index for o in outs))
 
     # the array API surface the formulas use ----------------------------------------------
     def finfo(self, dtype: Any) -> Any:
