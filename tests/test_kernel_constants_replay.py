@@ -36,7 +36,8 @@ def _varied(name: str) -> dict[str, float]:
 def _same(a: list[float], b: list[float]) -> bool:
     return len(a) == len(b) and all(
         (math.isnan(x) and math.isnan(y)) or (x == y and math.copysign(1, x) ==
-                                              math.copysign(1, y)) for x, y in zip(a, b))
+                                              math.copysign(1, y))
+        for x, y in zip(a, b, strict=True))
 
 
 NAMES = [n for n in [*spikegrad.names(), *spikegrad.aliases()]
@@ -64,7 +65,7 @@ def test_the_replay_is_taken_and_can_be_told_apart() -> None:
     cpu._EMITTED.clear()
     cpu.source_and_constants(spikegrad.get("atan", alpha=2.0), "float32")
     assert len(cpu._EMITTED) == 1
-    src, constants = cpu.source_and_constants(spikegrad.get("atan", alpha=3.0), "float32")
+    _, constants = cpu.source_and_constants(spikegrad.get("atan", alpha=3.0), "float32")
     assert len(cpu._EMITTED) == 1
     # atan's g' = (alpha/2) / (1 + (pi/2 alpha x)^2): alpha enters the constants
     assert any(np.isclose(c, 1.5) for c in constants) or any(
