@@ -29,6 +29,7 @@ from spikegrad.conformance import multistep as ms_goldens
 from spikegrad.conformance.checks import check_backward_values
 from spikegrad.conformance.harness import CupyHarness, flushes
 
+from ._param_oracle import fd_param_grads
 from .test_cupy import BF16_CASES, HOST_CC, _cuda_available, check_bfloat16, unavailable
 
 ON_GPU = _cuda_available()
@@ -407,26 +408,6 @@ def test_array_parameters(cp, dtype: str) -> None:
 PARAM_LAYOUTS = {"0-d": (), "per channel": (16,), "per row": (8, 1), "per neuron": (8, 16)}
 
 
-def _fd_params(name: str, values: dict[str, np.ndarray], x: np.ndarray, G: np.ndarray,
-               h: float = 1e-6) -> dict[str, np.ndarray]:
-    """Σ G ∂g/∂θ per element of each θ by central differences of the float64 primitive
-    (the others held), summed to θ's shape: the independent oracle."""
-    out = {}
-    for pname, theta in values.items():
-        grad = np.zeros_like(theta)
-        for idx in np.ndindex(theta.shape or (1,)):
-            idx = idx if theta.shape else ()
-            up, down = theta.copy(), theta.copy()
-            step = h * max(1.0, abs(float(theta[idx])))
-            up[idx] += step
-            down[idx] -= step
-            gu = spikegrad.get(name, **{**values, pname: up}).primitive(x)
-            gd = spikegrad.get(name, **{**values, pname: down}).primitive(x)
-            grad[idx] = (G * (gu - gd) / (2 * step)).sum()
-        out[pname] = grad
-    return out
-
-
 @pytest.mark.parametrize("layout", list(PARAM_LAYOUTS))
 @pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
 def test_backward_with_params_matches_finite_differences(cp, dtype: str, layout: str) -> None:
@@ -448,7 +429,7 @@ def test_backward_with_params_matches_finite_differences(cp, dtype: str, layout:
     assert ga.dtype == np.float32 and ga.shape == alpha.shape
     xq, Gq = xn.astype(dtype).astype(np.float64), Gn.astype(dtype).astype(np.float64)
     a32 = alpha.astype(np.float32).astype(np.float64)
-    want = _fd_params("atan", {"alpha": a32}, xq, Gq)["alpha"]
+    want = fd_param_grads("atan", {"alpha": a32}, xq, Gq)["alpha"]
     # the parameter's gradient is computed in float32 from the exactly widened float16
     # inputs, so float16 is held as tightly as float32; grad_x is rounded to x's dtype
     np.testing.assert_allclose(cp.asnumpy(ga), want, rtol=2e-5, atol=2e-9)
@@ -466,7 +447,7 @@ def test_backward_with_params_two_parameters_float64(cp) -> None:
     values = {"mu": np.asarray(0.1), "sigma": np.asarray(0.6)}
     s = spikegrad.get("gaussian", **{k: cp.asarray(v) for k, v in values.items()})
     _, grads = sgc.backward_with_params(s, cp.asarray(xn), cp.asarray(Gn))
-    want = _fd_params("gaussian", values, xn, Gn)
+    want = fd_param_grads("gaussian", values, xn, Gn)
     for k in values:
         np.testing.assert_allclose(cp.asnumpy(grads[k]), want[k], rtol=1e-7)
 

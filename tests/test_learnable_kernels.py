@@ -23,6 +23,8 @@ from spikegrad.codegen import cpu  # noqa: E402
 from spikegrad.codegen.tangent import tangent  # noqa: E402
 from spikegrad.codegen.trace import TraceNamespace  # noqa: E402
 
+from ._param_oracle import fd_param_grads  # noqa: E402
+
 X_SHAPE = (8, 16)
 LAYOUTS = {"0-d": (), "one element": (1,), "per channel": (16,), "per row": (8, 1),
            "per neuron": X_SHAPE}
@@ -67,20 +69,10 @@ def fused(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return seen
 
 
-def _fd_theta(name: str, pname: str, theta: np.ndarray, x: np.ndarray, G: np.ndarray,
-              h: float = 1e-6) -> np.ndarray:
+def _fd_theta(name: str, pname: str, theta: np.ndarray, x: np.ndarray,
+              G: np.ndarray) -> np.ndarray:
     """Σ G ∂g/∂θ per element of θ by central differences of the float64 primitive."""
-    out = np.zeros_like(theta)
-    for idx in np.ndindex(theta.shape or (1,)):
-        idx = idx if theta.shape else ()
-        up, down = theta.copy(), theta.copy()
-        step = h * max(1.0, abs(float(theta[idx])))
-        up[idx] += step
-        down[idx] -= step
-        gu = spikegrad.get(name, **{pname: up}).primitive(x)
-        gd = spikegrad.get(name, **{pname: down}).primitive(x)
-        out[idx] = (G * (gu - gd) / (2 * step)).sum()
-    return out
+    return fd_param_grads(name, {pname: theta}, x, G)[pname]
 
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
@@ -258,14 +250,10 @@ def test_cpp_node_two_parameters_and_what_needs_a_gradient(native: None) -> None
     assert y.grad_fn.name() == "SpikegradParamSpikeBackward"
     gm, gs = torch.autograd.grad(y, (mu, sigma), torch.tensor(G))
 
-    def fd(name: str, h: float = 1e-6) -> float:
-        """Σ G ∂g/∂θ by central differences of the float64 primitive, the other fixed."""
-        at = {"mu": 0.1, "sigma": 0.6}
-        up = spikegrad.get("gaussian", **{**at, name: at[name] + h}).primitive(x)
-        down = spikegrad.get("gaussian", **{**at, name: at[name] - h}).primitive(x)
-        return float((G * (up - down) / (2 * h)).sum())
-
-    np.testing.assert_allclose([float(gm), float(gs)], [fd("mu"), fd("sigma")], rtol=1e-6)
+    want = fd_param_grads("gaussian", {"mu": np.asarray(0.1), "sigma": np.asarray(0.6)},
+                          x, G)
+    np.testing.assert_allclose([float(gm), float(gs)], [float(want["mu"]),
+                                                       float(want["sigma"])], rtol=1e-6)
 
 
 def test_cpp_node_refuses_a_parameter_changed_in_place_after_the_forward(native: None
