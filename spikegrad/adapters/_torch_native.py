@@ -190,6 +190,24 @@ typedef void (*pbwd2_fn)(const void*, const void*, void*, const void*, void*, co
 
 static py::object* slow_param_backward = nullptr;  // python (bound, x, grad, params, needed)
 
+// a tensor in dtype cdt, contiguous, without a dispatcher call where it already is
+static at::Tensor sg_as(const at::Tensor& t, at::ScalarType cdt) {
+  at::Tensor r = t.scalar_type() == cdt ? t : t.to(cdt);
+  return r.is_contiguous() ? r : r.contiguous();
+}
+
+// the value of a one-element CPU tensor of a floating dtype, as a double
+static double sg_scalar(const at::Tensor& t) {
+  switch (t.scalar_type()) {
+    case at::kFloat: return static_cast<double>(*t.data_ptr<float>());
+    case at::kDouble: return *t.data_ptr<double>();
+    case at::kHalf: return static_cast<double>(static_cast<float>(*t.data_ptr<at::Half>()));
+    case at::kBFloat16:
+      return static_cast<double>(static_cast<float>(*t.data_ptr<at::BFloat16>()));
+    default: return t.item<double>();
+  }
+}
+
 struct SgParamEntry {
   void* k32;
   void* k64;
@@ -228,48 +246,64 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
     if (sg_backward_applies(x, g)) {
       bool dbl = st == at::kDouble;
       auto cdt = dbl ? at::kDouble : at::kFloat;
-      at::Tensor xc = x.to(cdt).contiguous();
-      at::Tensor gc = g.to(cdt).contiguous();
+      at::Tensor xc = sg_as(x, cdt);
+      at::Tensor gc = sg_as(g, cdt);
       std::vector<at::Tensor> pc, gp;
       std::vector<std::vector<int64_t>> trimmed;
+      // a one-value parameter is read once, here, in the kernel's dtype (no tensor op)
+      float one32[2] = {0.0f, 0.0f};
+      double one64[2] = {0.0, 0.0};
+      std::vector<const void*> pptr(np, nullptr);
       for (int64_t k2 = 0; k2 < np; ++k2) {
-        at::Tensor q = ps[k2].to(cdt);
         if (e_->elementwise[k2]) {
+          at::Tensor q = sg_as(ps[k2], cdt);
           // leading dimensions beyond x's are 1 (check_param_shapes): drop them, then
           // lay the values out as x
           auto sz = q.sizes().vec();
           int64_t drop = std::max<int64_t>(0, q.dim() - xc.dim());
           trimmed.emplace_back(sz.begin() + drop, sz.end());
-          pc.push_back(q.reshape(trimmed.back()).expand(xc.sizes()).contiguous());
+          pc.push_back(q.sizes().vec() == xc.sizes().vec() ? q
+                       : q.reshape(trimmed.back()).expand(xc.sizes()).contiguous());
           gp.push_back(at::empty_like(xc, at::MemoryFormat::Contiguous));
+          pptr[k2] = pc.back().data_ptr();
         } else {
           trimmed.emplace_back();
-          pc.push_back(q.contiguous());
+          double v = sg_scalar(ps[k2]);
+          one64[k2] = v;
+          one32[k2] = static_cast<float>(v);
+          pc.push_back(at::Tensor());
           gp.push_back(at::Tensor());
+          pptr[k2] = dbl ? static_cast<const void*>(&one64[k2])
+                         : static_cast<const void*>(&one32[k2]);
         }
       }
       auto gptr = [&](int64_t k2) -> void* {
         return gp[k2].defined() ? gp[k2].data_ptr() : nullptr;
       };
       at::Tensor gx = fresh_like(xc);
-      at::Tensor acc = at::zeros({np}, at::TensorOptions().dtype(at::kDouble));
+      double a[2] = {0.0, 0.0};
       const double* c = (dbl ? e_->c64 : e_->c32).data_ptr<double>();
       void* k = dbl ? e_->k64 : e_->k32;
-      double* a = acc.data_ptr<double>();
       if (np == 1) {
         reinterpret_cast<pbwd1_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
-                                       pc[0].data_ptr(), gptr(0), a, xc.numel(), c);
+                                       pptr[0], gptr(0), a, xc.numel(), c);
       } else {
         reinterpret_cast<pbwd2_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
-                                       pc[0].data_ptr(), gptr(0), pc[1].data_ptr(), gptr(1),
+                                       pptr[0], gptr(0), pptr[1], gptr(1),
                                        a, xc.numel(), c);
       }
       if (should_compute_output(0)) out[0] = half ? gx.to(st) : gx;
       for (int64_t k2 = 0; k2 < np; ++k2) {
         if (!should_compute_output(1 + k2)) continue;
-        at::Tensor r = e_->elementwise[k2] ? gp[k2].sum_to_size(trimmed[k2])
-                                           : acc.select(0, k2);
-        out[1 + k2] = r.to(ps[k2].scalar_type()).reshape(ps[k2].sizes());
+        if (e_->elementwise[k2]) {
+          at::Tensor r = gp[k2].sizes().vec() == trimmed[k2] ? gp[k2]
+                         : gp[k2].sum_to_size(trimmed[k2]);
+          r = r.scalar_type() == ps[k2].scalar_type() ? r : r.to(ps[k2].scalar_type());
+          out[1 + k2] = r.sizes() == ps[k2].sizes() ? r : r.reshape(ps[k2].sizes());
+        } else {
+          // the sum in double, rounded once to the parameter's dtype
+          out[1 + k2] = at::full(ps[k2].sizes(), a[k2], ps[k2].options());
+        }
       }
       return out;
     }

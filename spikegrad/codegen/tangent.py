@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 from .._evaluate import evaluate_formula
 from .trace import Node, TraceNamespace, UnsupportedTrace
 
@@ -74,7 +76,14 @@ def tangent(out: Node, wrt: Node) -> Node | None:
         if op == "div":
             b, tb = args[1], t(args[1])
             num = add(ta, None if tb is None else -(n * tb))
-            return None if num is None else num / b
+            if num is None:
+                return None
+            inv = _reciprocal(b, n.dtype)
+            # a tangent is summed or compared to a tolerance, never held to the primal's
+            # rounding: a division by a constant becomes a product (a division costs a
+            # vector loop several multiplications: atan's alpha tangent at 2^18 float32,
+            # 80 -> 60 us on 2 threads)
+            return num / b if inv is None else num * inv
         if op == "fma":
             b, c = args[1], args[2]
             return add(add(scale(ta, b), None if t(b) is None else a * t(b)), t(c))
@@ -131,6 +140,25 @@ def tangent(out: Node, wrt: Node) -> Node | None:
         return unary[op]()
 
     return t(out)
+
+
+def _reciprocal(b: Any, dtype: str) -> float | None:
+    """``1 / b`` for a constant divisor ``b`` (a number or a ``const`` node) whose reciprocal
+    is a normal number of ``dtype`` (so the product stays within an ULP or so of the
+    quotient), else ``None``."""
+    if isinstance(b, Node):
+        if b.op != "const":
+            return None
+        b = b.args[0]
+    if isinstance(b, bool) or not isinstance(b, (int, float)):
+        return None
+    b = float(b)
+    info = np.finfo(np.dtype(dtype)) if dtype in ("float32", "float64") else None
+    if info is None or b == 0.0 or not math.isfinite(b):
+        return None
+    inv = 1.0 / b
+    tiny, big = float(info.tiny), float(info.max)
+    return inv if tiny <= abs(inv) <= big and abs(b) >= tiny else None
 
 
 def param_graph(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str
