@@ -94,6 +94,9 @@ def host_extremes(value: Any) -> tuple[float, float] | None:
     if framework == "torch":
         if not _torch_readable(value) or value.numel() == 0:
             return None
+        if value.numel() == 1:  # one value: read it (a reduction costs 10x more)
+            v = value.item()
+            return v, v
         lo, hi = sys.modules["torch"].aminmax(value.detach())
         return float(lo), float(hi)
     host = host_values(value)

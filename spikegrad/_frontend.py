@@ -34,11 +34,12 @@ class BoundCache:
     def __init__(self, entry: Entry) -> None:
         self.entry = entry
         self._cache: dict[tuple[tuple[type, ...], tuple[tuple[str, Any], ...]], Bound] = {}
+        self._shapes: dict[tuple[Any, ...], _ArrayShape] = {}
 
     def get(self, params: dict[str, Any]) -> Bound:
         types = tuple(map(type, params.values()))
         if not _PLAIN.issuperset(types) and any(is_array_param(v) for v in params.values()):
-            return self.entry.bind(**params)  # never hashed: a traced tensor has no value
+            return self._with_arrays(types, params)
         try:
             key = (types, tuple(params.items()))
             found = self._cache.get(key)
@@ -52,6 +53,47 @@ class BoundCache:
                 self._cache.clear()
             self._cache[key] = found
         return found
+
+
+    def _with_arrays(self, types: tuple[type, ...], params: dict[str, Any]) -> Bound:
+        """A bound holding arrays: never hashed by them (a traced tensor has no value), but
+        the rest of a call's shape (names, types, the numbers) is checked once and reused,
+        so a later call only validates its arrays."""
+        try:
+            key = (types, tuple((k, None if is_array_param(v) else v)
+                                for k, v in params.items()))
+            shape = self._shapes.get(key)
+        except TypeError:  # an unhashable value: let bind() report it
+            return self.entry.bind(**params)
+        if shape is not None:
+            return shape.bind(params)
+        bound = self.entry.bind(**params)
+        if len(self._shapes) >= self.MAX_SIZE:
+            self._shapes.clear()
+        self._shapes[key] = _ArrayShape(bound)
+        return bound
+
+
+class _ArrayShape:
+    """What the calls of one shape share (definition, numbers, which parameters are
+    arrays): binding validates only the arrays, as :meth:`Entry.bind` does them."""
+
+    def __init__(self, bound: Bound) -> None:
+        entry = bound.entry
+        self.entry = entry
+        self.static = bound.static_items
+        self.names = bound.array_param_names
+        by_name = {p.name: p for p in entry.params}
+        self.params = tuple(by_name[n] for n in self.names)
+        self.slots = tuple(i for i, (k, _) in enumerate(self.static) if k in self.names)
+
+    def bind(self, params: dict[str, Any]) -> Bound:
+        owner = self.entry.name
+        values = tuple(p.validate(owner, params[p.name]) for p in self.params)
+        items = list(self.static)
+        for i, name, v in zip(self.slots, self.names, values, strict=True):
+            items[i] = (name, v)
+        return Bound._assemble(self.entry, tuple(items), self.static, self.names, values)
 
 
 _BY_NAME: dict[str, BoundCache] = {}

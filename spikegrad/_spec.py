@@ -548,6 +548,17 @@ class Bound(BoundValue):
             object.__setattr__(self, "_fparams", fparams)
             object.__setattr__(self, "_scale", float(scale))
 
+    @classmethod
+    def _assemble(cls, entry: Entry, items: tuple[tuple[str, Any], ...],
+                  static: tuple[tuple[str, Any], ...], names: tuple[str, ...],
+                  values: tuple[Any, ...]) -> Bound:
+        """A bound with array parameters from parts already validated and split (what
+        :class:`~spikegrad._frontend.BoundCache` reuses between calls of one shape)."""
+        b = object.__new__(cls)
+        b.__dict__.update(entry=entry, param_items=items, _static_items=static,
+                          _array_names=names, _array_values=values)
+        return b
+
     def __reduce__(self) -> Any:
         return (Bound, (self.entry, self.param_items))
 

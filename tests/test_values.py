@@ -236,6 +236,40 @@ def test_per_call_name_builds_nothing_per_call() -> None:
     assert len(gc.get_objects()) - before_objects < 1000
 
 
+def test_a_call_with_tensors_binds_like_entry_bind_and_checks_every_tensor(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A per-call name with tensor parameters binds the call's shape once (names, types,
+    numbers) and later validates only its tensors: the bound is the one ``Entry.bind``
+    makes, a new tensor is checked (an invalid one raises naming the parameter), a new
+    number value is a new shape, and ``Entry.bind`` is not called again per call."""
+    from spikegrad import _registry
+
+    x = torch.randn(8)
+    e = _registry.entry("gaussian")
+    calls = []
+    real = type(e).bind
+    monkeypatch.setattr(type(e), "bind", lambda self, **kw: (calls.append(kw),
+                                                             real(self, **kw))[1])
+    cache = spikegrad._frontend.BoundCache(e)
+    s1, s2 = torch.tensor(0.5), torch.tensor(0.7, dtype=torch.float64)
+    b1 = cache.get({"sigma": s1, "mu": 0.1})
+    b2 = cache.get({"sigma": s2, "mu": 0.1})
+    assert len(calls) == 1  # the shape's first call only
+    want = real(e, sigma=s2, mu=0.1)
+    assert (b2.param_items, b2.static_items, b2.array_param_names) == (
+        want.param_items, want.static_items, want.array_param_names)
+    assert b2.array_values[0] is s2 and b1.array_values[0] is s1 and b2 == want
+    np.testing.assert_allclose(sgt.spike(x, b2).detach().numpy(),
+                               sgt.spike(x, want).detach().numpy())
+    with pytest.raises(ValueError, match="sigma must be"):
+        cache.get({"sigma": torch.tensor(-1.0), "mu": 0.1})
+    with pytest.raises(ValueError, match="sigma must be"):
+        cache.get({"sigma": torch.tensor([0.5, float("nan")]), "mu": 0.1})
+    with pytest.raises(ValueError, match="mu must be"):
+        cache.get({"sigma": s1, "mu": float("inf")})  # a new number: bound, so checked
+    assert len(calls) == 2  # the invalid tensors were checked without binding anew
+
+
 def test_per_call_parameter_values_stay_bounded() -> None:
     """Every cache keyed by a bound value is bounded: a new number parameter per call
     (a schedule, a sweep) keeps at most ``NATIVE_CACHE_SIZE`` C++ node entries, and a

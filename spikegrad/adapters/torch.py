@@ -452,13 +452,15 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
     tensor parameters)."""
     # (no dictionary keyed by the bound inside a compiled region: dynamo cannot hash it)
     compiling = torch.compiler.is_compiling()
+    names = bound.array_param_names
     double = getattr(x, "dtype", None) is torch.float64  # x is checked below
-    ready = _NATIVE_READY.get((bound, double)) if key is None and not compiling else None
+    # (a bound holding tensors is never in this table: no hash of it per call)
+    ready = (_NATIVE_READY.get((bound, double)) if key is None and not compiling
+             and not names else None)
     if ready is not None and x.dtype in _FLOATS and fast_path_ok(x):
         native, strict, args = ready
         return native.spike(x, strict, *args)
     check_tensor(x)
-    names = bound.array_param_names
     params: tuple[Any, ...] = ()
     if names:
         params = bound.array_values
