@@ -38,8 +38,10 @@ class BoundCache:
 
     def get(self, params: dict[str, Any]) -> Bound:
         types = tuple(map(type, params.values()))
-        if not _PLAIN.issuperset(types) and any(is_array_param(v) for v in params.values()):
-            return self._with_arrays(types, params)
+        if not _PLAIN.issuperset(types):
+            arrays = tuple(map(is_array_param, params.values()))
+            if any(arrays):
+                return self._with_arrays(types, arrays, params)
         try:
             key = (types, tuple(params.items()))
             found = self._cache.get(key)
@@ -55,13 +57,14 @@ class BoundCache:
         return found
 
 
-    def _with_arrays(self, types: tuple[type, ...], params: dict[str, Any]) -> Bound:
+    def _with_arrays(self, types: tuple[type, ...], arrays: tuple[bool, ...],
+                     params: dict[str, Any]) -> Bound:
         """A bound holding arrays: never hashed by them (a traced tensor has no value), but
         the rest of a call's shape (names, types, the numbers) is checked once and reused,
         so a later call only validates its arrays."""
         try:
-            key = (types, tuple((k, None if is_array_param(v) else v)
-                                for k, v in params.items()))
+            key = (types, tuple((k, None if a else v)
+                                for (k, v), a in zip(params.items(), arrays, strict=True)))
             shape = self._shapes.get(key)
         except TypeError:  # an unhashable value: let bind() report it
             return self.entry.bind(**params)

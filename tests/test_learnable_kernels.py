@@ -57,6 +57,14 @@ def fused(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
         found = real_entry(*args)
         return None if found is None else (Node(found[0]), *found[1:])
 
+    real_known = adapter._native_param_known
+
+    def known_spy(*args):
+        out = real_known(*args)
+        if out is not None:  # the node's entry from an earlier call
+            seen.append(True)
+        return out
+
     real_slow = adapter._slow_param_backward
 
     def slow_spy(*args):
@@ -65,6 +73,7 @@ def fused(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
 
     monkeypatch.setattr(adapter, "_fused_param_backward", spy)
     monkeypatch.setattr(adapter, "_native_param_entry", entry_spy)
+    monkeypatch.setattr(adapter, "_native_param_known", known_spy)
     monkeypatch.setattr(adapter, "_slow_param_backward", slow_spy)
     return seen
 

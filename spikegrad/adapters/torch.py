@@ -447,6 +447,29 @@ def _native_param_entry(bound: Bound, layouts: tuple[str, ...]
     return found
 
 
+def _native_param_known(bound: Bound, x: torch.Tensor) -> torch.Tensor | None:
+    """The spike through the C++ parameter node where an earlier call of the same
+    definition, numbers and parameter layouts found it ready (its entry is then known),
+    after the checks that depend on this call's tensors (the fast-path decision, dtypes,
+    shapes); ``None`` otherwise (then :func:`spike` decides from the start)."""
+    params = bound.array_values
+    if (len(params) not in NATIVE_PARAM_COUNTS or x.dtype not in _FLOATS
+            or not fast_path_ok(x, *params)):
+        return None
+    layouts = []
+    for p in params:
+        if not p.is_floating_point():
+            return None
+        layouts.append("s" if p.numel() == 1 else "e")
+        if p.dim():
+            check_param_shapes(bound, x.shape)
+    ready = _NATIVE_PARAM.get((bound.entry, bound.static_items, tuple(layouts)))
+    if ready is None:
+        return None
+    native, strict, entry = ready
+    return native.param_spike(x, strict, entry, bound, list(params))
+
+
 def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
     """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable in ``x`` and in
     tensor parameters)."""
@@ -460,6 +483,10 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
     if ready is not None and x.dtype in _FLOATS and fast_path_ok(x):
         native, strict, args = ready
         return native.spike(x, strict, *args)
+    if names and key is None and not compiling:
+        served = _native_param_known(bound, x)
+        if served is not None:
+            return served
     check_tensor(x)
     params: tuple[Any, ...] = ()
     if names:
