@@ -151,3 +151,19 @@ def test_bound_is_frozen() -> None:
 def test_backward_rejects_unknown_surrogate_object() -> None:
     with pytest.raises(TypeError, match="the reference engine takes a bound surrogate"):
         reference.forward(3.0, np.zeros(2))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("x", [[0.5, -0.5], np.array([0.5, -0.5], np.float32)])
+def test_a_non_tensor_input_after_a_learnable_call_names_the_fix(x: object) -> None:
+    """Finding: once a tensor-parameter call had found the C++ node, a later call went
+    straight to it and read ``x.dtype`` first: a list raised ``AttributeError``."""
+    torch = pytest.importorskip("torch", reason="needs PyTorch (pip install torch)")
+    import spikegrad.torch as sgt
+    from spikegrad.adapters import _torch_native
+
+    if not _torch_native.ensure(600):
+        pytest.skip(f"C++ node unavailable: {_torch_native.status()}")
+    alpha = torch.tensor(2.0, requires_grad=True)
+    sgt.atan(torch.randn(2), alpha=alpha).sum().backward()
+    with pytest.raises(TypeError, match=r"takes torch tensors.*torch.as_tensor"):
+        sgt.atan(x, alpha=alpha)

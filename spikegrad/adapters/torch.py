@@ -453,8 +453,8 @@ def _native_param_known(bound: Bound, x: torch.Tensor) -> torch.Tensor | None:
     after the checks that depend on this call's tensors (the fast-path decision, dtypes,
     shapes); ``None`` otherwise (then :func:`spike` decides from the start)."""
     params = bound.array_values
-    if (len(params) not in NATIVE_PARAM_COUNTS or x.dtype not in _FLOATS
-            or not fast_path_ok(x, *params)):
+    if (not isinstance(x, torch.Tensor) or len(params) not in NATIVE_PARAM_COUNTS
+            or x.dtype not in _FLOATS or not fast_path_ok(x, *params)):
         return None
     layouts = []
     for p in params:
