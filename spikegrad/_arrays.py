@@ -86,6 +86,11 @@ def host_values(value: Any) -> np.ndarray | None:
     return None
 
 
+#: A framework binding's faster reading of a large array's extremes (``(min, max)``, or
+#: ``None`` where it does not apply), registered by the binding: this module imports none.
+FAST_EXTREMES: dict[str, Any] = {}
+
+
 def host_extremes(value: Any) -> tuple[float, float] | None:
     """``(min, max)`` of an array parameter (NaN if it holds one) where reading them costs
     no device synchronisation and no trace (as :func:`host_values`), in one pass of the
@@ -97,6 +102,10 @@ def host_extremes(value: Any) -> tuple[float, float] | None:
         if value.numel() == 1:  # one value: read it (a reduction costs 10x more)
             v = value.item()
             return v, v
+        fast = FAST_EXTREMES.get("torch")
+        found = fast(value) if fast is not None else None
+        if found is not None:
+            return found
         lo, hi = sys.modules["torch"].aminmax(value.detach())
         return float(lo), float(hi)
     host = host_values(value)

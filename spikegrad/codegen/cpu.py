@@ -48,7 +48,7 @@ from .tangent import param_graph
 from .trace import trace_formula
 
 __all__ = ["CompilerUnavailable", "Kernels", "Library", "ParamKernel", "compiled_count",
-           "compiler", "flags", "kernels", "library", "param_kernel",
+           "compiler", "extremes", "flags", "kernels", "library", "param_kernel",
            "param_source_and_constants", "source", "source_and_constants"]
 
 _SIMD_DECLS = """
@@ -269,6 +269,67 @@ def param_kernel(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
         fn.restype = None
         _PARAM_FUNCTIONS[src] = fn
     return ParamKernel(fn, np.asarray(constants, dtype=np.float64), layouts)
+
+
+# -- a parameter's domain check: its extremes in one pass --------------------------------
+_EXTREMES_SOURCE = """
+#include <stdint.h>
+#include <math.h>
+/* (min, max) of n values in one pass, NaN for both where one is NaN: what a parameter's
+   domain check reads of a large array.  SG_W independent lanes per thread, so the
+   comparisons are not one chain of dependent vector operations. */
+#define SG_W 64
+#define SG_EXTREMES(NAME, T)                                                              \\
+void NAME(const T* restrict p, int64_t n, double* restrict out) {                        \\
+    T lo = (T)INFINITY, hi = -(T)INFINITY;                                               \\
+    int nan = 0;                                                                         \\
+    _Pragma("omp parallel if(n > 65536)")                                                \\
+    {                                                                                    \\
+        T l[SG_W], h[SG_W];                                                              \\
+        int bad[SG_W];                                                                   \\
+        for (int j = 0; j < SG_W; ++j) { l[j] = (T)INFINITY; h[j] = -(T)INFINITY;       \\
+                                         bad[j] = 0; }                                   \\
+        _Pragma("omp for schedule(static)")                                              \\
+        for (int64_t b = 0; b < n / SG_W; ++b) {                                         \\
+            const T* q = p + b * SG_W;                                                   \\
+            for (int j = 0; j < SG_W; ++j) {                                             \\
+                const T v = q[j];                                                        \\
+                l[j] = v < l[j] ? v : l[j];                                              \\
+                h[j] = v > h[j] ? v : h[j];                                              \\
+                bad[j] |= v != v;                                                        \\
+            }                                                                            \\
+        }                                                                                \\
+        T tl = (T)INFINITY, th = -(T)INFINITY;                                           \\
+        int tb = 0;                                                                      \\
+        for (int j = 0; j < SG_W; ++j) {                                                 \\
+            tl = l[j] < tl ? l[j] : tl; th = h[j] > th ? h[j] : th; tb |= bad[j];        \\
+        }                                                                                \\
+        _Pragma("omp critical")                                                          \\
+        { lo = tl < lo ? tl : lo; hi = th > hi ? th : hi; nan |= tb; }                   \\
+    }                                                                                    \\
+    for (int64_t i = n / SG_W * SG_W; i < n; ++i) {                                      \\
+        const T v = p[i];                                                                \\
+        lo = v < lo ? v : lo; hi = v > hi ? v : hi; nan |= v != v;                       \\
+    }                                                                                    \\
+    out[0] = nan ? NAN : (double)lo;                                                     \\
+    out[1] = nan ? NAN : (double)hi;                                                     \\
+}
+SG_EXTREMES(sg_extremes_f32, float)
+SG_EXTREMES(sg_extremes_f64, double)
+"""
+
+
+@functools.cache
+def extremes(dtype: str) -> Any:
+    """``f(address, n, out_address)``: the minimum and maximum of ``n`` contiguous values of
+    ``dtype`` (float32 or float64) into two doubles, both NaN where a value is NaN, in one
+    parallel vectorised pass; compiled on first use (raises :class:`CompilerUnavailable`
+    where no compiler works)."""
+    fn = getattr(_cdll(_EXTREMES_SOURCE), {"float32": "sg_extremes_f32",
+                                           "float64": "sg_extremes_f64"}[dtype])
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_int64, ctypes.c_void_p]
+    fn.restype = None
+    return fn
 
 
 #: At most this many compiled kernels are kept on disk (the oldest are removed first).
