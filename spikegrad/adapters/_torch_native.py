@@ -183,10 +183,10 @@ std::shared_ptr<SgEntry> sg_entry(int64_t k32, int64_t k64, py::object bound,
 // parameter's G dg/dtheta in one loop (summed in the loop for a one-value parameter,
 // per element otherwise, then summed to its shape); its arity depends on the number of
 // parameters
-typedef void (*pbwd1_fn)(const void*, const void*, void*, const void*, void*, double*,
-                         int64_t, const double*);
-typedef void (*pbwd2_fn)(const void*, const void*, void*, const void*, void*, const void*,
-                         void*, double*, int64_t, const double*);
+typedef int (*pbwd1_fn)(const void*, const void*, void*, const void*, void*, double*,
+                        int64_t, const double*, const int64_t*);
+typedef int (*pbwd2_fn)(const void*, const void*, void*, const void*, void*, const void*,
+                        void*, double*, int64_t, const double*, const int64_t*);
 
 static py::object* slow_param_backward = nullptr;  // python (bound, x, grad, params, needed)
 
@@ -211,7 +211,8 @@ static double sg_scalar(const at::Tensor& t) {
 struct SgParamEntry {
   void* k32;
   void* k64;
-  std::vector<bool> elementwise;  // per parameter: one value per element ("e") or one ("s")
+  // per parameter: 0 one value ("s"), 1 one per element ("e"), 2 one per channel ("c")
+  std::vector<int64_t> layout;
   at::Tensor c32, c64;
 };
 
@@ -220,6 +221,7 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
   std::vector<torch::autograd::SavedVariable> p_;
   std::shared_ptr<SgParamEntry> e_;
   PyObject* bound_ = nullptr;  // the bound surrogate, for the Python fallback
+  int64_t dims_[2] = {1, 1};    // (channels, inner) of a per-channel layout, this call's
 
   ~SgParamSpikeBackward() override {
     if (bound_ != nullptr && Py_IsInitialized() && !sg_finalizing()) {
@@ -255,7 +257,14 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
       double one64[2] = {0.0, 0.0};
       std::vector<const void*> pptr(np, nullptr);
       for (int64_t k2 = 0; k2 < np; ++k2) {
-        if (e_->elementwise[k2]) {
+        if (e_->layout[k2] == 2) {
+          // one value per channel, in x's order (the block of x's dimensions it spans)
+          at::Tensor q = sg_as(ps[k2], cdt);
+          trimmed.emplace_back();
+          pc.push_back(q);
+          gp.push_back(at::zeros({dims_[0]}, at::TensorOptions().dtype(at::kDouble)));
+          pptr[k2] = q.data_ptr();
+        } else if (e_->layout[k2] == 1) {
           at::Tensor q = sg_as(ps[k2], cdt);
           // leading dimensions beyond x's are 1 (check_param_shapes): drop them, then
           // lay the values out as x
@@ -284,18 +293,23 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
       double a[2] = {0.0, 0.0};
       const double* c = (dbl ? e_->c64 : e_->c32).data_ptr<double>();
       void* k = dbl ? e_->k64 : e_->k32;
+      int rc;
       if (np == 1) {
-        reinterpret_cast<pbwd1_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
-                                       pptr[0], gptr(0), a, xc.numel(), c);
+        rc = reinterpret_cast<pbwd1_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
+                                            pptr[0], gptr(0), a, xc.numel(), c, dims_);
       } else {
-        reinterpret_cast<pbwd2_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
-                                       pptr[0], gptr(0), pptr[1], gptr(1),
-                                       a, xc.numel(), c);
+        rc = reinterpret_cast<pbwd2_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
+                                            pptr[0], gptr(0), pptr[1], gptr(1),
+                                            a, xc.numel(), c, dims_);
       }
+      if (rc != 0) return slow(x, g, ps);  // no memory for the per-thread sums
       if (should_compute_output(0)) out[0] = half ? gx.to(st) : gx;
       for (int64_t k2 = 0; k2 < np; ++k2) {
         if (!should_compute_output(1 + k2)) continue;
-        if (e_->elementwise[k2]) {
+        if (e_->layout[k2] == 2) {
+          at::Tensor r = gp[k2].to(ps[k2].scalar_type());
+          out[1 + k2] = r.reshape(ps[k2].sizes());
+        } else if (e_->layout[k2] == 1) {
           at::Tensor r = gp[k2].sizes().vec() == trimmed[k2] ? gp[k2]
                          : gp[k2].sum_to_size(trimmed[k2]);
           r = r.scalar_type() == ps[k2].scalar_type() ? r : r.to(ps[k2].scalar_type());
@@ -307,6 +321,13 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
       }
       return out;
     }
+    return slow(x, g, ps);
+  }
+
+  // the Python fallback: torch ops and autodiff of the primitive
+  variable_list slow(const at::Tensor& x, const at::Tensor& g, const std::vector<at::Tensor>& ps) {
+    const int64_t np = static_cast<int64_t>(ps.size());
+    variable_list out(1 + np);
     py::gil_scoped_acquire gil;
     py::tuple needed(1 + np);
     for (int64_t k2 = 0; k2 < 1 + np; ++k2) needed[k2] = py::bool_(should_compute_output(k2));
@@ -322,7 +343,7 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
 
 at::Tensor sg_param_spike(const at::Tensor& x, bool strict,
                           const std::shared_ptr<SgParamEntry>& e, py::object bound,
-                          std::vector<at::Tensor> params) {
+                          std::vector<at::Tensor> params, std::vector<int64_t> dims) {
   at::Tensor out;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
@@ -342,6 +363,10 @@ at::Tensor sg_param_spike(const at::Tensor& x, bool strict,
     node->x_ = torch::autograd::SavedVariable(x, false);
     for (auto& p : params) node->p_.emplace_back(p, false);
     node->e_ = e;
+    if (dims.size() == 2) {
+      node->dims_[0] = dims[0];
+      node->dims_[1] = dims[1];
+    }
     node->bound_ = bound.inc_ref().ptr();
     torch::autograd::set_history(out, node);
   }
@@ -349,12 +374,12 @@ at::Tensor sg_param_spike(const at::Tensor& x, bool strict,
 }
 
 std::shared_ptr<SgParamEntry> sg_param_entry(int64_t k32, int64_t k64,
-                                             std::vector<bool> elementwise,
+                                             std::vector<int64_t> layout,
                                              at::Tensor c32, at::Tensor c64) {
   auto e = std::make_shared<SgParamEntry>();
   e->k32 = reinterpret_cast<void*>(k32);
   e->k64 = reinterpret_cast<void*>(k64);
-  e->elementwise = elementwise;
+  e->layout = layout;
   e->c32 = c32;
   e->c64 = c64;
   return e;

@@ -157,13 +157,30 @@ def _kernel(bound: Bound, dtype: torch.dtype) -> Any:
                   lambda: cpu.kernels(bound, _FUSED_DTYPES[dtype]))
 
 
+def param_layouts(x_shape: Any, params: tuple[torch.Tensor, ...]
+                  ) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """How the parameter kernels read each tensor parameter against ``x`` of shape
+    ``x_shape`` (see :func:`spikegrad.codegen.cpu.param_source_and_constants`): ``"s"``
+    for one value, ``"c"`` where every other parameter spans the same block of ``x``'s
+    dimensions (:func:`spikegrad.codegen.cpu.channel_block`: per channel, per feature of
+    a batch), else ``"e"``; and ``(m, inner)`` of the channels (empty without)."""
+    shape = tuple(x_shape)
+    blocks = [None if p.numel() == 1 else cpu.channel_block(shape, tuple(p.shape))
+              for p in params]
+    spans = {b for b, p in zip(blocks, params, strict=True) if p.numel() != 1}
+    if len(spans) == 1 and None not in spans:
+        return tuple("s" if b is None else "c" for b in blocks), spans.pop()
+    return tuple("s" if p.numel() == 1 else "e" for p in params), ()
+
+
 def _fused_param_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
                           params: tuple[torch.Tensor, ...]
                           ) -> tuple[torch.Tensor, list[torch.Tensor]] | None:
     """``(grad_x, [Σ grad ∂g/∂θ_k])`` in one generated C loop for plain CPU tensors in
     eager mode (:func:`spikegrad.codegen.cpu.param_kernel`), or ``None`` where it does not
-    apply (then torch ops and autodiff of the primitive serve).  A parameter of one value
-    is summed in the loop; any other is expanded to ``x``'s shape and its per-element
+    apply (then torch ops and autodiff of the primitive serve).  The parameters are laid
+    out as :func:`param_layouts` says: one value summed in the loop, one per channel
+    summed per channel in the loop, else expanded to ``x``'s shape and the per-element
     gradient summed to its shape."""
     if (bound.formula.stochastic_backward or not bound.has_primitive
             or not fast_path_ok(x, grad, *params) or not backward_applies(x, grad)
@@ -171,7 +188,7 @@ def _fused_param_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
         return None
     cdt = torch.float32 if x.dtype in _HALF else x.dtype
     dtype = _FUSED_DTYPES[cdt]
-    layouts = tuple("s" if p.numel() == 1 else "e" for p in params)
+    layouts, dims = param_layouts(x.shape, params)
     static = bound.static_items  # the array values as None
     kern = _built((bound.formula, dtype, "params"), bound.name,
                   lambda: cpu.param_kernel(bound.entry, static, dtype, layouts))
@@ -185,20 +202,26 @@ def _fused_param_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
         if lay == "s":
             values.append(pc.reshape(()))
             outs.append(None)
+        elif lay == "c":  # the channels' values in x's order; their sums in double
+            values.append(pc.contiguous())
+            outs.append(torch.zeros(dims[0], dtype=torch.float64))
         else:
             trimmed = pc.reshape(pc.shape[max(0, pc.dim() - xc.dim()):])
             values.append(trimmed.expand(xc.shape).contiguous())
             outs.append(torch.empty_like(xc))
     gx = _pages.empty_like(xc)
     acc = torch.zeros(len(params), dtype=torch.float64)
+    shape = (ctypes.c_int64 * 2)(*(dims or (1, 1)))
     kern(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
          [(v.data_ptr(), 0 if o is None else o.data_ptr()) for v, o in zip(values, outs,
                                                                           strict=True)],
-         acc.data_ptr(), xc.numel())
+         acc.data_ptr(), xc.numel(), ctypes.addressof(shape))
     grads = []
-    for k, (p, o) in enumerate(zip(params, outs, strict=True)):
+    for k, (p, o, lay) in enumerate(zip(params, outs, layouts, strict=True)):
         if o is None:
             grads.append(acc[k].to(p.dtype).reshape(p.shape))
+        elif lay == "c":
+            grads.append(o.to(p.dtype).reshape(p.shape))
         else:
             trimmed = p.shape[max(0, p.dim() - xc.dim()):]
             grads.append(o.sum_to_size(trimmed).to(p.dtype).reshape(p.shape))
@@ -461,7 +484,7 @@ def _native_param_entry(bound: Bound, layouts: tuple[str, ...]
         k32, k64 = kerns
         entry = native.param_entry(ctypes.cast(k32.function, ctypes.c_void_p).value,
                                    ctypes.cast(k64.function, ctypes.c_void_p).value,
-                                   [lay == "e" for lay in layouts],
+                                   ["sec".index(lay) for lay in layouts],
                                    torch.from_numpy(k32.constants),
                                    torch.from_numpy(k64.constants))
         found = (native, bound.forward_kind == "gt", entry)
@@ -481,18 +504,17 @@ def _native_param_known(bound: Bound, x: torch.Tensor) -> torch.Tensor | None:
     if (not isinstance(x, torch.Tensor) or len(params) not in NATIVE_PARAM_COUNTS
             or x.dtype not in _FLOATS or not fast_path_ok(x, *params)):
         return None
-    layouts = []
     for p in params:
         if not p.is_floating_point():
             return None
-        layouts.append("s" if p.numel() == 1 else "e")
         if p.dim():
             check_param_shapes(bound, x.shape)
-    ready = _NATIVE_PARAM.get((bound.entry, bound.static_items, tuple(layouts)))
+    layouts, dims = param_layouts(x.shape, params)
+    ready = _NATIVE_PARAM.get((bound.entry, bound.static_items, layouts))
     if ready is None:
         return None
     native, strict, entry = ready
-    return native.param_spike(x, strict, entry, bound, list(params))
+    return native.param_spike(x, strict, entry, bound, list(params), list(dims))
 
 
 def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
@@ -525,11 +547,11 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
                                 "tensors (or numbers) with torch input")
         check_param_shapes(bound, x.shape)
         if key is None and not compiling and _native_param_ok(bound, x, params):
-            ready = _native_param_entry(
-                bound, tuple("s" if p.numel() == 1 else "e" for p in params))
+            layouts, dims = param_layouts(x.shape, params)
+            ready = _native_param_entry(bound, layouts)
             if ready is not None:
                 native, strict, entry = ready
-                return native.param_spike(x, strict, entry, bound, list(params))
+                return native.param_spike(x, strict, entry, bound, list(params), list(dims))
     elif key is None and not compiling and _native_ok(bound, x):
         ready = _native_entry(bound, double)
         if ready is not None:

@@ -28,6 +28,7 @@ import contextlib
 import ctypes
 import functools
 import hashlib
+import math
 import os
 import platform
 import re
@@ -47,9 +48,23 @@ from .c import C_PRELUDE, emit_expression, emit_expressions
 from .tangent import param_graph
 from .trace import trace_formula
 
-__all__ = ["CompilerUnavailable", "Kernels", "Library", "ParamKernel", "compiled_count",
-           "compiler", "extremes", "flags", "kernels", "library", "param_kernel",
-           "param_source_and_constants", "source", "source_and_constants"]
+__all__ = [
+    "CompilerUnavailable",
+    "Kernels",
+    "Library",
+    "ParamKernel",
+    "channel_block",
+    "compiled_count",
+    "compiler",
+    "extremes",
+    "flags",
+    "kernels",
+    "library",
+    "param_kernel",
+    "param_source_and_constants",
+    "source",
+    "source_and_constants",
+]
 
 _SIMD_DECLS = """
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && !defined(SG_NO_MVEC)
@@ -193,62 +208,181 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     ``g[i] ∂g(x[i]; θ)/∂θ_k``: the derivative traced from the formula's ``g'`` and the
     parameter derivative as the forward-mode tangent of its traced primitive ``g``
     (:func:`~spikegrad.codegen.tangent.tangent`), from the one definition.  ``layouts``
-    says per array parameter whether it is one value (``"s"``: read once, its gradient
-    summed in double precision into ``acc[k]``) or one value per element (``"e"``: ``p_k[i]``,
-    its gradient written to ``gp_k[i]``).
+    says per array parameter how it is laid out against ``x``:
+
+    * ``"s"``: one value, read once, its gradient summed in double precision into
+      ``acc[k]``;
+    * ``"e"``: one value per element (``p_k[i]``), its gradient written to ``gp_k[i]``;
+    * ``"c"``: one value per channel: ``x`` seen as ``(outer, m, inner)`` with
+      ``(m, inner) = dims[0:2]`` (see :func:`channel_block`), the value ``p_k[j]`` for
+      channel ``j``, its gradient summed in double precision into ``gp_k[j]`` (added to:
+      the caller zeroes it), per thread then once per thread.
+
+    ``"e"`` and ``"c"`` are not mixed in one kernel.  The function returns 0, or 1 where
+    the per-thread sums of ``"c"`` could not be allocated (then its outputs are not
+    complete).
     """
     f = entry.formula
     names, outs = param_graph(entry, static, dtype)
     if len(names) != len(layouts):
         raise ValueError(f"{entry.name}: {len(names)} array parameters, {len(layouts)} layouts")
+    if "e" in layouts and "c" in layouts:
+        raise ValueError(f"{entry.name}: layouts {layouts} mix per element and per channel")
     constants: list[float] = []
-    inputs = {"x": "x[i]", **{f"p{k}": (f"p{k}s" if lay == "s" else f"p{k}[i]")
-                              for k, lay in enumerate(layouts)}}
+    reads = {"s": "p{k}s", "e": "p{k}[i]", "c": "p{k}[j]"}
+    inputs = {"x": "x[i]", **{f"p{k}": reads[lay].format(k=k) for k, lay in enumerate(layouts)}}
     lines, (dvar, *tvars) = emit_expressions(outs, inputs, constants)
-    body = "\n        ".join(lines)
+    body = "\n            ".join(lines)
     t = {"float32": "float", "float64": "double"}[dtype]
-    args = "".join(f",\n        const {t}* restrict p{k}, {t}* restrict gp{k}"
-                   for k in range(len(layouts)))
-    reads = "".join(f"    const {t} p{k}s = p{k}[0];\n"
-                    for k, lay in enumerate(layouts) if lay == "s")
+    args = "".join(
+        f",\n        const {t}* restrict p{k}, {'double' if lay == 'c' else t}* restrict gp{k}"
+        for k, lay in enumerate(layouts))
+    head = "".join(f"    const {t} p{k}s = p{k}[0];\n"
+                   for k, lay in enumerate(layouts) if lay == "s")
     sums = [f"a{k}" for k, lay in enumerate(layouts) if lay == "s"]
     decl = "".join(f"    double {a} = 0.0;\n" for a in sums)
-    red = f" reduction(+: {', '.join(sums)})" if sums else ""
-    stores = "".join(
-        # the product in the dtype (as autodiff forms it), the sum in double: GCC
-        # vectorises this reduction, not one of double products
-        f"\n        a{k} += (double)(g[i] * {tv});" if lay == "s"
-        else f"\n        gp{k}[i] = g[i] * {tv};"
-        for k, (lay, tv) in enumerate(zip(layouts, tvars, strict=True)))
     finish = "".join(f"    acc[{k}] = a{k};\n" for k, lay in enumerate(layouts) if lay == "s")
-    return f"""{C_PRELUDE}{_SIMD_DECLS}
-/* {f.name} (formula version {f.version}), {dtype}, array parameters {names} laid out as
-   {list(layouts)}: grad_x and the parameters' gradients; generated from the spec, do not
-   edit */
-void sg_param_backward(const {t}* restrict x, const {t}* restrict g, {t}* restrict gx{args},
-        double* restrict acc, int64_t n, const double* restrict c) {{
-{reads}{decl}    #pragma omp parallel for simd schedule(static){red} if(parallel: n > 32768)
+    channel = [k for k, lay in enumerate(layouts) if lay == "c"]
+    # the product in the dtype (as autodiff forms it), the sum in double: GCC vectorises
+    # this reduction, not one of double products
+    term = {k: f"(double)(g[i] * {tv})" for k, tv in enumerate(tvars)}
+    sig = (f"int sg_param_backward(const {t}* restrict x, const {t}* restrict g, "
+           f"{t}* restrict gx{args},\n        double* restrict acc, int64_t n, "
+           "const double* restrict c, const int64_t* restrict dims)")
+    note = (f"/* {f.name} (formula version {f.version}), {dtype}, array parameters {names} "
+            f"laid out as\n   {list(layouts)}: grad_x and the parameters' gradients; "
+            "generated from the spec, do not\n   edit */")
+    if not channel:
+        red = f" reduction(+: {', '.join(sums)})" if sums else ""
+        stores = "".join(f"\n            a{k} += {term[k]};" if lay == "s"
+                         else f"\n            gp{k}[i] = g[i] * {tvars[k]};"
+                         for k, lay in enumerate(layouts))
+        return f"""{C_PRELUDE}{_SIMD_DECLS}
+{note}
+{sig} {{
+    (void)dims;
+{head}{decl}    #pragma omp parallel for simd schedule(static){red} if(parallel: n > 32768)
     for (int64_t i = 0; i < n; ++i) {{
-        {body}
-        gx[i] = g[i] * {dvar};{stores}
+            {body}
+            gx[i] = g[i] * {dvar};{stores}
     }}
-{finish}}}
+{finish}    return 0;
+}}
 """, constants
+    # per channel: each thread sums into its own m doubles, added to gp once at its end
+    priv = "".join(f"        double* restrict t{k} = (double*)calloc((size_t)m, sizeof(double));\n"
+                   for k in channel)
+    ok = " && ".join(f"t{k}" for k in channel)
+    frees = "".join(f"        free(t{k});\n" for k in channel)
+    merge = "".join(f"            for (int64_t j = 0; j < m; ++j) gp{k}[j] += t{k}[j];\n"
+                    for k in channel)
+    sred = "".join(f" a{k} += s{k};" for k in range(len(layouts)) if layouts[k] == "s")
+    sdecl = "".join(f"        double s{k} = 0.0;\n" for k in range(len(layouts))
+                    if layouts[k] == "s")
+    # inner == 1 (the channel is x's last dimensions): vectorised along the channels
+    ssum_t = "".join(f"\n                s{k} += {term[k]};" for k, lay in enumerate(layouts)
+                     if lay == "s")
+    csum_t = "".join(f"\n                t{k}[j] += {term[k]};" for k in channel)
+    sred_t = [f"s{k}" for k, lay in enumerate(layouts) if lay == "s"]
+    simd_t = f" reduction(+: {', '.join(sred_t)})" if sred_t else ""
+    # inner > 1: one channel per row of inner elements, vectorised along the row
+    rows = [f"r{k}" for k in channel] + sred_t
+    rsum = "".join(f"\n                {'r' if lay == 'c' else 's'}{k} += {term[k]};"
+                   for k, lay in enumerate(layouts) if lay in "cs")
+    rdecl = "".join(f"            double r{k} = 0.0;\n" for k in channel)
+    radd = "".join(f"            t{k}[j] += r{k};\n" for k in channel)
+    return f"""{C_PRELUDE}{_SIMD_DECLS}
+#include <stdlib.h>
+{note}
+{sig} {{
+    const int64_t m = dims[0], inner = dims[1], rows = n / inner;
+{head}{decl}    int failed = 0;
+    #pragma omp parallel if(n > 32768)
+    {{
+{priv}{sdecl}        if (!({ok})) {{
+            #pragma omp atomic write
+            failed = 1;
+        }}
+        #pragma omp barrier
+        if (!failed && inner == 1) {{
+            #pragma omp for schedule(static)
+            for (int64_t r = 0; r < n / m; ++r) {{
+                #pragma omp simd{simd_t}
+                for (int64_t j = 0; j < m; ++j) {{
+                const int64_t i = r * m + j;
+            {body}
+                gx[i] = g[i] * {dvar};{ssum_t}{csum_t}
+                }}
+            }}
+        }} else if (!failed) {{
+            #pragma omp for schedule(static)
+            for (int64_t q = 0; q < rows; ++q) {{
+                const int64_t j = q % m;
+{rdecl}                #pragma omp simd reduction(+: {', '.join(rows)})
+                for (int64_t i = q * inner; i < (q + 1) * inner; ++i) {{
+            {body}
+                gx[i] = g[i] * {dvar};{rsum}
+                }}
+{radd}            }}
+        }}
+        #pragma omp critical
+        {{
+            if (!failed) {{
+{merge}               {sred}
+            }}
+        }}
+{frees}    }}
+    if (failed) return 1;  /* out of memory for the per-thread sums: nothing written */
+{finish}    return 0;
+}}
+""", constants
+
+
+@functools.lru_cache(maxsize=4096)
+def channel_block(x_shape: tuple[int, ...], p_shape: tuple[int, ...]
+                  ) -> tuple[int, int] | None:
+    """``(m, inner)`` where a parameter of shape ``p_shape`` holds one value per channel of
+    ``x``: its dimensions other than 1 are one contiguous block of ``x``'s (so ``x`` is
+    ``(outer, m, inner)`` and the value of element ``i`` is ``p[(i / inner) % m]``), with
+    at least 2 rows to sum over and at most 65,536 channels; else ``None``."""
+    nd = len(x_shape)
+    t = (1,) * max(0, nd - len(p_shape)) + tuple(p_shape)[max(0, len(p_shape) - nd):]
+    block = [k for k, d in enumerate(t) if d != 1]
+    if not block:
+        return None
+    a, b = block[0], block[-1]
+    if any(t[k] != x_shape[k] for k in range(a, b + 1)):
+        return None
+    m = math.prod(x_shape[a:b + 1])
+    inner = math.prod(x_shape[b + 1:])
+    outer = math.prod(x_shape[:a])
+    if outer < 2 or m > 65536 or inner < 1:
+        return None
+    return m, inner
 
 
 @dataclass(frozen=True)
 class ParamKernel:
     """``sg_param_backward`` of one definition, number-parameter set, dtype and layout,
-    with its constants: ``kern(x, g, gx, [(p_k, gp_k)], acc, n)`` (addresses)."""
+    with its constants: ``kern(x, g, gx, [(p_k, gp_k)], acc, n, dims)`` (addresses;
+    ``dims`` the address of ``(m, inner)`` for a per-channel layout, else 0).
+
+    Raises
+    ------
+    MemoryError
+        Where the per-thread sums of a per-channel layout could not be allocated.
+    """
 
     function: Any
     constants: Any  # numpy float64 array
     layouts: tuple[str, ...]
 
     def __call__(self, x: int, g: int, gx: int, params: list[tuple[int, int]], acc: int,
-                 n: int) -> None:
+                 n: int, dims: int = 0) -> None:
         flat = [a for pair in params for a in pair]
-        self.function(x, g, gx, *flat, acc, n, int(self.constants.ctypes.data))
+        if self.function(x, g, gx, *flat, acc, n, int(self.constants.ctypes.data), dims):
+            raise MemoryError("spikegrad: no memory for the per-channel sums of a "
+                              "parameter gradient")
 
 
 _PARAM_FUNCTIONS: dict[str, Any] = {}
@@ -265,8 +399,9 @@ def param_kernel(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
     if fn is None:
         fn = _cdll(src).sg_param_backward
         ptr = ctypes.c_void_p
-        fn.argtypes = [ptr, ptr, ptr, *([ptr, ptr] * len(layouts)), ptr, ctypes.c_int64, ptr]
-        fn.restype = None
+        fn.argtypes = [ptr, ptr, ptr, *([ptr, ptr] * len(layouts)), ptr, ctypes.c_int64, ptr,
+                       ptr]
+        fn.restype = ctypes.c_int
         _PARAM_FUNCTIONS[src] = fn
     return ParamKernel(fn, np.asarray(constants, dtype=np.float64), layouts)
 
