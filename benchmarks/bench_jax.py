@@ -61,6 +61,30 @@ def _hand_sigmoid(alpha: float = 4.0) -> Callable[[jax.Array], jax.Array]:
     return _hand(d)
 
 
+@jax.custom_vjp
+def _hand_learnable_atan(x: jax.Array, alpha: jax.Array) -> jax.Array:
+    """A hand-written learnable atan (the baseline a user would write): Heaviside forward,
+    ``grad_x = G g'(x)`` and ``grad_alpha = sum_to_shape(G dg/dalpha)`` in jnp."""
+    return (x >= 0).astype(x.dtype)
+
+
+def _hand_learnable_fwd(x: jax.Array, alpha: jax.Array) -> tuple[jax.Array, Any]:
+    return _hand_learnable_atan(x, alpha), (x, alpha)
+
+
+def _hand_learnable_bwd(res: Any, g: jax.Array) -> tuple[jax.Array, jax.Array]:
+    x, alpha = res
+    h = (math.pi / 2) * alpha * x
+    inv = 1 / (1 + h * h)
+    ga = g * (x / 2) * inv
+    lead = ga.ndim - alpha.ndim
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(alpha.shape) if d == 1)
+    return g * (alpha / 2) * inv, ga.sum(axis=axes).reshape(alpha.shape)
+
+
+_hand_learnable_atan.defvjp(_hand_learnable_fwd, _hand_learnable_bwd)
+
+
 def contenders() -> dict[str, tuple[str, Callable[[jax.Array], jax.Array]]]:
     import spikegrad.jax as sgj
 
@@ -110,8 +134,9 @@ def run(sizes: list[int], repeats: int) -> dict[str, Any]:
 
 def learnable(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
     """``jit(grad)`` of ``sum(atan(x; alpha))`` with respect to ``x`` only (alpha a number)
-    against ``x`` and alpha (0-d, per channel (256,), per neuron (N/256, 256)), and
-    braintools' fixed Arctan; interleaved medians."""
+    against ``x`` and alpha (0-d, per channel (256,), per neuron (N/256, 256)), a
+    hand-written learnable ``custom_vjp`` per layout, and braintools' fixed Arctan;
+    interleaved medians."""
     import spikegrad.jax as sgj
 
     cells = []
@@ -125,6 +150,9 @@ def learnable(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
                         ("per neuron", jnp.full((n // 256, 256), 2.0))):
             f = jax.jit(jax.grad(lambda v, al: sgj.atan(v, alpha=al).sum(), argnums=(0, 1)))
             calls[f"spikegrad.atan[{kind} alpha learns]"] = lambda f=f, a=a: f(x, a)
+            h = jax.jit(jax.grad(lambda v, al: _hand_learnable_atan(v, al).sum(),
+                                 argnums=(0, 1)))
+            calls[f"hand.custom_vjp[{kind} alpha learns]"] = lambda h=h, a=a: h(x, a)
         try:
             import braintools.surrogate as bt
 
