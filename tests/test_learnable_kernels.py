@@ -284,6 +284,38 @@ def test_cpp_node_two_parameters_and_what_needs_a_gradient(native: None) -> None
                                                        float(want["sigma"])], rtol=1e-6)
 
 
+@pytest.mark.parametrize("name,values", [
+    ("gaussian", {"sigma": 0.6, "scale": 0.8, "mu": 0.1}),
+    ("multi_gaussian", {"h": 0.2, "s": 5.0, "sigma": 0.6, "scale": 0.4}),
+])
+def test_cpp_node_serves_every_parameter_count(native: None, name: str, values: dict,
+                                               fused: list[bool]) -> None:
+    """Finding: the C++ node served 1 or 2 tensor parameters (one kernel signature per
+    count); ``Surrogate("gaussian", learnable=True)`` (3 parameters) and multi_gaussian (4)
+    paid the Python Function's two round trips per step.  The kernels take their
+    parameters as arrays of addresses: every count runs in the node (one per channel, the
+    others one value), against finite differences."""
+    rng = np.random.default_rng(8)
+    x = rng.uniform(-2, 2, (12, 5))
+    G = rng.uniform(-1, 1, (12, 5))
+    first = next(iter(values))
+    arrays = {k: (v * (1 + 0.1 * rng.uniform(-1, 1, (5,))) if k == first else np.asarray(v))
+              for k, v in values.items()}
+    ts = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True)
+          for k, v in arrays.items()}
+    xt = torch.tensor(x, requires_grad=True)
+    y = sgt.spike(xt, name, **ts)
+    assert y.grad_fn.name() == "SpikegradParamSpikeBackward"
+    got = torch.autograd.grad(y, (xt, *ts.values()), torch.tensor(G))
+    assert fused == [True]
+    want = fd_param_grads(name, arrays, x, G)
+    for (k, t), gk in zip(ts.items(), got[1:], strict=True):
+        assert gk.shape == t.shape
+        np.testing.assert_allclose(gk.numpy(), want[k], rtol=1e-6, atol=1e-9, err_msg=k)
+    want_x = G * spikegrad.get(name, **arrays).derivative(x)
+    np.testing.assert_allclose(got[0].numpy(), want_x, rtol=1e-12, atol=1e-300)
+
+
 def test_cpp_node_refuses_a_parameter_changed_in_place_after_the_forward(native: None
                                                                           ) -> None:
     """The node saves the parameter as autograd does: an optimizer step between forward

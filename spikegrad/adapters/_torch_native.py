@@ -180,13 +180,11 @@ std::shared_ptr<SgEntry> sg_entry(int64_t k32, int64_t k64, py::object bound,
 
 // -- tensor parameters (a learnable alpha: one value, per channel, per neuron): the
 // generated sg_param_backward of spikegrad.codegen.cpu computes grad_x and each
-// parameter's G dg/dtheta in one loop (summed in the loop for a one-value parameter,
-// per element otherwise, then summed to its shape); its arity depends on the number of
-// parameters
-typedef int (*pbwd1_fn)(const void*, const void*, void*, const void*, void*, double*,
-                        int64_t, const double*, const int64_t*);
-typedef int (*pbwd2_fn)(const void*, const void*, void*, const void*, void*, const void*,
-                        void*, double*, int64_t, const double*, const int64_t*);
+// parameter's G dg/dtheta in one loop (summed in the loop for a one-value parameter and
+// per channel for a per-channel one, per element otherwise, then summed to its shape); the
+// parameters' and their gradients' addresses are passed as arrays, any number of them
+typedef int (*pbwd_fn)(const void*, const void*, void*, const void* const*, void* const*,
+                       double*, int64_t, const double*, const int64_t*);
 
 static py::object* slow_param_backward = nullptr;  // python (bound, x, grad, params, needed)
 
@@ -253,8 +251,8 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
       std::vector<at::Tensor> pc, gp;
       std::vector<std::vector<int64_t>> trimmed;
       // a one-value parameter is read once, here, in the kernel's dtype (no tensor op)
-      float one32[2] = {0.0f, 0.0f};
-      double one64[2] = {0.0, 0.0};
+      std::vector<float> one32(np, 0.0f);
+      std::vector<double> one64(np, 0.0);
       std::vector<const void*> pptr(np, nullptr);
       for (int64_t k2 = 0; k2 < np; ++k2) {
         if (e_->layout[k2] == 2) {
@@ -286,22 +284,17 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
                          : static_cast<const void*>(&one32[k2]);
         }
       }
-      auto gptr = [&](int64_t k2) -> void* {
-        return gp[k2].defined() ? gp[k2].data_ptr() : nullptr;
-      };
+      std::vector<void*> gptr(np, nullptr);
+      for (int64_t k2 = 0; k2 < np; ++k2) {
+        if (gp[k2].defined()) gptr[k2] = gp[k2].data_ptr();
+      }
       at::Tensor gx = fresh_like(xc);
-      double a[2] = {0.0, 0.0};
+      std::vector<double> a(np, 0.0);
       const double* c = (dbl ? e_->c64 : e_->c32).data_ptr<double>();
       void* k = dbl ? e_->k64 : e_->k32;
-      int rc;
-      if (np == 1) {
-        rc = reinterpret_cast<pbwd1_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
-                                            pptr[0], gptr(0), a, xc.numel(), c, dims_);
-      } else {
-        rc = reinterpret_cast<pbwd2_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
-                                            pptr[0], gptr(0), pptr[1], gptr(1),
-                                            a, xc.numel(), c, dims_);
-      }
+      int rc = reinterpret_cast<pbwd_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
+                                            pptr.data(), gptr.data(), a.data(), xc.numel(),
+                                            c, dims_);
       if (rc != 0) return slow(x, g, ps);  // no memory for the per-thread sums
       if (should_compute_output(0)) out[0] = half ? gx.to(st) : gx;
       for (int64_t k2 = 0; k2 < np; ++k2) {

@@ -448,8 +448,8 @@ def _slow_param_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor,
 
 #: the C++ parameter node's entries, by definition and number parameters
 _NATIVE_PARAM: dict[tuple[Any, ...], tuple[Any, bool, Any] | None] = {}
-#: the numbers of one-value tensor parameters the C++ parameter node serves
-NATIVE_PARAM_COUNTS = (1, 2)
+#: the numbers of tensor parameters the C++ parameter node serves
+NATIVE_PARAM_COUNTS = tuple(range(1, MAX_TENSOR_PARAMS + 1))
 
 
 def _native_param_ok(bound: Bound, x: torch.Tensor, params: tuple[Any, ...]) -> bool:

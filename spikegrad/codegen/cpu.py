@@ -218,7 +218,10 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
       channel ``j``, its gradient summed in double precision into ``gp_k[j]`` (added to:
       the caller zeroes it), per thread then once per thread.
 
-    ``"e"`` and ``"c"`` are not mixed in one kernel.  The function returns 0, or 1 where
+    ``"e"`` and ``"c"`` are not mixed in one kernel.  The parameters' and their gradients'
+    addresses come as two arrays (``pp``, ``gpp``; a one-value parameter's gradient slot
+    is unused), so one signature serves any number of parameters.  The function returns
+    0, or 1 where
     the per-thread sums of ``"c"`` could not be allocated (then its outputs are not
     complete).
     """
@@ -234,11 +237,15 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     lines, (dvar, *tvars) = emit_expressions(outs, inputs, constants)
     body = "\n            ".join(lines)
     t = {"float32": "float", "float64": "double"}[dtype]
-    args = "".join(
-        f",\n        const {t}* restrict p{k}, {'double' if lay == 'c' else t}* restrict gp{k}"
+    # the parameters and their gradients arrive as arrays of addresses (any number of
+    # parameters, one signature), named here
+    head = "".join(
+        f"    const {t}* restrict p{k} = (const {t}*)pp[{k}];\n"
+        f"    {'double' if lay == 'c' else t}* restrict gp{k} = "
+        f"({'double' if lay == 'c' else t}*)gpp[{k}];\n    (void)gp{k};\n"
         for k, lay in enumerate(layouts))
-    head = "".join(f"    const {t} p{k}s = p{k}[0];\n"
-                   for k, lay in enumerate(layouts) if lay == "s")
+    head += "".join(f"    const {t} p{k}s = p{k}[0];\n"
+                    for k, lay in enumerate(layouts) if lay == "s")
     sums = [f"a{k}" for k, lay in enumerate(layouts) if lay == "s"]
     decl = "".join(f"    double {a} = 0.0;\n" for a in sums)
     finish = "".join(f"    acc[{k}] = a{k};\n" for k, lay in enumerate(layouts) if lay == "s")
@@ -247,8 +254,9 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     # this reduction, not one of double products
     term = {k: f"(double)(g[i] * {tv})" for k, tv in enumerate(tvars)}
     sig = (f"int sg_param_backward(const {t}* restrict x, const {t}* restrict g, "
-           f"{t}* restrict gx{args},\n        double* restrict acc, int64_t n, "
-           "const double* restrict c, const int64_t* restrict dims)")
+           f"{t}* restrict gx,\n        const void* const* pp, void* const* gpp, "
+           "double* restrict acc, int64_t n,\n        const double* restrict c, "
+           "const int64_t* restrict dims)")
     note = (f"/* {f.name} (formula version {f.version}), {dtype}, array parameters {names} "
             f"laid out as\n   {list(layouts)}: grad_x and the parameters' gradients; "
             "generated from the spec, do not\n   edit */")
@@ -379,8 +387,9 @@ class ParamKernel:
 
     def __call__(self, x: int, g: int, gx: int, params: list[tuple[int, int]], acc: int,
                  n: int, dims: int = 0) -> None:
-        flat = [a for pair in params for a in pair]
-        if self.function(x, g, gx, *flat, acc, n, int(self.constants.ctypes.data), dims):
+        pp = (ctypes.c_void_p * len(params))(*(p for p, _ in params))
+        gpp = (ctypes.c_void_p * len(params))(*(gp for _, gp in params))
+        if self.function(x, g, gx, pp, gpp, acc, n, int(self.constants.ctypes.data), dims):
             raise MemoryError("spikegrad: no memory for the per-channel sums of a "
                               "parameter gradient")
 
@@ -399,8 +408,7 @@ def param_kernel(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
     if fn is None:
         fn = _cdll(src).sg_param_backward
         ptr = ctypes.c_void_p
-        fn.argtypes = [ptr, ptr, ptr, *([ptr, ptr] * len(layouts)), ptr, ctypes.c_int64, ptr,
-                       ptr]
+        fn.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, ctypes.c_int64, ptr, ptr]
         fn.restype = ctypes.c_int
         _PARAM_FUNCTIONS[src] = fn
     return ParamKernel(fn, np.asarray(constants, dtype=np.float64), layouts)
