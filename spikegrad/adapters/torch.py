@@ -164,9 +164,12 @@ def param_layouts(x_shape: Any, params: tuple[torch.Tensor, ...]
     for one value, ``"c"`` where every other parameter spans the same block of ``x``'s
     dimensions (:func:`spikegrad.codegen.cpu.channel_block`: per channel, per feature of
     a batch), else ``"e"``; and ``(m, inner)`` of the channels (empty without)."""
+    ones = [p.numel() == 1 for p in params]
+    if all(ones):
+        return ("s",) * len(params), ()
     shape = tuple(x_shape)
-    blocks = [None if p.numel() == 1 else cpu.channel_block(shape, tuple(p.shape))
-              for p in params]
+    blocks = [None if one else cpu.channel_block(shape, tuple(p.shape))
+              for p, one in zip(params, ones, strict=True)]
     spans = {b for b, p in zip(blocks, params, strict=True) if p.numel() != 1}
     if len(spans) == 1 and None not in spans:
         return tuple("s" if b is None else "c" for b in blocks), spans.pop()
