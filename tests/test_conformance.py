@@ -162,3 +162,28 @@ def test_wrong_adapters_leave_the_registry_and_the_reference_alone() -> None:
     assert after[:2] == before[:2]
     np.testing.assert_array_equal(after[2], before[2])
     assert not _failures(harnesses.load_harness("numpy"), only="atan")
+
+
+def test_the_jax_harness_leaves_the_process_x64_setting_alone() -> None:
+    """Finding: loading the jax harness switched ``jax_enable_x64`` on for the whole
+    process (a notebook that certified an adapter then ran its own model in float64).
+    Each harness call now turns 64-bit types on in its own scope: the float64 cases are
+    still checked in float64 (the gradient's dtype is part of the check), and the flag is
+    off before and after."""
+    pytest.importorskip("jax", reason="needs JAX (pip install jax)")
+    code = (
+        "import jax\n"
+        "from spikegrad.conformance import harness\n"
+        "from spikegrad.conformance.checks import run\n"
+        "a = harness.load_harness('jax')\n"
+        "rs = [r for r in run(a, only='atan', param_set=0)]\n"
+        "f64 = [r for r in rs if r.dtype == 'float64' and r.check == 'backward']\n"
+        "assert f64 and all(r.status == 'pass' for r in f64), f64\n"
+        "assert all(r.status in ('pass', 'not claimed', 'n/a') for r in rs), "
+        "[r for r in rs if r.status == 'fail']\n"
+        "print(len(rs), jax.config.jax_enable_x64)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    count, flag = out.stdout.split()
+    assert int(count) > 8 and flag == "False"

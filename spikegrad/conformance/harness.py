@@ -38,6 +38,7 @@ adapter), or a dotted path ``package.module:object`` given directly.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from importlib import metadata
 from typing import Any
@@ -177,8 +178,23 @@ class TorchHarness(Harness):
         return y, gx, gv
 
 
+def _x64(method: Any) -> Any:
+    """Run a jax harness method with 64-bit types on (``jax.enable_x64``, a scope of this
+    call on this thread): the float64 cases need them, and the process that runs the
+    suite keeps its own setting."""
+
+    @functools.wraps(method)
+    def run(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.jax.enable_x64(True):
+            return method(self, *args, **kwargs)
+
+    return run
+
+
 class JaxHarness(Harness):
-    """``spikegrad.jax`` (custom_jvp) under jit, vmap, jvp and nested grad."""
+    """``spikegrad.jax`` (custom_jvp) under jit, vmap, jvp and nested grad; each call with
+    64-bit types on in its own scope (the process's ``jax_enable_x64`` is left as it is).
+    """
 
     name = "jax"
     capabilities = frozenset({"jit", "vmap", "forward_mode", "double_backward"})
@@ -190,27 +206,31 @@ class JaxHarness(Harness):
             self.sgj = importlib.import_module("spikegrad.jax")
         except ImportError as exc:
             raise ImportError(f"the jax adapter needs JAX ({exc}); pip install jax") from exc
-        self.jax.config.update("jax_enable_x64", True)
 
+    @_x64
     def from_numpy(self, a: np.ndarray) -> Any:
         return self.jax.numpy.asarray(a)
 
     def _key(self, s: Bound) -> Any:
         return self.jax.random.key(0) if s.stochastic else None
 
+    @_x64
     def forward(self, s: Bound, x: Any) -> Any:
         return self.sgj.spike(x, s, key=self._key(s))
 
+    @_x64
     def vjp(self, s: Bound, x: Any, g: Any) -> Any:
         key = self._key(s)
         return self.jax.vjp(lambda v: self.sgj.spike(v, s, key=key), x)[1](g)[0]
 
+    @_x64
     def jit_vjp(self, s: Bound, x: Any, g: Any) -> Any:
         key = self._key(s)
         f = self.jax.jit(lambda v, c: self.jax.vjp(
             lambda u: self.sgj.spike(u, s, key=key), v)[1](c)[0])
         return f(x, g)
 
+    @_x64
     def vmap_vjp(self, s: Bound, x: Any, g: Any) -> Any:
         key = self._key(s)
         jnp = self.jax.numpy
@@ -218,10 +238,12 @@ class JaxHarness(Harness):
             lambda v: self.sgj.spike(v, s, key=key).astype(jnp.float32)))
         return per(x) * g
 
+    @_x64
     def jvp(self, s: Bound, x: Any, t: Any) -> Any:
         key = self._key(s)
         return self.jax.jvp(lambda v: self.sgj.spike(v, s, key=key), (x,), (t,))[1]
 
+    @_x64
     def second_derivative(self, s: Bound, x: Any) -> Any:
         key = self._key(s)
         jnp = self.jax.numpy
@@ -229,6 +251,7 @@ class JaxHarness(Harness):
                                          .astype(jnp.float64)))
         return self.jax.vmap(d2)(x)
 
+    @_x64
     def multistep_vjp(self, s: Any, x: Any, g: Any) -> tuple[Any, Any, Any]:
         """(output sequence, dL/dx, dL/dv_threshold) under jit, the threshold float64."""
         jnp = self.jax.numpy
