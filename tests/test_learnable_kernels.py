@@ -413,3 +413,29 @@ def test_other_layouts_are_not_per_channel(xs: tuple[int, ...], ps: tuple[int, .
     p = torch.ones(ps)
     want = ("s",) if p.numel() == 1 else ("e",)
     assert adapter.param_layouts(xs, (p,)) == (want, ())
+
+
+@pytest.mark.parametrize("xdtype", [torch.float16, torch.bfloat16])
+def test_per_channel_half_input_strided_views_and_a_bfloat16_parameter(
+        native: None, xdtype: torch.dtype, fused: list[bool]) -> None:
+    """The per-channel layout with a half input (computed in float32), x a transposed
+    view and the parameter a strided bfloat16 view: the gradients come back in each one's
+    dtype and layout, equal to the float64 computation rounded."""
+    rng = np.random.default_rng(12)
+    base = torch.tensor(rng.uniform(-1.5, 1.5, (9, 40)), dtype=xdtype)
+    x = base.t().requires_grad_(True)  # (40, 9), not contiguous
+    wide = torch.tensor(1.6 + 0.4 * rng.uniform(-1, 1, 18), dtype=torch.bfloat16)
+    a = wide[::2].detach().requires_grad_(True)  # (9,) strided
+    assert adapter.param_layouts(x.shape, (a,)) == (("c",), (9, 1))
+    y = sgt.spike(x, "atan", alpha=a)
+    assert y.grad_fn.name() == "SpikegradParamSpikeBackward" and y.dtype == xdtype
+    G = torch.tensor(rng.uniform(0.5, 1.5, (40, 9)), dtype=xdtype)
+    gx, ga = torch.autograd.grad(y, (x, a), G)
+    assert fused == [True]
+    assert (gx.dtype, gx.shape, ga.dtype, ga.shape) == (xdtype, x.shape, torch.bfloat16,
+                                                       a.shape)
+    xs, gs, th = x.detach().double().numpy(), G.double().numpy(), a.detach().double().numpy()
+    want_x = gs * spikegrad.get("atan", alpha=np.broadcast_to(th, xs.shape)).derivative(xs)
+    np.testing.assert_allclose(gx.double().numpy(), want_x, rtol=1e-2, atol=1e-3)
+    np.testing.assert_allclose(ga.double().numpy(), _fd_theta("atan", "alpha", th, xs, gs),
+                               rtol=1e-2)
