@@ -56,7 +56,6 @@ class BoundCache:
             self._cache[key] = found
         return found
 
-
     def _with_arrays(self, types: tuple[type, ...], arrays: tuple[bool, ...],
                      params: dict[str, Any]) -> Bound:
         """A bound holding arrays: never hashed by them (a traced tensor has no value), but

@@ -43,25 +43,11 @@ def fused(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
         seen.append(out is not None)
         return out
 
-    class Node:
-        def __init__(self, native):
-            self.native = native
+    real_node = adapter._native_param_spike
 
-        def param_spike(self, *args):
-            seen.append(True)  # the node's kernel, unless its backward falls back
-            return self.native.param_spike(*args)
-
-    real_entry = adapter._native_param_entry
-
-    def entry_spy(*args):
-        found = real_entry(*args)
-        return None if found is None else (Node(found[0]), *found[1:])
-
-    real_known = adapter._native_param_known
-
-    def known_spy(*args):
-        out = real_known(*args)
-        if out is not None:  # the node's entry from an earlier call
+    def node_spy(*args, **kwargs):
+        out = real_node(*args, **kwargs)
+        if out is not None:  # the node's kernel, unless its backward falls back
             seen.append(True)
         return out
 
@@ -72,8 +58,7 @@ def fused(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
         return real_slow(*args)
 
     monkeypatch.setattr(adapter, "_fused_param_backward", spy)
-    monkeypatch.setattr(adapter, "_native_param_entry", entry_spy)
-    monkeypatch.setattr(adapter, "_native_param_known", known_spy)
+    monkeypatch.setattr(adapter, "_native_param_spike", node_spy)
     monkeypatch.setattr(adapter, "_slow_param_backward", slow_spy)
     return seen
 

@@ -498,11 +498,13 @@ def _native_param_entry(bound: Bound, layouts: tuple[str, ...]
     return found
 
 
-def _native_param_known(bound: Bound, x: torch.Tensor) -> torch.Tensor | None:
-    """The spike through the C++ parameter node where an earlier call of the same
-    definition, numbers and parameter layouts found it ready (its entry is then known),
-    after the checks that depend on this call's tensors (the fast-path decision, dtypes,
-    shapes); ``None`` otherwise (then :func:`spike` decides from the start)."""
+def _native_param_spike(bound: Bound, x: torch.Tensor, build: bool = False
+                        ) -> torch.Tensor | None:
+    """The spike through the C++ parameter node, after the checks that depend on this
+    call's tensors (the fast-path decision, dtypes, shapes), where the node's entry for
+    the definition, numbers and parameter layouts is known from an earlier call or, with
+    ``build``, can be made now (:func:`_native_param_ok`, :func:`_native_param_entry`);
+    ``None`` otherwise (then the Python Function serves)."""
     params = bound.array_values
     if (not isinstance(x, torch.Tensor) or len(params) not in NATIVE_PARAM_COUNTS
             or x.dtype not in _FLOATS or not fast_path_ok(x, *params)):
@@ -514,6 +516,8 @@ def _native_param_known(bound: Bound, x: torch.Tensor) -> torch.Tensor | None:
             check_param_shapes(bound, x.shape)
     layouts, dims = param_layouts(x.shape, params)
     ready = _NATIVE_PARAM.get((bound.entry, bound.static_items, layouts))
+    if ready is None and build and _native_param_ok(bound, x, params):
+        ready = _native_param_entry(bound, layouts)
     if ready is None:
         return None
     native, strict, entry = ready
@@ -534,7 +538,7 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
         native, strict, args = ready
         return native.spike(x, strict, *args)
     if names and key is None and not compiling:
-        served = _native_param_known(bound, x)
+        served = _native_param_spike(bound, x)  # an entry known from an earlier call
         if served is not None:
             return served
     check_tensor(x)
@@ -549,12 +553,10 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
                                 f"{framework_of(p)} array; give torch "
                                 "tensors (or numbers) with torch input")
         check_param_shapes(bound, x.shape)
-        if key is None and not compiling and _native_param_ok(bound, x, params):
-            layouts, dims = param_layouts(x.shape, params)
-            ready = _native_param_entry(bound, layouts)
-            if ready is not None:
-                native, strict, entry = ready
-                return native.param_spike(x, strict, entry, bound, list(params), list(dims))
+        if key is None and not compiling:
+            served = _native_param_spike(bound, x, build=True)
+            if served is not None:
+                return served
     elif key is None and not compiling and _native_ok(bound, x):
         ready = _native_entry(bound, double)
         if ready is not None:

@@ -221,9 +221,8 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     ``"e"`` and ``"c"`` are not mixed in one kernel.  The parameters' and their gradients'
     addresses come as two arrays (``pp``, ``gpp``; a one-value parameter's gradient slot
     is unused), so one signature serves any number of parameters.  The function returns
-    0, or 1 where
-    the per-thread sums of ``"c"`` could not be allocated (then its outputs are not
-    complete).
+    0, or 1 where the per-thread sums of ``"c"`` could not be allocated (then its outputs
+    are not complete).
     """
     f = entry.formula
     names, outs = param_graph(entry, static, dtype)
