@@ -35,6 +35,7 @@ class BoundCache:
         self.entry = entry
         self._cache: dict[tuple[tuple[type, ...], tuple[tuple[str, Any], ...]], Bound] = {}
         self._shapes: dict[tuple[Any, ...], _ArrayShape] = {}
+        self._number_shapes: dict[tuple[Any, ...], _NumberShape] = {}
 
     def get(self, params: dict[str, Any]) -> Bound:
         types = tuple(map(type, params.values()))
@@ -48,13 +49,28 @@ class BoundCache:
         except TypeError:  # an unhashable value: let bind() report it
             return self.entry.bind(**params)
         if found is None:
-            found = self.entry.bind(**params)
+            found = self._numbers(types, params)
             # single dict operations are atomic: no lock (a lock is also a context manager
             # that torch.compile cannot trace on a first, compiled call)
             if len(self._cache) >= self.MAX_SIZE:
                 self._cache.clear()
             self._cache[key] = found
         return found
+
+    def _numbers(self, types: tuple[type, ...], params: dict[str, Any]) -> Bound:
+        """A bound of numbers not seen before: a call shape (names, types, the values
+        other than floats) seen before validates only its floats (a parameter that
+        changes at every call: a schedule, a sweep); else :meth:`Entry.bind`."""
+        key = (types, tuple((k, None if type(v) is float else v) for k, v in params.items()))
+        shape = self._number_shapes.get(key)
+        if shape is not None:
+            return shape.bind(params)
+        bound = self.entry.bind(**params)
+        if not bound.has_array_params:
+            if len(self._number_shapes) >= self.MAX_SIZE:
+                self._number_shapes.clear()
+            self._number_shapes[key] = _NumberShape(bound, params)
+        return bound
 
     def _with_arrays(self, types: tuple[type, ...], arrays: tuple[bool, ...],
                      params: dict[str, Any]) -> Bound:
@@ -74,6 +90,27 @@ class BoundCache:
             self._shapes.clear()
         self._shapes[key] = _ArrayShape(bound)
         return bound
+
+
+class _NumberShape:
+    """What the calls of one shape of numbers share (definition, names, the values other
+    than floats): binding validates only the floats, as :meth:`Entry.bind` does them."""
+
+    def __init__(self, bound: Bound, params: dict[str, Any]) -> None:
+        entry = bound.entry
+        self.entry = entry
+        self.items = bound.param_items
+        by_name = {p.name: p for p in entry.params}
+        slot = {k: i for i, (k, _) in enumerate(self.items)}
+        self.floats = tuple((by_name[k], slot[k]) for k, v in params.items()
+                            if type(v) is float)
+
+    def bind(self, params: dict[str, Any]) -> Bound:
+        owner = self.entry.name
+        items = list(self.items)
+        for p, i in self.floats:
+            items[i] = (p.name, p.validate(owner, params[p.name]))
+        return Bound._assemble_numbers(self.entry, tuple(items))
 
 
 class _ArrayShape:

@@ -30,6 +30,7 @@ from . import special
 Array = Any
 
 __all__ = [
+    "HostValue",
     "compare",
     "exp_neg",
     "exp_neg_abs",
@@ -49,14 +50,33 @@ __all__ = [
 ]
 
 
+class HostValue:
+    """A host number whose arithmetic is recorded rather than done: the kernel
+    generator's stand-in for a parameter (:class:`spikegrad.codegen.replay.HostScalar`).
+    It takes the host paths here; the two operations below that need a host number's
+    value (a math function, the rounding to a dtype) ask it to record them."""
+
+    __slots__ = ()
+
+    def apply(self, name: str) -> Any:
+        """``math.<name>`` of this value, recorded."""
+        raise NotImplementedError
+
+    def rounded(self, bits: int) -> Any:
+        """This value rounded to the float type of ``bits`` bits and back, recorded."""
+        raise NotImplementedError
+
+
 def is_host(value: Any) -> bool:
     """Whether a parameter is a host number (as opposed to an array or traced value)."""
-    return isinstance(value, (int, float))
+    return isinstance(value, (int, float, HostValue))
 
 
 def host_or_array(name: str, value: Any, xp: Any) -> Any:
     """``math.<name>(value)`` for a host number, ``xp.<name>(value)`` for an array: the one
     place formulas apply a function to a parameter alone."""
+    if isinstance(value, HostValue):
+        return value.apply(name)
     if is_host(value):
         return getattr(math, name)(value)
     return getattr(xp, name)(value)
@@ -145,7 +165,10 @@ _HOST = {16: np.float16, 32: np.float32, 64: np.float64}
 def _round_to(b: float, xp: Any, dtype: Any) -> float:
     """Value of host float ``b`` after rounding to ``dtype`` (computed on the host, so it
     stays a constant under tracing)."""
-    return float(_HOST[int(xp.finfo(dtype).bits)](b))
+    bits = int(xp.finfo(dtype).bits)
+    if isinstance(b, HostValue):
+        return b.rounded(bits)
+    return float(_HOST[bits](b))
 
 
 def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:

@@ -559,6 +559,18 @@ class Bound(BoundValue):
                           _array_names=names, _array_values=values)
         return b
 
+    @classmethod
+    def _assemble_numbers(cls, entry: Entry, items: tuple[tuple[str, Any], ...]) -> Bound:
+        """A bound of Python numbers from items already validated (what
+        :class:`~spikegrad._frontend.BoundCache` builds for a new value of a known call
+        shape): what ``__post_init__`` sets, without its split."""
+        b = object.__new__(cls)
+        fparams, scale = entry.map_params(dict(items))
+        b.__dict__.update(entry=entry, param_items=items, _static_items=items,
+                          _array_names=(), _array_values=(), _fparams=fparams,
+                          _scale=float(scale))
+        return b
+
     def __reduce__(self) -> Any:
         return (Bound, (self.entry, self.param_items))
 

@@ -40,6 +40,11 @@ def _same(a: list[float], b: list[float]) -> bool:
         for x, y in zip(a, b, strict=True))
 
 
+def _clear() -> None:
+    cpu._EMITTED.clear()
+    cpu._REPLAYED.clear()
+
+
 NAMES = [n for n in [*spikegrad.names(), *spikegrad.aliases()]
          if not spikegrad.entry(n).formula.stochastic_backward]
 
@@ -50,10 +55,11 @@ def test_a_known_shape_reads_the_constants_a_fresh_emission_gives(name: str,
                                                                     dtype: str) -> None:
     first = spikegrad.get(name)
     second = spikegrad.get(name, **_varied(name))
-    cpu._EMITTED.clear()
+    _clear()
     cpu.source_and_constants(first, dtype)  # emits, records the places
-    replayed = cpu.source_and_constants(second, dtype)
-    cpu._EMITTED.clear()
+    cpu._REPLAYED.clear()  # (this test is about the places; test_kernel_host_replay.py
+    replayed = cpu.source_and_constants(second, dtype)  # covers the host program)
+    _clear()
     fresh = cpu.source_and_constants(second, dtype)
     assert replayed[0] == fresh[0]
     assert _same(replayed[1], fresh[1]), (replayed[1], fresh[1])
@@ -62,9 +68,10 @@ def test_a_known_shape_reads_the_constants_a_fresh_emission_gives(name: str,
 def test_the_replay_is_taken_and_can_be_told_apart() -> None:
     """The second value hits the recorded shape (no emission), and a wrong place would
     be caught: the check above compares against a fresh emission."""
-    cpu._EMITTED.clear()
+    _clear()
     cpu.source_and_constants(spikegrad.get("atan", alpha=2.0), "float32")
     assert len(cpu._EMITTED) == 1
+    cpu._REPLAYED.clear()
     _, constants = cpu.source_and_constants(spikegrad.get("atan", alpha=3.0), "float32")
     assert len(cpu._EMITTED) == 1
     # atan's g' = (alpha/2) / (1 + (pi/2 alpha x)^2): alpha enters the constants

@@ -415,11 +415,14 @@ def _native_entry(bound: Bound, double: bool) -> tuple[Any, bool, tuple[Any, ...
     if native is None:
         return None
     _connect(native)
-    k = _kernel(bound, torch.float64 if double else torch.float32)
-    if k is None:
+    dtype = "float64" if double else "float32"
+    # (no Kernels per value: a new value of a known formula replays its constants)
+    found = _built((bound.formula, dtype), bound.name,
+                   lambda: cpu.backward_and_constants(bound, dtype))
+    if found is None:
         return None
-    fn = ctypes.cast(k.library.backward, ctypes.c_void_p).value
-    constants = torch.from_numpy(k.constants)
+    fn, array = found
+    constants = torch.from_numpy(array)
     # the node picks its kernel by the input's dtype, which this entry serves alone
     entry = native.entry(fn, fn, bound, constants, constants)
     found = (native, bound.forward_kind == "gt", (entry,))

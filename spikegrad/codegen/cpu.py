@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 
 from .._spec import Bound
+from . import replay
 from .c import C_PRELUDE, emit_expression, emit_expressions
 from .tangent import param_graph
 from .trace import trace_formula
@@ -53,6 +54,7 @@ __all__ = [
     "Kernels",
     "Library",
     "ParamKernel",
+    "backward_and_constants",
     "channel_block",
     "compiled_count",
     "compiler",
@@ -143,27 +145,57 @@ def source_and_constants(bound: Bound, dtype: str) -> tuple[str, list[float]]:
     if bound.has_array_params:
         raise NotImplementedError(f"{bound.name}: array parameters are evaluated with the "
                                   "framework's ops, not a fused kernel")
-    ns, out = trace_formula(f.derivative, bound.formula_params, dtype, bound.scale,
-                            distinct_constants=True)
+    fparams, scale = bound.formula_params, bound.scale
+    found = replay.leaves(fparams, scale)
+    rkey = None if found is None else (f, dtype, found[0])
+    known_programs = () if rkey is None else _REPLAYED.get(rkey, ())
+    for src, program in known_programs:  # a new value of a replayable formula
+        constants = program(found[1])  # type: ignore[index]
+        if constants is not None:  # (None: another branch than this program's)
+            return src, constants
+    ns, out = trace_formula(f.derivative, fparams, dtype, scale, distinct_constants=True)
     key = (f, dtype, ns.structure(out))
     known = _EMITTED.get(key)
     if known is not None:  # this shape was emitted: read the constants where they sit
-        src, origins = known
-        return src, [float(ns.nodes[n].args[i]) for n, i in origins]
-    constants: list[float] = []
-    places: list[tuple[int, int]] = []
-    lines, var = emit_expression(out, {"x": "x[i]"}, constants, origins=places)
-    src = _backward_source(bound, dtype, lines, var)
-    with _EMITTED_LOCK:
-        if len(_EMITTED) >= 1024:
-            _EMITTED.clear()
-        _EMITTED[key] = (src, tuple(places))
+        src, places = known
+        constants = [float(ns.nodes[n].args[i]) for n, i in places]
+    else:
+        constants = []
+        origins: list[tuple[int, int]] = []
+        lines, var = emit_expression(out, {"x": "x[i]"}, constants, origins=origins)
+        src = _backward_source(bound, dtype, lines, var)
+        places = tuple(origins)
+        with _EMITTED_LOCK:
+            if len(_EMITTED) >= 1024:
+                _EMITTED.clear()
+            _EMITTED[key] = (src, places)
+    if (rkey is not None and len(known_programs) < MAX_PROGRAMS
+            and rkey not in _NOT_REPLAYED):
+        program = replay.record(f.derivative, fparams, scale, dtype, ns, out, places,
+                                constants)
+        with _EMITTED_LOCK:
+            if len(_REPLAYED) >= 1024:
+                _REPLAYED.clear()
+                _NOT_REPLAYED.clear()
+            if program is None:
+                _NOT_REPLAYED.add(rkey)
+            else:
+                _REPLAYED[rkey] = (*_REPLAYED.get(rkey, ()), (src, program))
     return src, constants
 
 
 #: the emitted source of each traced shape (formula, dtype, structure), and where in the
 #: graph its constants sit: a new parameter value of a known shape skips the emission
 _EMITTED: dict[tuple[Any, ...], tuple[str, tuple[tuple[int, int], ...]]] = {}
+#: per formula, dtype and parameters other than real numbers: the source and the host
+#: program of the constants (:mod:`spikegrad.codegen.replay`) of each branch recorded
+#: (a formula may branch on a value: ``alpha != 1``, a value exact in float32): a new
+#: parameter value is not traced where one of them holds
+_REPLAYED: dict[tuple[Any, ...], tuple[tuple[str, replay.Program], ...]] = {}
+#: the keys of ``_REPLAYED`` whose graph depends on a value in a way not recorded
+_NOT_REPLAYED: set[tuple[Any, ...]] = set()
+#: the most branches recorded per formula, dtype and parameters other than real numbers
+MAX_PROGRAMS = 8
 _EMITTED_LOCK = threading.Lock()
 
 
@@ -536,6 +568,11 @@ class Library:
     backward: Any
     path: Path
 
+    @functools.cached_property
+    def backward_address(self) -> int:
+        """The address of ``sg_backward`` (what a C caller takes)."""
+        return int(ctypes.cast(self.backward, ctypes.c_void_p).value or 0)
+
 
 @dataclass(frozen=True)
 class Kernels:
@@ -595,6 +632,14 @@ def _cdll(src: str) -> ctypes.CDLL:
 def compiled_count() -> int:
     """Number of kernel libraries this process has compiled or loaded."""
     return len(_LIBRARIES)
+
+
+def backward_and_constants(bound: Bound, dtype: str) -> tuple[int, Any]:
+    """The address of ``bound``'s fused backward for ``dtype`` (its formula's library,
+    compiled on first use) and ``bound``'s constants (a float64 array): what a C caller
+    needs, without a :class:`Kernels` per value."""
+    src, constants = source_and_constants(bound, dtype)
+    return library(src).backward_address, np.asarray(constants, dtype=np.float64)
 
 
 @functools.lru_cache(maxsize=1024)

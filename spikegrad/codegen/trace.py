@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .._evaluate import evaluate_formula
+from .._numerics import HostValue
 
 __all__ = ["Node", "TraceNamespace", "UnsupportedTrace", "trace_formula"]
 
@@ -148,7 +149,9 @@ class TraceNamespace:
             return ("n", id(a))
         if isinstance(a, (bool, np.bool_)):
             return ("b", bool(a))
-        if isinstance(a, (int, float, np.floating, np.integer)):
+        # a recorded host number (a parameter under replay) is a constant of its own
+        if isinstance(a, (int, float, np.floating, np.integer)) or (
+                self._distinct and isinstance(a, HostValue)):
             if self._distinct:
                 self._count += 1
                 return ("c", self._count)

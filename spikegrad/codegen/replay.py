@@ -1,0 +1,278 @@
+"""A traced kernel's constants for a new parameter value, without tracing again.
+
+A kernel traced with ``distinct_constants`` reads its constants at run time, so a new
+parameter value of an already emitted formula needs only those constants.  They are what
+the formula computes on the host from its parameters (``0.5 * math.pi * alpha``) before
+an array is touched.  :func:`record` traces the formula once more with each real
+parameter a :class:`HostScalar`, which records that arithmetic instead of doing it, and
+turns the recorded expressions into one Python function (a :class:`Program`) from the
+parameter values to the constants.  Replaying it performs the same floating-point
+operations on the same operands in the same order as a fresh trace, so its constants are
+bit for bit a fresh trace's.
+
+Anything that makes the traced graph depend on a parameter's value (a Python branch on
+it, ``float(alpha)``, ``math.sqrt(alpha)``, ``np.asarray(alpha)``) makes the formula
+not replayable: a :class:`HostScalar` refuses to become a Python number or a truth value,
+:func:`record` then returns ``None``, and every new value is traced as before.
+:func:`record` also checks its program once against the trace it came from (the same
+graph shape, the same constants bit for bit).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .._numerics import HostValue
+from .trace import TraceNamespace, UnsupportedTrace, trace_formula
+
+__all__ = ["HostBool", "HostScalar", "NotReplayable", "Program", "leaves", "record"]
+
+
+class NotReplayable(UnsupportedTrace):
+    """A formula's graph depends on a parameter's value (it is traced per value)."""
+
+
+_HOST = {16: np.float16, 32: np.float32, 64: np.float64}
+_BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "pow": "**"}
+
+
+class HostScalar(HostValue):
+    """A real parameter, or host arithmetic on parameters, recorded as an expression.
+
+    ``expr`` is Python source over the leaves ``v[i]`` and the literals ``k[j]`` of the
+    :class:`_Recorder` that made it; ``value`` is the value at the recorded parameters."""
+
+    __slots__ = ("expr", "rec", "value")
+    __array_ufunc__ = None  # numpy scalars defer to the reflected operation
+
+    def __init__(self, value: Any, expr: str, rec: _Recorder) -> None:
+        self.value = value
+        self.expr = expr
+        self.rec = rec
+
+    def _operand(self, other: Any) -> tuple[Any, str] | None:
+        if isinstance(other, HostScalar):
+            return other.value, other.expr
+        if isinstance(other, (int, float, np.floating, np.integer)):
+            return other, self.rec.literal(other)
+        return None
+
+    def _bin(self, op: str, other: Any, reverse: bool) -> Any:
+        found = self._operand(other)
+        if found is None:
+            return NotImplemented  # a traced array: its reflected operation records it
+        ov, oe = found
+        a, b = (ov, self.value) if reverse else (self.value, ov)
+        ae, be = (oe, self.expr) if reverse else (self.expr, oe)
+        value = {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
+                 "truediv": lambda: a / b, "pow": lambda: a ** b}[op]()
+        return HostScalar(value, f"({ae} {_BINARY[op]} {be})", self.rec)
+
+    def __add__(self, o: Any) -> Any:
+        return self._bin("add", o, False)
+
+    def __radd__(self, o: Any) -> Any:
+        return self._bin("add", o, True)
+
+    def __sub__(self, o: Any) -> Any:
+        return self._bin("sub", o, False)
+
+    def __rsub__(self, o: Any) -> Any:
+        return self._bin("sub", o, True)
+
+    def __mul__(self, o: Any) -> Any:
+        return self._bin("mul", o, False)
+
+    def __rmul__(self, o: Any) -> Any:
+        return self._bin("mul", o, True)
+
+    def __truediv__(self, o: Any) -> Any:
+        return self._bin("truediv", o, False)
+
+    def __rtruediv__(self, o: Any) -> Any:
+        return self._bin("truediv", o, True)
+
+    def __pow__(self, o: Any) -> Any:
+        return self._bin("pow", o, False)
+
+    def __rpow__(self, o: Any) -> Any:
+        return self._bin("pow", o, True)
+
+    def __neg__(self) -> HostScalar:
+        return HostScalar(-self.value, f"(-{self.expr})", self.rec)
+
+    def __pos__(self) -> HostScalar:
+        return HostScalar(+self.value, f"(+{self.expr})", self.rec)
+
+    def __abs__(self) -> HostScalar:
+        return HostScalar(abs(self.value), f"abs({self.expr})", self.rec)
+
+    # the functions of spikegrad._numerics that act on a host number's value
+    def apply(self, name: str) -> HostScalar:
+        return HostScalar(getattr(math, name)(self.value), f"math.{name}({self.expr})",
+                          self.rec)
+
+    def rounded(self, bits: int) -> HostScalar:
+        return HostScalar(float(_HOST[bits](self.value)),
+                          f"float(np.{_HOST[bits].__name__}({self.expr}))", self.rec)
+
+    # a comparison is a guard where the formula branches on it
+    def _compare(self, op: str, other: Any) -> Any:
+        found = self._operand(other)
+        if found is None:
+            return NotImplemented
+        ov, oe = found
+        value = {"<": lambda: self.value < ov, "<=": lambda: self.value <= ov,
+                 ">": lambda: self.value > ov, ">=": lambda: self.value >= ov,
+                 "==": lambda: self.value == ov, "!=": lambda: self.value != ov}[op]()
+        return HostBool(bool(value), f"({self.expr} {op} {oe})", self.rec)
+
+    def __lt__(self, o: Any) -> Any:
+        return self._compare("<", o)
+
+    def __le__(self, o: Any) -> Any:
+        return self._compare("<=", o)
+
+    def __gt__(self, o: Any) -> Any:
+        return self._compare(">", o)
+
+    def __ge__(self, o: Any) -> Any:
+        return self._compare(">=", o)
+
+    def __eq__(self, o: Any) -> Any:  # type: ignore[override]
+        return self._compare("==", o)
+
+    def __ne__(self, o: Any) -> Any:  # type: ignore[override]
+        return self._compare("!=", o)
+
+    # the graph would depend on the value in a way not recorded: refuse
+    def _refuse(self, *_: Any) -> Any:
+        raise NotReplayable("the formula turns a parameter into a Python number on the "
+                            "host (a conversion, or a math function outside "
+                            "spikegrad._numerics.host_or_array)")
+
+    __float__ = __int__ = __index__ = __bool__ = __complex__ = _refuse
+    __round__ = __trunc__ = __floor__ = __ceil__ = _refuse
+    __mod__ = __rmod__ = __floordiv__ = __rfloordiv__ = _refuse
+    __hash__ = None  # type: ignore[assignment]
+
+
+class HostBool:
+    """A comparison of host numbers: where the formula branches on it (``bool()``), the
+    outcome is recorded as a guard of the replay."""
+
+    __slots__ = ("expr", "rec", "value")
+
+    def __init__(self, value: bool, expr: str, rec: _Recorder) -> None:
+        self.value = value
+        self.expr = expr
+        self.rec = rec
+
+    def __bool__(self) -> bool:
+        self.rec.guards.append((self.expr, self.value))
+        return self.value
+
+
+class _Recorder:
+    """The literals of one recording (operands that are plain numbers keep their type)."""
+
+    def __init__(self) -> None:
+        self.literals: list[Any] = []
+        #: the branches taken: (expression, outcome)
+        self.guards: list[tuple[str, bool]] = []
+
+    def literal(self, value: Any) -> str:
+        self.literals.append(value)
+        return f"k[{len(self.literals) - 1}]"
+
+
+class Program:
+    """The constants of a traced kernel as a function of its real parameters' values, or
+    ``None`` for values that take another branch than the recorded ones (a guard)."""
+
+    def __init__(self, exprs: list[str], literals: list[Any],
+                 guards: list[tuple[str, bool]]) -> None:
+        body = f"[{', '.join(f'float({e})' for e in exprs)}]"
+        if guards:
+            held = " and ".join(f"{'' if taken else 'not '}{e}" for e, taken in guards)
+            body = f"({body} if {held} else None)"
+        src = f"lambda v, k: {body}"
+        self.source = src
+        # the source is made here from the recorded operators, math functions, leaf and
+        # literal indices alone (no user text): compiled once per formula
+        env = {"abs": abs, "float": float, "math": math, "np": np}
+        fn: Callable[[Any, Any], list[float] | None] = eval(
+            compile(src, "<spikegrad replay>", "eval"), env)
+        self._fn = fn
+        self._k = tuple(literals)
+
+    def __call__(self, values: tuple[float, ...]) -> list[float] | None:
+        return self._fn(values, self._k)
+
+
+def leaves(params: dict[str, Any], scale: Any) -> tuple[Any, tuple[float, ...]] | None:
+    """``(key, values)``: which of a formula's parameters (and its output scale) are real
+    numbers replayed as leaves, with every other value (booleans, integers, strings, a
+    scale of exactly 1, which the trace skips) in ``key``; ``None`` where a value is not
+    hashable."""
+    key: list[Any] = []
+    values: list[float] = []
+    for name, v in params.items():
+        if type(v) is float:
+            key.append((name, None))
+            values.append(v)
+        else:
+            key.append((name, type(v), v))
+    one = isinstance(scale, (int, float)) and scale == 1.0
+    if not one:
+        values.append(float(scale))
+    out = (tuple(key), one)
+    try:
+        hash(out)
+    except TypeError:
+        return None
+    return out, tuple(values)
+
+
+def _same(a: list[float], b: list[float]) -> bool:
+    return len(a) == len(b) and all(
+        (math.isnan(x) and math.isnan(y)) or (x == y and math.copysign(1.0, x) ==
+                                              math.copysign(1.0, y))
+        for x, y in zip(a, b, strict=True))
+
+
+def record(fn: Any, params: dict[str, Any], scale: Any, dtype: str,
+           traced: TraceNamespace, out: Any, places: tuple[tuple[int, int], ...],
+           constants: list[float]) -> Program | None:
+    """The :class:`Program` of ``scale * fn(x, **params)`` traced for ``dtype``, given
+    a trace of it with these parameters (``traced``, its output ``out``), where in that
+    graph the kernel's constants sit (``places``: node and operand positions) and their
+    values (``constants``); ``None`` where the graph depends on a value."""
+    found = leaves(params, scale)
+    if found is None:
+        return None
+    (_, one), values = found
+    rec = _Recorder()
+    hosts = iter(HostScalar(v, f"v[{i}]", rec) for i, v in enumerate(values))
+    hparams = {name: next(hosts) if type(v) is float else v for name, v in params.items()}
+    hscale = 1.0 if one else next(hosts)
+    try:
+        ns, hout = trace_formula(fn, hparams, dtype, hscale, distinct_constants=True)
+    except (UnsupportedTrace, TypeError, ValueError, ArithmeticError, AttributeError):
+        return None
+    if ns.structure(hout) != traced.structure(out):
+        return None
+    exprs = []
+    for n, i in places:
+        arg = ns.nodes[n].args[i]
+        exprs.append(arg.expr if isinstance(arg, HostScalar) else rec.literal(arg))
+    program = Program(exprs, rec.literals, rec.guards)
+    try:
+        replayed = program(values)
+    except (TypeError, ValueError, ArithmeticError):
+        return None
+    return program if replayed is not None and _same(replayed, constants) else None
