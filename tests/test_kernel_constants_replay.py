@@ -42,7 +42,7 @@ def _same(a: list[float], b: list[float]) -> bool:
 
 def _clear() -> None:
     cpu._EMITTED.clear()
-    cpu._REPLAYED.clear()
+    cpu.REPLAYS.clear()
 
 
 NAMES = [n for n in [*spikegrad.names(), *spikegrad.aliases()]
@@ -57,7 +57,7 @@ def test_a_known_shape_reads_the_constants_a_fresh_emission_gives(name: str,
     second = spikegrad.get(name, **_varied(name))
     _clear()
     cpu.source_and_constants(first, dtype)  # emits, records the places
-    cpu._REPLAYED.clear()  # (this test is about the places; test_kernel_host_replay.py
+    cpu.REPLAYS.clear()  # (this test is about the places; test_kernel_host_replay.py
     replayed = cpu.source_and_constants(second, dtype)  # covers the host program)
     _clear()
     fresh = cpu.source_and_constants(second, dtype)
@@ -71,7 +71,7 @@ def test_the_replay_is_taken_and_can_be_told_apart() -> None:
     _clear()
     cpu.source_and_constants(spikegrad.get("atan", alpha=2.0), "float32")
     assert len(cpu._EMITTED) == 1
-    cpu._REPLAYED.clear()
+    cpu.REPLAYS.clear()
     _, constants = cpu.source_and_constants(spikegrad.get("atan", alpha=3.0), "float32")
     assert len(cpu._EMITTED) == 1
     # atan's g' = (alpha/2) / (1 + (pi/2 alpha x)^2): alpha enters the constants

@@ -31,8 +31,7 @@ NAMES = [n for n in [*spikegrad.names(), *spikegrad.aliases()]
 
 def _clear() -> None:
     cpu._EMITTED.clear()
-    cpu._REPLAYED.clear()
-    cpu._NOT_REPLAYED.clear()
+    cpu.REPLAYS.clear()
 
 
 def _values(name: str) -> list[dict[str, float]]:
@@ -59,15 +58,17 @@ def _bits(a: list[float]) -> list[tuple[bool, float, float]]:
 
 @pytest.fixture
 def traces(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Counts the traces ``source_and_constants`` makes."""
+    """Counts the traces of formulas at parameter values (not the recordings of host
+    programs) that the code generators make."""
     made: list[str] = []
-    real = cpu.trace_formula
+    real = replay.trace_formula
 
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        made.append("trace")
-        return real(*args, **kwargs)
+    def counted(fn, params, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not any(isinstance(v, replay.HostScalar) for v in params.values()):
+            made.append(getattr(fn, "__name__", "?"))
+        return real(fn, params, *args, **kwargs)
 
-    monkeypatch.setattr(cpu, "trace_formula", counted)
+    monkeypatch.setattr(replay, "trace_formula", counted)
     return made
 
 
@@ -79,18 +80,18 @@ def test_a_new_value_replays_the_constants_a_fresh_trace_gives(name: str, dtype:
     cpu.source_and_constants(spikegrad.get(name), dtype)  # traces, records
     for vals in _values(name):
         bound = spikegrad.get(name, **vals)
-        recorded = dict(cpu._REPLAYED)
+        recorded = dict(cpu.REPLAYS.programs)
         del traces[:]
         src, constants = cpu.source_and_constants(bound, dtype)
         if traces:  # traced: only where no recorded branch holds for these values
             found = replay.leaves(bound.formula_params, bound.scale)
             assert found is not None
-            key = (bound.formula, dtype, found[0])
+            key = (bound.formula, dtype, found[0])  # (the cpu generator's tag)
             assert all(p(found[1]) is None for _, p in recorded.get(key, ())), vals
-        saved = dict(cpu._REPLAYED)
+        saved = dict(cpu.REPLAYS.programs)
         _clear()
         fresh_src, fresh = cpu.source_and_constants(bound, dtype)
-        cpu._REPLAYED.update(saved)
+        cpu.REPLAYS.programs.update(saved)
         assert src == fresh_src
         assert _bits(constants) == _bits(fresh), (vals, constants, fresh)
 
@@ -102,8 +103,8 @@ def test_every_definition_is_replayable(name: str) -> None:
     here."""
     _clear()
     cpu.source_and_constants(spikegrad.get(name), "float32")
-    assert not cpu._NOT_REPLAYED
-    assert len(cpu._REPLAYED) == 1
+    assert not cpu.REPLAYS.not_replayable
+    assert len(cpu.REPLAYS.programs) == 1
 
 
 def test_a_sweep_traces_each_branch_once(traces: list[str]) -> None:
@@ -187,3 +188,31 @@ def test_a_new_number_of_a_known_shape_is_validated(bad: float) -> None:
     cache.get({"alpha": 2.5})  # the shape is known
     with pytest.raises(ValueError, match="alpha"):
         cache.get({"alpha": bad})
+
+
+# -- the CUDA kernels' text (generated here, compiled by cupy on a GPU) -----------------
+@pytest.mark.parametrize("name", NAMES)
+def test_the_cuda_kernels_of_a_new_value_are_a_fresh_trace_s(name: str) -> None:
+    from spikegrad.codegen import cuda
+
+    cuda.REPLAYS.clear()
+    cuda.elementwise(spikegrad.get(name), "float32")
+    for vals in _values(name):
+        bound = spikegrad.get(name, **vals)
+        for dtype in ("float32", "float64"):
+            e = cuda.elementwise(bound, dtype)
+            saved = dict(cuda.REPLAYS.programs)
+            cuda.REPLAYS.clear()
+            fresh = cuda.elementwise(bound, dtype)
+            cuda.REPLAYS.programs.update(saved)
+            assert (e.operation, e.name) == (fresh.operation, fresh.name)
+            assert _bits(list(e.constants)) == _bits(list(fresh.constants)), vals
+
+
+def test_a_cuda_sweep_traces_once(traces: list[str]) -> None:
+    from spikegrad.codegen import cuda
+
+    cuda.REPLAYS.clear()
+    for i in range(100):
+        cuda.elementwise(spikegrad.get("atan", alpha=1.5 + 1e-4 * i), "float32")
+    assert len(traces) == 1, traces

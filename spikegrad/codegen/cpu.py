@@ -47,7 +47,6 @@ from .._spec import Bound
 from . import replay
 from .c import C_PRELUDE, emit_expression, emit_expressions
 from .tangent import param_graph
-from .trace import trace_formula
 
 __all__ = [
     "CompilerUnavailable",
@@ -145,57 +144,36 @@ def source_and_constants(bound: Bound, dtype: str) -> tuple[str, list[float]]:
     if bound.has_array_params:
         raise NotImplementedError(f"{bound.name}: array parameters are evaluated with the "
                                   "framework's ops, not a fused kernel")
-    fparams, scale = bound.formula_params, bound.scale
-    found = replay.leaves(fparams, scale)
-    rkey = None if found is None else (f, dtype, found[0])
-    known_programs = () if rkey is None else _REPLAYED.get(rkey, ())
-    for src, program in known_programs:  # a new value of a replayable formula
-        constants = program(found[1])  # type: ignore[index]
-        if constants is not None:  # (None: another branch than this program's)
-            return src, constants
-    ns, out = trace_formula(f.derivative, fparams, dtype, scale, distinct_constants=True)
-    key = (f, dtype, ns.structure(out))
+    return REPLAYS.emitted(f, f.derivative, bound.formula_params, bound.scale, dtype,
+                           lambda ns, out: _emitted_source(bound, dtype, ns, out))
+
+
+def _emitted_source(bound: Bound, dtype: str, ns: Any, out: Any
+                    ) -> tuple[str, list[float], tuple[tuple[int, int], ...]]:
+    """The source, constants and constants' places of a trace of ``bound``'s formula:
+    a graph shape emitted before reads its constants where they sit."""
+    key = (bound.formula, dtype, ns.structure(out))
     known = _EMITTED.get(key)
-    if known is not None:  # this shape was emitted: read the constants where they sit
+    if known is not None:
         src, places = known
-        constants = [float(ns.nodes[n].args[i]) for n, i in places]
-    else:
-        constants = []
-        origins: list[tuple[int, int]] = []
-        lines, var = emit_expression(out, {"x": "x[i]"}, constants, origins=origins)
-        src = _backward_source(bound, dtype, lines, var)
-        places = tuple(origins)
-        with _EMITTED_LOCK:
-            if len(_EMITTED) >= 1024:
-                _EMITTED.clear()
-            _EMITTED[key] = (src, places)
-    if (rkey is not None and len(known_programs) < MAX_PROGRAMS
-            and rkey not in _NOT_REPLAYED):
-        program = replay.record(f.derivative, fparams, scale, dtype, ns, out, places,
-                                constants)
-        with _EMITTED_LOCK:
-            if len(_REPLAYED) >= 1024:
-                _REPLAYED.clear()
-                _NOT_REPLAYED.clear()
-            if program is None:
-                _NOT_REPLAYED.add(rkey)
-            else:
-                _REPLAYED[rkey] = (*_REPLAYED.get(rkey, ()), (src, program))
-    return src, constants
+        return src, [float(ns.nodes[n].args[i]) for n, i in places], places
+    constants: list[float] = []
+    origins: list[tuple[int, int]] = []
+    lines, var = emit_expression(out, {"x": "x[i]"}, constants, origins=origins)
+    src = _backward_source(bound, dtype, lines, var)
+    with _EMITTED_LOCK:
+        if len(_EMITTED) >= 1024:
+            _EMITTED.clear()
+        _EMITTED[key] = (src, tuple(origins))
+    return src, constants, tuple(origins)
 
 
 #: the emitted source of each traced shape (formula, dtype, structure), and where in the
 #: graph its constants sit: a new parameter value of a known shape skips the emission
 _EMITTED: dict[tuple[Any, ...], tuple[str, tuple[tuple[int, int], ...]]] = {}
-#: per formula, dtype and parameters other than real numbers: the source and the host
-#: program of the constants (:mod:`spikegrad.codegen.replay`) of each branch recorded
-#: (a formula may branch on a value: ``alpha != 1``, a value exact in float32): a new
-#: parameter value is not traced where one of them holds
-_REPLAYED: dict[tuple[Any, ...], tuple[tuple[str, replay.Program], ...]] = {}
-#: the keys of ``_REPLAYED`` whose graph depends on a value in a way not recorded
-_NOT_REPLAYED: set[tuple[Any, ...]] = set()
-#: the most branches recorded per formula, dtype and parameters other than real numbers
-MAX_PROGRAMS = 8
+#: the source of each formula and branch, and the host program of its constants
+#: (:mod:`spikegrad.codegen.replay`): a new parameter value is not traced
+REPLAYS = replay.Replays()
 _EMITTED_LOCK = threading.Lock()
 
 

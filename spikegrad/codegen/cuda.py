@@ -36,9 +36,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._spec import Bound
+from . import replay
 from .c import emit_expression, emit_expressions, helpers
 from .tangent import param_graph
-from .trace import UnsupportedTrace, trace_formula
+from .trace import UnsupportedTrace
 
 __all__ = ["INLINE_DTYPES", "OPTIONS", "Elementwise", "elementwise", "module_source",
            "param_elementwise", "spike_condition", "spike_kernel", "statements"]
@@ -103,11 +104,23 @@ def _body(bound: Bound, dtype: str, var_in: str) -> tuple[str, str, tuple[float,
         raise NotImplementedError(f"{bound.name}: array parameters are evaluated with the "
                                   "framework's ops, not a generated kernel")
     compute = "float64" if dtype == "float64" else "float32"
-    _, out = trace_formula(bound.formula.derivative, bound.formula_params, compute, bound.scale,
-                           distinct_constants=True)
-    constants: list[float] = []
-    lines, var = emit_expression(out, {"x": var_in}, constants)
-    return "\n".join(lines), var, tuple(constants)
+
+    def emit(ns: Any, out: Any) -> tuple[tuple[str, str], list[float],
+                                          tuple[tuple[int, int], ...]]:
+        constants: list[float] = []
+        places: list[tuple[int, int]] = []
+        lines, var = emit_expression(out, {"x": var_in}, constants, origins=places)
+        return ("\n".join(lines), var), constants, tuple(places)
+
+    f = bound.formula
+    (text, var), constants = REPLAYS.emitted((f, var_in), f.derivative, bound.formula_params,
+                                             bound.scale, compute, emit)
+    return text, var, tuple(constants)
+
+
+#: the kernel text of each formula, input name and branch, and the host program of its
+#: constants (:mod:`spikegrad.codegen.replay`): a new parameter value is not traced
+REPLAYS = replay.Replays()
 
 
 def _kernel_name(bound: Bound, dtype: str, what: str, text: str) -> str:

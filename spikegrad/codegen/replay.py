@@ -21,6 +21,7 @@ graph shape, the same constants bit for bit).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +30,7 @@ import numpy as np
 from .._numerics import HostValue
 from .trace import TraceNamespace, UnsupportedTrace, trace_formula
 
-__all__ = ["HostBool", "HostScalar", "NotReplayable", "Program", "leaves", "record"]
+__all__ = ["HostBool", "HostScalar", "NotReplayable", "Program", "Replays", "leaves", "record"]
 
 
 class NotReplayable(UnsupportedTrace):
@@ -276,3 +277,54 @@ def record(fn: Any, params: dict[str, Any], scale: Any, dtype: str,
     except (TypeError, ValueError, ArithmeticError):
         return None
     return program if replayed is not None and _same(replayed, constants) else None
+
+
+class Replays:
+    """What a code generator emitted for each traced formula shape, with the host program
+    of its constants: a new parameter value of a recorded formula and branch is not
+    traced (:meth:`emitted`).  Bounded: cleared past ``max_keys`` keys; at most
+    ``max_branches`` branches recorded per key (a formula that branches on a value, such
+    as ``alpha != 1`` or a value exact in float32, has one program per branch)."""
+
+    def __init__(self, max_keys: int = 1024, max_branches: int = 8) -> None:
+        self.max_keys = max_keys
+        self.max_branches = max_branches
+        self.programs: dict[tuple[Any, ...], tuple[tuple[Any, Program], ...]] = {}
+        #: keys whose graph depends on a value in a way not recorded (traced per value)
+        self.not_replayable: set[tuple[Any, ...]] = set()
+        self._lock = threading.Lock()
+
+    def clear(self) -> None:
+        with self._lock:
+            self.programs.clear()
+            self.not_replayable.clear()
+
+    def emitted(self, tag: Any, fn: Any, params: dict[str, Any], scale: Any, dtype: str,
+                emit: Callable[[TraceNamespace, Any], tuple[Any, list[float],
+                                                          tuple[tuple[int, int], ...]]]
+                ) -> tuple[Any, list[float]]:
+        """``(payload, constants)`` of ``scale * fn(x, **params)`` traced for ``dtype``
+        (``distinct_constants``), where ``emit(ns, out)`` turns a trace into
+        ``(payload, constants, places)``; ``tag`` names the generator (its kind, the
+        formula, anything its payload depends on besides the graph)."""
+        found = leaves(params, scale)
+        key = None if found is None else (tag, dtype, found[0])
+        recorded = () if key is None else self.programs.get(key, ())
+        for payload, program in recorded:
+            constants = program(found[1])  # type: ignore[index]
+            if constants is not None:  # (None: another branch than this program's)
+                return payload, constants
+        ns, out = trace_formula(fn, params, dtype, scale, distinct_constants=True)
+        payload, constants, places = emit(ns, out)
+        if (key is not None and len(recorded) < self.max_branches
+                and key not in self.not_replayable):
+            program = record(fn, params, scale, dtype, ns, out, places, constants)
+            with self._lock:
+                if len(self.programs) + len(self.not_replayable) >= self.max_keys:
+                    self.programs.clear()
+                    self.not_replayable.clear()
+                if program is None:
+                    self.not_replayable.add(key)
+                else:
+                    self.programs[key] = (*self.programs.get(key, ()), (payload, program))
+        return payload, constants
