@@ -424,3 +424,86 @@ def test_per_channel_half_input_strided_views_and_a_bfloat16_parameter(
     np.testing.assert_allclose(gx.double().numpy(), want_x, rtol=1e-2, atol=1e-3)
     np.testing.assert_allclose(ga.double().numpy(), _fd_theta("atan", "alpha", th, xs, gs),
                                rtol=1e-2)
+
+
+def _shared_cases() -> list[tuple[str, str]]:
+    """(definition, parameter) whose one-value parameter kernel shares a division of
+    ``g'`` (spikegrad.codegen.share)."""
+    from spikegrad.codegen import share
+    from spikegrad.codegen.tangent import param_graph
+
+    cases = []
+    for name in [*spikegrad.names(), *spikegrad.aliases()]:
+        e = spikegrad.entry(name)
+        if e.formula.stochastic_backward or e.formula.primitive is None:
+            continue
+        for p in e.params:
+            if p.static:
+                continue
+            static = tuple((q.name, None if q.name == p.name else e.defaults()[q.name])
+                           for q in e.params)
+            _, outs = param_graph(e, static, "float32")
+            if share.share_divisions(outs[0], tuple(outs[1:]), {"p0"}, "float32")[1]:
+                cases.append((name, p.name))
+    return cases
+
+
+SHARED = _shared_cases()
+
+
+def _loop_divisions(src: str) -> list[int]:
+    """The number of divisions in each generated loop of a parameter kernel."""
+    loops = src.split("for (int64_t i = 0; i < n; ++i) {")[1:]
+    return [sum(line.count(" / ") for line in loop.split("\n    }")[0].splitlines())
+            for loop in loops]
+
+
+def test_atan_s_tangent_shares_the_division_of_its_derivative() -> None:
+    """Finding: a learnable 0-d alpha's kernel had two vector divisions per element
+    (g' = (alpha/2) / (1 + t^2) and the tangent's (dt/dalpha) / (t^2 + 1)): at 2^18 float32
+    each division pass costs as much as the whole number-alpha kernel.  The tangent now
+    multiplies by g''s quotient times 1 / (alpha/2), computed once: one division, and
+    the plain loop kept for a numerator out of range."""
+    assert ("atan", "alpha") in SHARED and len(SHARED) >= 6
+    e = spikegrad.entry("atan")
+    for dtype in ("float32", "float64"):
+        src, _ = cpu.param_source_and_constants(e, (("alpha", None),), dtype, ("s",))
+        assert _loop_divisions(src) == [1, 2], src
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("name,pname", SHARED)
+def test_a_shared_division_matches_finite_differences(name: str, pname: str,
+                                                      dtype: torch.dtype,
+                                                      fused: list[bool]) -> None:
+    base = spikegrad.get(name)
+    theta = float(base.params[pname])
+    scale = float(base.entry.x_scale(base.params)) or 1.0
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-2.0, 2.0, size=(4, 33)) / scale
+    G = rng.normal(size=x.shape)
+    want = fd_param_grads(name, {pname: np.asarray(theta)}, x, G)[pname]
+    t = torch.tensor(theta, dtype=dtype, requires_grad=True)
+    xt = torch.tensor(x, dtype=dtype, requires_grad=True)
+    _, gt = torch.autograd.grad(sgt.spike(xt, name, **{pname: t}), (xt, t),
+                                torch.tensor(G, dtype=dtype))
+    assert fused and all(fused)
+    # float32: the inputs themselves are rounded to float32 for the kernel, the oracle's not
+    rtol, atol = (1e-6, 1e-9) if dtype == torch.float64 else (2e-3, 2e-4)
+    np.testing.assert_allclose(gt.item(), float(want), rtol=rtol,
+                               atol=atol * np.abs(G).sum())
+
+
+@pytest.mark.parametrize("alpha", [2.0**-18, 2.0**19])
+def test_a_numerator_out_of_range_takes_the_plain_loop(alpha: float) -> None:
+    """atan's g' numerator is alpha/2: far from 1 the quotient could overflow or lose
+    precision where the plain division does not, so the plain loop runs; its result
+    matches finite differences too."""
+    x = np.linspace(-3, 3, 64) / (alpha * math.pi / 2)
+    G = np.linspace(-1, 1, 64)
+    t = torch.tensor(alpha, dtype=torch.float64, requires_grad=True)
+    xt = torch.tensor(x, requires_grad=True)
+    _, gt = torch.autograd.grad(sgt.atan(xt, alpha=t), (xt, t), torch.tensor(G))
+    want = fd_param_grads("atan", {"alpha": np.asarray(alpha)}, x, G,
+                          h=1e-7 * min(1.0, alpha))["alpha"]
+    np.testing.assert_allclose(gt.item(), float(want), rtol=1e-6)

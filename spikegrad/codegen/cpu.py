@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from .._spec import Bound
-from . import replay
+from . import replay, share
 from .c import C_PRELUDE, emit_expression, emit_expressions
 from .tangent import param_graph
 
@@ -271,19 +271,48 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
             "generated from the spec, do not\n   edit */")
     if not channel:
         red = f" reduction(+: {', '.join(sums)})" if sums else ""
-        stores = "".join(f"\n            a{k} += {term[k]};" if lay == "s"
-                         else f"\n            gp{k}[i] = g[i] * {tvars[k]};"
-                         for k, lay in enumerate(layouts))
-        return f"""{C_PRELUDE}{_SIMD_DECLS}
-{note}
-{sig} {{
-    (void)dims;
-{head}{decl}    #pragma omp parallel for simd schedule(static){red} if(parallel: n > 32768)
+
+        def loop(body: str, dvar: str, tvars: list[str]) -> str:
+            stores = "".join(f"\n            a{k} += (double)(g[i] * {tvars[k]});"
+                             if lay == "s" else f"\n            gp{k}[i] = g[i] * {tvars[k]};"
+                             for k, lay in enumerate(layouts))
+            omp = f"#pragma omp parallel for simd schedule(static){red} if(parallel: n > 32768)"
+            return f"""    {omp}
     for (int64_t i = 0; i < n; ++i) {{
             {body}
             gx[i] = g[i] * {dvar};{stores}
     }}
-{finish}    return 0;
+"""
+        loops = loop(body, dvar, tvars)
+        # a tangent's division by g''s divisor, where g''s numerator is the same all along
+        # the loop (one-value parameters, constants), becomes a product by g''s quotient
+        # (spikegrad.codegen.share): a second loop, run where those numerators are of
+        # moderate magnitude
+        invariant = {f"p{k}" for k, lay in enumerate(layouts) if lay == "s"}
+        shared, ms = share.share_divisions(outs[0], tuple(outs[1:]), invariant, dtype)
+        if ms:
+            pre, mvars = emit_expressions(tuple(ms), {f"p{k}": f"p{k}s" for k in
+                                                      range(len(layouts))}, constants)
+            slines, (sdvar, *stvars) = emit_expressions(
+                (outs[0], *shared), {**inputs, **{f"sg_inv{j}": f"sg_inv{j}"
+                                                  for j in range(len(ms))}}, constants)
+            setup = "".join(f"    {t} sg_m{j};\n" for j in range(len(ms)))
+            setup += ("    {\n        " + "\n        ".join(pre) + "\n"
+                      + "".join(f"        sg_m{j} = {v};\n" for j, v in enumerate(mvars))
+                      + "    }\n")
+            setup += "".join(f"    const {t} sg_inv{j} = ({t})1 / sg_m{j};\n"
+                             for j in range(len(ms)))
+            ok = " && ".join(f"fabs((double)sg_m{j}) >= 0x1p-{share.LIMIT} && "
+                             f"fabs((double)sg_m{j}) <= 0x1p{share.LIMIT}"
+                             for j in range(len(ms)))
+            loops = (f"{setup}    if ({ok}) {{\n"
+                     + loop("\n            ".join(slines), sdvar, stvars)
+                     + "    } else {\n" + loops + "    }\n")
+        return f"""{C_PRELUDE}{_SIMD_DECLS}
+{note}
+{sig} {{
+    (void)dims;
+{head}{decl}{loops}{finish}    return 0;
 }}
 """, constants
     # per channel: each thread sums into its own m doubles, added to gp once at its end

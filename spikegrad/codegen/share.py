@@ -1,0 +1,161 @@
+"""A parameter tangent's division shared with ``g'``.
+
+A parameter kernel (:func:`spikegrad.codegen.cpu.param_source_and_constants`) computes
+``g'(x; θ)`` from the formula's derivative and ``∂g/∂θ`` as the tangent of its primitive,
+two graphs of one trace.  Both often divide by the same quantity: atan's
+``g' = (α/2) / (1 + t²)`` and its ``α``-tangent ``(∂t/∂α) / (t² + 1)``.  A vector
+division costs several multiplications (at 2^18 float32 values, one division pass is as
+long as the whole fixed-parameter kernel), so the tangent's ``n / d`` becomes
+``n * (q * (1 / m))`` where ``q = m / d`` is the quotient ``g'`` computes anyway and
+``m`` does not change along the loop (a one-value parameter, constants): ``1 / m`` is
+computed once, before the loop.
+
+Two divisors are the same when they compute the same value bit for bit, which
+:func:`value_number` decides on the graph with the exact identities of IEEE arithmetic
+(``a + b = b + a``, ``a b = b a``, ``(-a)(-b) = a b``, ``1 a = a``, constants folded in
+the operation's dtype); nothing else is assumed.  The product differs from the quotient
+by an ULP or two; a tangent is summed or compared to a tolerance, never held to the
+primal's rounding (as :func:`spikegrad.codegen.tangent.tangent` divides by a constant).
+The caller runs the shared form only where ``m`` is a normal number of moderate
+magnitude (:data:`LIMIT`), so that ``q`` neither overflows nor loses precision where
+``n / d`` would not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .trace import Node
+
+__all__ = ["LIMIT", "share_divisions", "value_number"]
+
+#: the shared form runs where ``2**-LIMIT <= |m| <= 2**LIMIT`` (checked before the loop)
+LIMIT = 16
+
+_COMMUTATIVE = frozenset({"add", "mul"})
+
+
+def value_number(node: Any, dtype: str, memo: dict[int, Any]) -> Any:
+    """A key equal for two operands exactly when the identities above make their values
+    equal bit for bit (``dtype``: the dtype a plain number operand is rounded to)."""
+    if not isinstance(node, Node):
+        if isinstance(node, bool):
+            return ("b", node)
+        return ("k", float(np.dtype(dtype).type(node)))
+    found = memo.get(id(node))
+    if found is not None:
+        return found
+    op, args = node.op, node.args
+    if op == "const":
+        key: Any = ("k", float(np.dtype(node.dtype).type(args[0])))
+    elif op == "input":
+        key = ("in", args[0], node.dtype)
+    else:
+        # a number operand is rounded to the dtype the emitter gives it: that of a node
+        # operand, else the result's (spikegrad.codegen.c.emit_expressions)
+        odt = next((a.dtype for a in args if isinstance(a, Node) and a.dtype != "bool"),
+                   node.dtype)
+        keys = [value_number(a, odt if odt != "bool" else "float64", memo) for a in args]
+        key = _canonical(op, node.dtype, keys)
+    memo[id(node)] = key
+    return key
+
+
+def _canonical(op: str, dtype: str, keys: list[Any]) -> Any:
+    if op == "neg" and keys[0][0] == "neg":  # -(-a) = a; a key is (op, dtype, *operands)
+        return keys[0][2]
+    if op in _COMMUTATIVE:
+        a, b = keys
+        if a[0] == "k" and b[0] == "k" and dtype in ("float32", "float64"):
+            t = np.dtype(dtype).type
+            value = t(a[1]) * t(b[1]) if op == "mul" else t(a[1]) + t(b[1])
+            return ("k", float(value))
+        if op == "mul":
+            if a[0] == "neg" and b[0] == "neg":
+                a, b = a[2], b[2]
+            if a == ("k", 1.0):
+                return b
+            if b == ("k", 1.0):
+                return a
+        return (op, dtype, *sorted((a, b), key=repr))
+    return (op, dtype, *keys)
+
+
+def _inputs(node: Any, memo: dict[int, frozenset[str]]) -> frozenset[str]:
+    """The names of the graph inputs ``node`` depends on."""
+    if not isinstance(node, Node):
+        return frozenset()
+    found = memo.get(id(node))
+    if found is None:
+        if node.op == "input":
+            found = frozenset({node.args[0]})
+        else:
+            found = frozenset().union(*(_inputs(a, memo) for a in node.args))
+        memo[id(node)] = found
+    return found
+
+
+def _reachable(outs: tuple[Node, ...]) -> list[Node]:
+    seen: dict[int, Node] = {}
+    stack = list(outs)
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen[id(n)] = n
+        stack.extend(a for a in n.args if isinstance(a, Node))
+    return sorted(seen.values(), key=lambda n: n.index)
+
+
+def share_divisions(derivative: Node, tangents: tuple[Node, ...], invariant: set[str],
+                    dtype: str) -> tuple[tuple[Node, ...], list[Node]]:
+    """``(tangents', ms)``: ``tangents`` with every division ``n / d`` whose divisor
+    computes the value of the divisor of a division ``m / d'`` of ``derivative``, ``m``
+    depending only on the inputs ``invariant``, as ``n * (q * inv_j)`` (``q`` that
+    division of ``derivative``; ``inv_j`` a new input ``sg_inv{j}`` standing for
+    ``1 / m_j``), and the ``m_j`` (``ms``; empty where nothing is shared: then
+    ``tangents'`` is ``tangents``)."""
+    ns = derivative.ns
+    vn: dict[int, Any] = {}
+    deps: dict[int, frozenset[str]] = {}
+    quotients: dict[Any, Node] = {}
+    for n in _reachable((derivative,)):
+        if (n.op == "div" and isinstance(n.args[1], Node) and n.dtype == dtype
+                and not isinstance(n.args[0], bool)
+                and _inputs(n.args[0], deps) <= invariant):
+            quotients.setdefault(value_number(n.args[1], dtype, vn), n)
+    if not quotients:
+        return tangents, []
+    ms: list[Node] = []
+    inverses: dict[int, Node] = {}
+    rebuilt: dict[int, Any] = {}
+
+    def inverse(q: Node) -> Node:
+        if id(q) not in inverses:
+            m = q.args[0]
+            ms.append(m if isinstance(m, Node) else ns._node("const", (float(m),), q.dtype))
+            inverses[id(q)] = ns.input(f"sg_inv{len(ms) - 1}", q.dtype)
+        return inverses[id(q)]
+
+    def new(n: Any) -> Any:
+        if not isinstance(n, Node):
+            return n
+        found = rebuilt.get(id(n))
+        if found is not None:
+            return found
+        args = tuple(new(a) for a in n.args)
+        q = (quotients.get(value_number(n.args[1], dtype, vn))
+             if n.op == "div" and isinstance(n.args[1], Node) else None)
+        if q is not None and q is not n and n.dtype == q.dtype:
+            out = args[0] * (q * inverse(q))
+        elif any(a is not b for a, b in zip(args, n.args, strict=True)):
+            out = ns._node(n.op, args, n.dtype)
+        else:
+            out = n
+        rebuilt[id(n)] = out
+        return out
+
+    shared = tuple(new(t) for t in tangents)
+    return (shared, ms) if ms else (tangents, [])
