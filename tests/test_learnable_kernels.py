@@ -507,3 +507,25 @@ def test_a_numerator_out_of_range_takes_the_plain_loop(alpha: float) -> None:
     want = fd_param_grads("atan", {"alpha": np.asarray(alpha)}, x, G,
                           h=1e-7 * min(1.0, alpha))["alpha"]
     np.testing.assert_allclose(gt.item(), float(want), rtol=1e-6)
+
+
+def test_signed_zeros_are_not_one_value() -> None:
+    """``x + 0.0`` and ``x + -0.0`` differ at ``x = -0`` (and ``x * 0.0``, ``x * -0.0``
+    wherever x is not NaN): a tangent dividing by one is not rewritten with a quotient
+    by the other (found by review: the keys of 0.0 and -0.0 were equal)."""
+    from spikegrad.codegen import share
+
+    ns = TraceNamespace("float32")
+    x, p = ns.input("x"), ns.input("p0")
+    vn: dict[int, object] = {}
+    assert share.value_number(x + 0.0, "float32", vn) != share.value_number(x + -0.0,
+                                                                             "float32", vn)
+    assert share.value_number(x * 0.0, "float32", vn) != share.value_number(x * -0.0,
+                                                                             "float32", vn)
+    assert share.value_number(x + 1.0, "float32", vn) == share.value_number(1.0 + x,
+                                                                             "float32", vn)
+    d = p / (x + 0.0)
+    t = (3.0 * x) / (x + -0.0)
+    assert share.share_divisions(d, (t,), {"p0"}, "float32")[1] == []
+    t_same = (3.0 * x) / (0.0 + x)
+    assert len(share.share_divisions(d, (t_same,), {"p0"}, "float32")[1]) == 1

@@ -141,15 +141,16 @@ def _branch(x, /, *, xp, alpha):  # type: ignore[no-untyped-def]
     return xp.exp(x) * (alpha + 2.0)
 
 
-def _recorded(fn, alpha: float) -> replay.Program | None:  # type: ignore[no-untyped-def]
+def _recorded(fn, value: float, name: str = "alpha"  # type: ignore[no-untyped-def]
+              ) -> replay.Program | None:
     from spikegrad.codegen.c import emit_expression
     from spikegrad.codegen.trace import trace_formula
 
-    ns, out = trace_formula(fn, {"alpha": alpha}, "float64", 1.0, distinct_constants=True)
+    ns, out = trace_formula(fn, {name: value}, "float64", 1.0, distinct_constants=True)
     constants: list[float] = []
     places: list[tuple[int, int]] = []
     emit_expression(out, {"x": "x[i]"}, constants, origins=places)
-    return replay.record(fn, {"alpha": alpha}, 1.0, "float64", ns, out, tuple(places),
+    return replay.record(fn, {name: value}, 1.0, "float64", ns, out, tuple(places),
                          constants)
 
 
@@ -216,3 +217,122 @@ def test_a_cuda_sweep_traces_once(traces: list[str]) -> None:
     for i in range(100):
         cuda.elementwise(spikegrad.get("atan", alpha=1.5 + 1e-4 * i), "float32")
     assert len(traces) == 1, traces
+
+
+# -- what a recording cannot see (found by review) --------------------------------------
+def _user(name: str, fn) -> spikegrad.Entry:  # type: ignore[no-untyped-def]
+    from spikegrad import Domain, Param
+
+    return spikegrad.define(f"sweep_test:{name}", fn,
+                            params=[Param("a", 2.0, Domain.real(), "a")])
+
+
+def _is_number(x, /, *, xp, a):  # type: ignore[no-untyped-def]
+    c = (a if a > 0.5 else 0.5) if isinstance(a, (int, float)) else a
+    return c / (1.0 + x * x)
+
+
+def _compared_to_true(x, /, *, xp, a):  # type: ignore[no-untyped-def]
+    c = 3.0 if (a > 2.5) == True else 1.0  # noqa: E712 - the point of the test
+    return c / (1.0 + x * x) + 0.0 * a
+
+
+def _dictionary_key(x, /, *, xp, a):  # type: ignore[no-untyped-def]
+    return {True: 3.0, False: 1.0}[a > 2.5] / (1.0 + x * x) + 0.0 * a
+
+
+def _asserted(x, /, *, xp, a):  # type: ignore[no-untyped-def]
+    assert isinstance(a, float) or hasattr(a, "shape")
+    return a / (1.0 + x * x)
+
+
+def _long_series(x, /, *, xp, a):  # type: ignore[no-untyped-def]
+    t, s = 1.0, 1.0
+    for k in range(1, 120):
+        t = t * a / k
+        s = s + t
+    return s / (1.0 + x * x)
+
+
+def _caught(x, /, *, xp, a):  # type: ignore[no-untyped-def]
+    try:
+        c = 1.0 / (a - 3.0)
+    except ZeroDivisionError:
+        c = 7.0
+    return c / (1.0 + x * x)
+
+
+@pytest.mark.parametrize("fn,first,second", [(_is_number, 2.0, 0.25),
+                                             (_compared_to_true, 2.0, 3.0),
+                                             (_dictionary_key, 2.0, 3.0),
+                                             (_asserted, 2.0, 3.0),
+                                             (_long_series, 0.5, 0.75),
+                                             (_caught, 2.0, 3.0)])
+def test_a_user_definition_gives_a_fresh_trace_s_constants(fn, first: float,
+                                                           second: float) -> None:
+    """A user formula's host code may read a parameter in ways a recording cannot see
+    (``isinstance``, a comparison used as a value): its constants come from a trace at
+    every value.  Before: ``_is_number`` gave 0.25 where the formula says 0.5,
+    ``_compared_to_true`` 1.0 for 3.0; ``_dictionary_key`` and ``_asserted`` raised at
+    the first call; ``_long_series`` raised SyntaxError; ``_caught`` ZeroDivisionError."""
+    entry = _user(fn.__name__.strip("_"), fn)
+    _clear()
+    cpu.source_and_constants(entry.bind(a=first), "float32")
+    got = cpu.source_and_constants(entry.bind(a=second), "float32")
+    _clear()
+    fresh = cpu.source_and_constants(entry.bind(a=second), "float32")
+    assert got[0] == fresh[0] and _bits(got[1]) == _bits(fresh[1])
+    assert not cpu.REPLAYS.programs
+
+
+@pytest.mark.parametrize("fn", [_is_number, _compared_to_true, _dictionary_key, _asserted,
+                                _long_series])
+def test_a_recording_refuses_what_it_cannot_replay(fn) -> None:  # type: ignore[no-untyped-def]
+    """The same host code met by a recording (a formula traced without the user flag,
+    as the built-ins are): no program where a comparison is read otherwise than as a
+    truth value, where the host code raises on a recorded value, or where the program
+    is too deep to compile.  ``isinstance`` is the one thing it cannot see, hence the
+    user flag above and the per-definition tests of the built-ins."""
+    program = _recorded(fn, 0.5 if fn is _long_series else 2.0, "a")
+    if fn is _is_number:  # seen as "not a number": a program for the other branch
+        assert program is not None and program((0.25,)) == [0.25, 1.0]
+    else:
+        assert program is None
+
+
+def test_a_program_that_raises_falls_back_to_a_trace() -> None:
+    cache = replay.Replays()
+    emitted = []
+
+    def emit(ns, out):  # type: ignore[no-untyped-def]
+        from spikegrad.codegen.c import emit_expression
+
+        constants: list[float] = []
+        places: list[tuple[int, int]] = []
+        emit_expression(out, {"x": "x"}, constants, origins=places)
+        emitted.append(constants)
+        return "src", constants, tuple(places)
+
+    cache.emitted("caught", _caught, {"a": 2.0}, 1.0, "float64", emit)
+    assert cache.programs  # recorded at 2.0
+    _, constants = cache.emitted("caught", _caught, {"a": 3.0}, 1.0, "float64", emit)
+    assert constants[0] == 7.0 and len(emitted) == 2
+
+
+def test_the_branch_a_sweep_is_in_is_tried_first() -> None:
+    cache = replay.Replays()
+
+    def emit(ns, out):  # type: ignore[no-untyped-def]
+        from spikegrad.codegen.c import emit_expression
+
+        constants: list[float] = []
+        places: list[tuple[int, int]] = []
+        emit_expression(out, {"x": "x"}, constants, origins=places)
+        return len(constants), constants, tuple(places)
+
+    cache.emitted("branch", _branch, {"alpha": 2.0}, 1.0, "float64", emit)
+    cache.emitted("branch", _branch, {"alpha": 0.5}, 1.0, "float64", emit)
+    (key,) = cache.programs
+    first = cache.programs[key][0]
+    cache.emitted("branch", _branch, {"alpha": 0.25}, 1.0, "float64", emit)
+    assert cache.programs[key][0] is not first and len(cache.programs[key]) == 2

@@ -145,7 +145,8 @@ def source_and_constants(bound: Bound, dtype: str) -> tuple[str, list[float]]:
         raise NotImplementedError(f"{bound.name}: array parameters are evaluated with the "
                                   "framework's ops, not a fused kernel")
     return REPLAYS.emitted(f, f.derivative, bound.formula_params, bound.scale, dtype,
-                           lambda ns, out: _emitted_source(bound, dtype, ns, out))
+                           lambda ns, out: _emitted_source(bound, dtype, ns, out),
+                           replayable=not bound.entry.user)
 
 
 def _emitted_source(bound: Bound, dtype: str, ns: Any, out: Any

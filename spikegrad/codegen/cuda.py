@@ -114,7 +114,8 @@ def _body(bound: Bound, dtype: str, var_in: str) -> tuple[str, str, tuple[float,
 
     f = bound.formula
     (text, var), constants = REPLAYS.emitted((f, var_in), f.derivative, bound.formula_params,
-                                             bound.scale, compute, emit)
+                                             bound.scale, compute, emit,
+                                             replayable=not bound.entry.user)
     return text, var, tuple(constants)
 
 

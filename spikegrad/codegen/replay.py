@@ -159,6 +159,7 @@ class HostScalar(HostValue):
     __float__ = __int__ = __index__ = __bool__ = __complex__ = _refuse
     __round__ = __trunc__ = __floor__ = __ceil__ = _refuse
     __mod__ = __rmod__ = __floordiv__ = __rfloordiv__ = _refuse
+    __str__ = __repr__ = __format__ = _refuse  # type: ignore[assignment]
     __hash__ = None  # type: ignore[assignment]
 
 
@@ -176,6 +177,15 @@ class HostBool:
     def __bool__(self) -> bool:
         self.rec.guards.append((self.expr, self.value))
         return self.value
+
+    # read otherwise than as a truth value (``== True``, a dictionary key): not recorded
+    def _refuse(self, *_: Any) -> Any:
+        raise NotReplayable("the formula uses a comparison of a parameter otherwise than "
+                            "as a truth value")
+
+    __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _refuse  # type: ignore[assignment]
+    __and__ = __or__ = __xor__ = __invert__ = __int__ = __float__ = __index__ = _refuse
+    __hash__ = None  # type: ignore[assignment]
 
 
 class _Recorder:
@@ -263,18 +273,19 @@ def record(fn: Any, params: dict[str, Any], scale: Any, dtype: str,
     hscale = 1.0 if one else next(hosts)
     try:
         ns, hout = trace_formula(fn, hparams, dtype, hscale, distinct_constants=True)
-    except (UnsupportedTrace, TypeError, ValueError, ArithmeticError, AttributeError):
-        return None
+    except Exception:  # whatever a formula's host code raises on a recorded value in place
+        return None  # of a number (a dictionary key, an assertion): not replayable
     if ns.structure(hout) != traced.structure(out):
         return None
     exprs = []
     for n, i in places:
         arg = ns.nodes[n].args[i]
         exprs.append(arg.expr if isinstance(arg, HostScalar) else rec.literal(arg))
-    program = Program(exprs, rec.literals, rec.guards)
     try:
+        program = Program(exprs, rec.literals, rec.guards)
         replayed = program(values)
-    except (TypeError, ValueError, ArithmeticError):
+    except (SyntaxError, RecursionError, MemoryError, TypeError, ValueError,
+            ArithmeticError):  # an expression too deep to compile, or not replayable
         return None
     return program if replayed is not None and _same(replayed, constants) else None
 
@@ -286,7 +297,7 @@ class Replays:
     ``max_branches`` branches recorded per key (a formula that branches on a value, such
     as ``alpha != 1`` or a value exact in float32, has one program per branch)."""
 
-    def __init__(self, max_keys: int = 1024, max_branches: int = 8) -> None:
+    def __init__(self, max_keys: int = 1024, max_branches: int = 16) -> None:
         self.max_keys = max_keys
         self.max_branches = max_branches
         self.programs: dict[tuple[Any, ...], tuple[tuple[Any, Program], ...]] = {}
@@ -301,18 +312,26 @@ class Replays:
 
     def emitted(self, tag: Any, fn: Any, params: dict[str, Any], scale: Any, dtype: str,
                 emit: Callable[[TraceNamespace, Any], tuple[Any, list[float],
-                                                          tuple[tuple[int, int], ...]]]
-                ) -> tuple[Any, list[float]]:
+                                                          tuple[tuple[int, int], ...]]],
+                replayable: bool = True) -> tuple[Any, list[float]]:
         """``(payload, constants)`` of ``scale * fn(x, **params)`` traced for ``dtype``
         (``distinct_constants``), where ``emit(ns, out)`` turns a trace into
         ``(payload, constants, places)``; ``tag`` names the generator (its kind, the
-        formula, anything its payload depends on besides the graph)."""
-        found = leaves(params, scale)
+        formula, anything its payload depends on besides the graph).  ``replayable=False``
+        traces every value (a user definition: its host code may read a parameter in
+        ways a recording cannot see, such as ``isinstance``; the built-in formulas are
+        checked against fresh traces by the test suite)."""
+        found = leaves(params, scale) if replayable else None
         key = None if found is None else (tag, dtype, found[0])
         recorded = () if key is None else self.programs.get(key, ())
-        for payload, program in recorded:
-            constants = program(found[1])  # type: ignore[index]
+        for i, (payload, program) in enumerate(recorded):
+            try:
+                constants = program(found[1])  # type: ignore[index]
+            except (ArithmeticError, ValueError, TypeError):
+                continue  # (the formula's own handling of such a value: traced)
             if constants is not None:  # (None: another branch than this program's)
+                if i:  # the branch a sweep is in is tried first next time
+                    self.programs[key] = (recorded[i], *recorded[:i], *recorded[i + 1:])  # type: ignore[index]
                 return payload, constants
         ns, out = trace_formula(fn, params, dtype, scale, distinct_constants=True)
         payload, constants, places = emit(ns, out)
