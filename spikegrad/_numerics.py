@@ -30,6 +30,7 @@ from . import special
 Array = Any
 
 __all__ = [
+    "HOST_FLOATS",
     "HostValue",
     "compare",
     "exp_neg",
@@ -159,7 +160,8 @@ def _split_scalar(b: float, bits: int) -> tuple[float, float]:
     return hi, b - hi
 
 
-_HOST = {16: np.float16, 32: np.float32, 64: np.float64}
+#: the host float type of each width (a value rounded to a dtype on the host)
+HOST_FLOATS = {16: np.float16, 32: np.float32, 64: np.float64}
 
 
 def _round_to(b: float, xp: Any, dtype: Any) -> float:
@@ -168,7 +170,7 @@ def _round_to(b: float, xp: Any, dtype: Any) -> float:
     bits = int(xp.finfo(dtype).bits)
     if isinstance(b, HostValue):
         return b.rounded(bits)
-    return float(_HOST[bits](b))
+    return float(HOST_FLOATS[bits](b))
 
 
 def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:

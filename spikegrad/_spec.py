@@ -520,6 +520,13 @@ class Entry(Definition):
         return dict(fparams), scale
 
 
+def _mapped_numbers(entry: Entry, items: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """What a bound of numbers keeps of its entry's mapping: the formula's parameters and
+    the output scale."""
+    fparams, scale = entry.map_params(dict(items))
+    return {"_fparams": fparams, "_scale": float(scale)}
+
+
 @dataclass(frozen=True, eq=False)
 class Bound(BoundValue):
     """A surrogate definition with validated parameter values.
@@ -544,9 +551,7 @@ class Bound(BoundValue):
         object.__setattr__(self, "_array_values", values)
         object.__setattr__(self, "_static_items", static)
         if not names:
-            fparams, scale = self.entry.map_params(dict(self.param_items))
-            object.__setattr__(self, "_fparams", fparams)
-            object.__setattr__(self, "_scale", float(scale))
+            self.__dict__.update(_mapped_numbers(self.entry, self.param_items))
 
     @classmethod
     def _assemble(cls, entry: Entry, items: tuple[tuple[str, Any], ...],
@@ -565,10 +570,9 @@ class Bound(BoundValue):
         :class:`~spikegrad._frontend.BoundCache` builds for a new value of a known call
         shape): what ``__post_init__`` sets, without its split."""
         b = object.__new__(cls)
-        fparams, scale = entry.map_params(dict(items))
         b.__dict__.update(entry=entry, param_items=items, _static_items=items,
-                          _array_names=(), _array_values=(), _fparams=fparams,
-                          _scale=float(scale))
+                          _array_names=(), _array_values=(),
+                          **_mapped_numbers(entry, items))
         return b
 
     def __reduce__(self) -> Any:

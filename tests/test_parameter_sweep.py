@@ -141,17 +141,23 @@ def _branch(x, /, *, xp, alpha):  # type: ignore[no-untyped-def]
     return xp.exp(x) * (alpha + 2.0)
 
 
-def _recorded(fn, value: float, name: str = "alpha"  # type: ignore[no-untyped-def]
-              ) -> replay.Program | None:
+def _constants(out) -> tuple[list[float], tuple[tuple[int, int], ...]]:  # type: ignore[no-untyped-def]
+    """The constants a kernel emitted from trace output ``out`` reads, and their places."""
     from spikegrad.codegen.c import emit_expression
-    from spikegrad.codegen.trace import trace_formula
 
-    ns, out = trace_formula(fn, {name: value}, "float64", 1.0, distinct_constants=True)
     constants: list[float] = []
     places: list[tuple[int, int]] = []
     emit_expression(out, {"x": "x[i]"}, constants, origins=places)
-    return replay.record(fn, {name: value}, 1.0, "float64", ns, out, tuple(places),
-                         constants)
+    return constants, tuple(places)
+
+
+def _recorded(fn, value: float, name: str = "alpha"  # type: ignore[no-untyped-def]
+              ) -> replay.Program | None:
+    from spikegrad.codegen.trace import trace_formula
+
+    ns, out = trace_formula(fn, {name: value}, "float64", 1.0, distinct_constants=True)
+    constants, places = _constants(out)
+    return replay.record(fn, {name: value}, 1.0, "float64", ns, out, places, constants)
 
 
 def test_a_formula_that_reads_a_value_on_the_host_is_traced_per_value() -> None:
@@ -305,13 +311,9 @@ def test_a_program_that_raises_falls_back_to_a_trace() -> None:
     emitted = []
 
     def emit(ns, out):  # type: ignore[no-untyped-def]
-        from spikegrad.codegen.c import emit_expression
-
-        constants: list[float] = []
-        places: list[tuple[int, int]] = []
-        emit_expression(out, {"x": "x"}, constants, origins=places)
+        constants, places = _constants(out)
         emitted.append(constants)
-        return "src", constants, tuple(places)
+        return "src", constants, places
 
     cache.emitted("caught", _caught, {"a": 2.0}, 1.0, "float64", emit)
     assert cache.programs  # recorded at 2.0
@@ -323,12 +325,8 @@ def test_the_branch_a_sweep_is_in_is_tried_first() -> None:
     cache = replay.Replays()
 
     def emit(ns, out):  # type: ignore[no-untyped-def]
-        from spikegrad.codegen.c import emit_expression
-
-        constants: list[float] = []
-        places: list[tuple[int, int]] = []
-        emit_expression(out, {"x": "x"}, constants, origins=places)
-        return len(constants), constants, tuple(places)
+        constants, places = _constants(out)
+        return len(constants), constants, places
 
     cache.emitted("branch", _branch, {"alpha": 2.0}, 1.0, "float64", emit)
     cache.emitted("branch", _branch, {"alpha": 0.5}, 1.0, "float64", emit)

@@ -21,13 +21,14 @@ graph shape, the same constants bit for bit).
 from __future__ import annotations
 
 import math
+import operator
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from .._numerics import HostValue
+from .._numerics import HOST_FLOATS, HostValue
 from .trace import TraceNamespace, UnsupportedTrace, trace_formula
 
 __all__ = ["HostBool", "HostScalar", "NotReplayable", "Program", "Replays", "leaves", "record"]
@@ -37,8 +38,12 @@ class NotReplayable(UnsupportedTrace):
     """A formula's graph depends on a parameter's value (it is traced per value)."""
 
 
-_HOST = {16: np.float16, 32: np.float32, 64: np.float64}
-_BINARY = {"add": "+", "sub": "-", "mul": "*", "truediv": "/", "pow": "**"}
+#: the host operations recorded: Python operator, its source symbol
+_BINARY = {"add": (operator.add, "+"), "sub": (operator.sub, "-"),
+           "mul": (operator.mul, "*"), "truediv": (operator.truediv, "/"),
+           "pow": (operator.pow, "**")}
+_COMPARE = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+            "==": operator.eq, "!=": operator.ne}
 
 
 class HostScalar(HostValue):
@@ -69,9 +74,8 @@ class HostScalar(HostValue):
         ov, oe = found
         a, b = (ov, self.value) if reverse else (self.value, ov)
         ae, be = (oe, self.expr) if reverse else (self.expr, oe)
-        value = {"add": lambda: a + b, "sub": lambda: a - b, "mul": lambda: a * b,
-                 "truediv": lambda: a / b, "pow": lambda: a ** b}[op]()
-        return HostScalar(value, f"({ae} {_BINARY[op]} {be})", self.rec)
+        fn, symbol = _BINARY[op]
+        return HostScalar(fn(a, b), f"({ae} {symbol} {be})", self.rec)
 
     def __add__(self, o: Any) -> Any:
         return self._bin("add", o, False)
@@ -118,8 +122,9 @@ class HostScalar(HostValue):
                           self.rec)
 
     def rounded(self, bits: int) -> HostScalar:
-        return HostScalar(float(_HOST[bits](self.value)),
-                          f"float(np.{_HOST[bits].__name__}({self.expr}))", self.rec)
+        kind = HOST_FLOATS[bits]
+        return HostScalar(float(kind(self.value)), f"float(np.{kind.__name__}({self.expr}))",
+                          self.rec)
 
     # a comparison is a guard where the formula branches on it
     def _compare(self, op: str, other: Any) -> Any:
@@ -127,10 +132,8 @@ class HostScalar(HostValue):
         if found is None:
             return NotImplemented
         ov, oe = found
-        value = {"<": lambda: self.value < ov, "<=": lambda: self.value <= ov,
-                 ">": lambda: self.value > ov, ">=": lambda: self.value >= ov,
-                 "==": lambda: self.value == ov, "!=": lambda: self.value != ov}[op]()
-        return HostBool(bool(value), f"({self.expr} {op} {oe})", self.rec)
+        return HostBool(bool(_COMPARE[op](self.value, ov)), f"({self.expr} {op} {oe})",
+                        self.rec)
 
     def __lt__(self, o: Any) -> Any:
         return self._compare("<", o)
