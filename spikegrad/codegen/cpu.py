@@ -97,6 +97,12 @@ FLAGS = ["-O3", "-march=native", "-fopenmp", "-ffp-contract=off", "-fno-math-err
 #: loop of plain arithmetic is faster at the compiler's default width (atan 24 -> 27 us
 #: at 512 bits).  Where the CPU has no 512-bit vectors the option changes nothing.
 VECTOR_MATH_FLAGS = ["-mprefer-vector-width=512"]
+
+#: Elements a one-value parameter's gradient sums in its dtype before the sum goes on in
+#: double (:func:`param_source_and_constants`): a float32 sum of 2^18 terms lands within
+#: the float32 ``torch.sum`` of the same terms' distance from the exact sum, at the speed of
+#: a float sum (32-35 us against 43-46 us for a double sum of every element, atan at 2^18).
+SUM_BLOCK = 512
 _VECTOR_MATH = re.compile(
     r"\b(" + "|".join(re.findall(r"extern \w+ (\w+)\(", _SIMD_DECLS)) + r")\(")
 _LOCK = threading.Lock()
@@ -221,8 +227,8 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     (:func:`~spikegrad.codegen.tangent.tangent`), from the one definition.  ``layouts``
     says per array parameter how it is laid out against ``x``:
 
-    * ``"s"``: one value, read once, its gradient summed in double precision into
-      ``acc[k]``;
+    * ``"s"``: one value, read once, its gradient summed into ``acc[k]``: in the dtype
+      within blocks of :data:`SUM_BLOCK` elements, the blocks' sums in double;
     * ``"e"``: one value per element (``p_k[i]``), its gradient written to ``gp_k[i]``;
     * ``"c"``: one value per channel: ``x`` seen as ``(outer, m, inner)`` with
       ``(m, inner) = dims[0:2]`` (see :func:`channel_block`), the value ``p_k[j]`` for
@@ -274,15 +280,34 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
         red = f" reduction(+: {', '.join(sums)})" if sums else ""
 
         def loop(body: str, dvar: str, tvars: list[str]) -> str:
-            stores = "".join(f"\n            a{k} += (double)(g[i] * {tvars[k]});"
+            stores = "".join(f"\n            b{k} += g[i] * {tvars[k]};"
                              if lay == "s" else f"\n            gp{k}[i] = g[i] * {tvars[k]};"
                              for k, lay in enumerate(layouts))
-            omp = f"#pragma omp parallel for simd schedule(static){red} if(parallel: n > 32768)"
-            return f"""    {omp}
+            if not sums:
+                omp = "#pragma omp parallel for simd schedule(static) if(parallel: n > 32768)"
+                return f"""    {omp}
     for (int64_t i = 0; i < n; ++i) {{
             {body}
             gx[i] = g[i] * {dvar};{stores}
     }}
+"""
+            # a one-value parameter's gradient: summed in the dtype over a block of
+            # SUM_BLOCK elements (one vector accumulator, as fast as no sum at all), the
+            # block sums in double; a double sum of every element cost 10 us of 43 at 2^18
+            bdecl = "".join(f"        {t} b{k} = 0;\n" for k, lay in enumerate(layouts)
+                            if lay == "s")
+            bred = ", ".join(f"b{k}" for k, lay in enumerate(layouts) if lay == "s")
+            badd = "".join(f"        a{k} += (double)b{k};\n" for k, lay in enumerate(layouts)
+                           if lay == "s")
+            return f"""    #pragma omp parallel for schedule(static){red} if(n > 32768)
+    for (int64_t blk = 0; blk < n; blk += {SUM_BLOCK}) {{
+        const int64_t end = n - blk < {SUM_BLOCK} ? n : blk + {SUM_BLOCK};
+{bdecl}        #pragma omp simd reduction(+: {bred})
+        for (int64_t i = blk; i < end; ++i) {{
+            {body}
+            gx[i] = g[i] * {dvar};{stores}
+        }}
+{badd}    }}
 """
         loops = loop(body, dvar, tvars)
         # a tangent's division by g''s divisor, where g''s numerator is the same all along
