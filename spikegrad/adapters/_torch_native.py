@@ -29,7 +29,6 @@ a later build sweeps away.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
 import os
@@ -40,18 +39,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from .._locks import machine_lock as _machine_lock
 from ..codegen.cpu import _cache_dir
-
-try:
-    import fcntl  # POSIX: the lock that makes one build per machine
-except ImportError:  # elsewhere each process builds its own
-    fcntl = None  # type: ignore[assignment]
 from . import _pages
 from .torch_tensors import fast_path_enabled
 
@@ -488,21 +482,6 @@ def _compile(name: str, root: Path) -> Path:
         return root / f"{name}.so"
     finally:
         shutil.rmtree(build, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _machine_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``path`` (released by the OS if the process dies, so a
-    crashed builder blocks nobody); a no-op where ``fcntl`` does not exist."""
-    if fcntl is None:
-        yield
-        return
-    with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def _load_or_build(name: str, root: Path) -> Any:

@@ -32,6 +32,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 
 from .. import special
 from .._arrays import framework_of
@@ -43,6 +45,8 @@ from .._evaluate import (
     primitive_compute,
 )
 from .._spec import Bound
+from ..codegen import cpu
+from . import jax_kernels
 from .jax_arrays import check_array, exact_namespace
 from .jax_arrays import compute as _compute
 from .jax_multistep import apply as _multistep_apply
@@ -158,17 +162,12 @@ def _spike(static: _Static, x: jax.Array, key: Any, params: tuple[Any, ...]) -> 
     return _forward(static.bound(params), x, key, params)
 
 
-def _spike_jvp(static: _Static, primals: tuple[Any, ...], tangents: tuple[Any, ...]
-               ) -> tuple[Any, Any]:
-    x, key, params = primals
-    x_dot, _, p_dots = tangents
+def _tangent(static: _Static, x: jax.Array, key: Any, params: tuple[Any, ...],
+             x_dot: Any, p_dots: tuple[Any, ...], dtype: Any) -> jax.Array:
+    """The spike's tangent ``g'(x) ẋ + Σ_j ∂g/∂θ_j θ̇_j`` in ``jax.numpy`` (a symbolic zero
+    or ``None`` among the tangents contributes nothing)."""
     bound = static.bound(params)
-    out = _spike(static, x, key, params)
-    live = [not _is_zero(t) for t in p_dots]
-    if any(live) and not bound.has_primitive:
-        raise NotImplementedError(
-            f"{bound.name} has no primitive g, so its parameters "
-            f"({', '.join(bound.array_param_names)}) have no gradient")
+    live = [t is not None and not _is_zero(t) for t in p_dots]
     # ∂g/∂θ_j, one forward-mode pass per live parameter (a unit tangent in θ_j), computed
     # with g'(x) and kept apart from the products below (an optimization barrier): XLA
     # then evaluates them in one elementwise loop and the transposed sums read finished
@@ -189,8 +188,169 @@ def _spike_jvp(static: _Static, primals: tuple[Any, ...], tangents: tuple[Any, .
         dp = d * p_dots[j]
         tangent = dp if tangent is None else tangent + dp
     if tangent is None:
-        tangent = jnp.zeros_like(out)
-    return out, tangent.astype(out.dtype)
+        tangent = jnp.zeros(x.shape, dtype)
+    return tangent.astype(dtype)
+
+
+# -- the fused CPU parameter gradient ---------------------------------------------------
+# Where array parameters learn, the tangent is one primitive, linear in (ẋ, θ̇), whose
+# transpose is a second primitive: on CPU the generated kernel through an XLA custom call
+# (spikegrad.adapters.jax_kernels: grad_x and every Σ G ∂g/∂θ in one pass), elsewhere (and
+# under vmap, and for every derivative of it) the same jax.numpy as _tangent.  Both are
+# derived from _tangent: the transpose's jax.numpy form is its vjp in the tangents.
+
+def _split(args: tuple[Any, ...], n: int) -> tuple[Any, tuple[Any, ...], tuple[Any, ...]]:
+    return args[0], tuple(args[1:1 + n]), tuple(args[1 + n:])
+
+
+def _key(x: jax.Array) -> jax.Array:
+    return jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
+
+
+def _tangent_impl(*args: Any, static: _Static, live: tuple[bool, ...]) -> jax.Array:
+    """``_tangent`` of ``(x, *params, ẋ, *θ̇ of the live parameters)``."""
+    x, params, dots = _split(args, len(live))
+    it = iter(dots[1:])
+    p_dots = tuple(next(it) if ok else None for ok in live)
+    return _tangent(static, x, _key(x), params, dots[0], p_dots, x.dtype)
+
+
+def _cotangent_jnp(*args: Any, static: _Static) -> list[jax.Array]:
+    """``(G g'(x), *Σ G ∂g/∂θ_j)`` of ``(x, *params, G)``: the transpose of
+    :func:`_tangent` in its tangents, in ``jax.numpy``."""
+    x, params, (ct,) = _split(args, len(args) - 2)
+    live = (True,) * len(params)
+
+    def lin(xd: jax.Array, *pds: jax.Array) -> jax.Array:
+        return _tangent_impl(x, *params, xd, *pds, static=static, live=live)
+
+    zeros = (jnp.zeros_like(x), *(jnp.zeros_like(p) for p in params))
+    return list(jax.vjp(lin, *zeros)[1](ct))
+
+
+def _sum_to(a: jax.Array, shape: tuple[int, ...]) -> jax.Array:
+    lead = a.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
+                                      if d == 1 and a.shape[lead + i] != 1)
+    return a.sum(axis=axes).reshape(shape) if axes else a.reshape(shape)
+
+
+def _cotangent_ffi(*args: Any, static: _Static) -> list[jax.Array]:
+    """:func:`_cotangent_jnp` by the generated kernel (the CPU lowering)."""
+    x, params, (ct,) = _split(args, len(args) - 2)
+    layouts = tuple("s" if p.size == 1 else "e" for p in params)
+    try:
+        key, consts = jax_kernels.kernel_key(static.entry, static.items, str(x.dtype), layouts)
+    except (cpu.CompilerUnavailable, RuntimeError, OSError, ValueError,
+            NotImplementedError) as exc:
+        jax_kernels.no_kernel(static.entry.name, exc)
+        return _cotangent_jnp(*args, static=static)
+    ins = [p.reshape(()) if lay == "s" else jnp.broadcast_to(p, x.shape)
+           for p, lay in zip(params, layouts, strict=True)]
+    out = [jax.ShapeDtypeStruct(x.shape, x.dtype)] + [
+        jax.ShapeDtypeStruct(() if lay == "s" else x.shape, x.dtype) for lay in layouts]
+    gx, *gps = jax.ffi.ffi_call(jax_kernels.TARGET, out)(
+        x, ct.astype(x.dtype), *ins, key=np.int64(key),
+        layouts=np.asarray([jax_kernels.LAYOUT_CODES[lay] for lay in layouts], np.int64),
+        consts=np.asarray(consts, np.float64))
+    return [gx, *(_sum_to(g, p.shape).astype(p.dtype) for g, p in zip(gps, params,
+                                                                      strict=True))]
+
+
+_tangent_p = Primitive("spikegrad_spike_tangent")
+_cotangent_p = Primitive("spikegrad_spike_cotangent")
+_cotangent_p.multiple_results = True
+
+
+def _tangent_aval(*avals: Any, static: _Static, live: tuple[bool, ...]) -> Any:
+    return jax.core.ShapedArray(avals[0].shape, avals[0].dtype)
+
+
+def _cotangent_aval(*avals: Any, static: _Static) -> list[Any]:
+    return [jax.core.ShapedArray(a.shape, a.dtype) for a in avals[:-1]]
+
+
+def _jvp_of(impl: Any) -> Any:
+    def rule(primals: Any, tangents: Any, **kw: Any) -> Any:
+        tangents = [ad.instantiate_zeros(t) for t in tangents]
+        return jax.jvp(functools.partial(impl, **kw), tuple(primals), tuple(tangents))
+    return rule
+
+
+def _batch_of(impl: Any, multiple: bool) -> Any:
+    def rule(args: Any, dims: Any, **kw: Any) -> Any:
+        out = jax.vmap(functools.partial(impl, **kw), in_axes=tuple(dims))(*args)
+        return out, ([0] * len(out) if multiple else 0)
+    return rule
+
+
+def _tangent_transpose(ct: Any, *args: Any, static: _Static, live: tuple[bool, ...]
+                       ) -> list[Any]:
+    x, params, dots = _split(args, len(live))
+    if ad.is_undefined_primal(x) or any(ad.is_undefined_primal(p) for p in params):
+        raise NotImplementedError("spikegrad: the spike's tangent is linear in the tangents "
+                                  "only, not in x or the parameters")
+    res: list[Any] = [None] * (1 + len(params))
+    if type(ct) is ad.Zero:
+        return res + [None] * len(dots)
+    gx, *gps = _cotangent_p.bind(x, *params, ct, static=static)
+    live_g = [g for g, ok in zip(gps, live, strict=True) if ok]
+    return res + [g if ad.is_undefined_primal(d) else None
+                  for g, d in zip([gx, *live_g], dots, strict=True)]
+
+
+@functools.lru_cache(maxsize=256)
+def _eager_cotangent(static: _Static) -> Any:
+    return jax.jit(functools.partial(_cotangent_p.bind, static=static))
+
+
+_tangent_p.def_impl(_tangent_impl)
+_tangent_p.def_abstract_eval(_tangent_aval)
+mlir.register_lowering(_tangent_p, mlir.lower_fun(_tangent_impl, multiple_results=False))
+ad.primitive_jvps[_tangent_p] = _jvp_of(_tangent_impl)
+ad.primitive_transposes[_tangent_p] = _tangent_transpose
+batching.primitive_batchers[_tangent_p] = _batch_of(_tangent_impl, False)
+
+_cotangent_p.def_impl(lambda *args, static: _eager_cotangent(static)(*args))
+_cotangent_p.def_abstract_eval(_cotangent_aval)
+mlir.register_lowering(_cotangent_p, mlir.lower_fun(_cotangent_jnp, multiple_results=True))
+mlir.register_lowering(_cotangent_p, mlir.lower_fun(_cotangent_ffi, multiple_results=True),
+                       platform="cpu")
+ad.primitive_jvps[_cotangent_p] = _jvp_of(_cotangent_jnp)
+batching.primitive_batchers[_cotangent_p] = _batch_of(_cotangent_jnp, True)
+
+
+def _fused(bound: Bound, x: jax.Array, params: tuple[Any, ...]) -> bool:
+    """Whether the parameter gradient takes the fused CPU kernel: float32/float64 ``x``;
+    parameters of its dtype with one value or one per element of ``x`` (per channel, the
+    kernel's per-element gradient summed by XLA was slower than jax.numpy); a
+    deterministic formula with a primitive; one CPU device (a custom call is not
+    partitioned: on several devices the sharded jax.numpy serves); the custom call
+    built."""
+    return (jax_kernels.enabled() and x.dtype in (jnp.float32, jnp.float64)
+            and 0 < len(params) <= jax_kernels.MAX_PARAMS
+            and all(p.dtype == x.dtype and p.size in (1, x.size) for p in params)
+            and not bound.formula.stochastic_backward and bound.has_primitive
+            and len(jax.devices("cpu")) == 1 and jax_kernels.available())
+
+
+def _spike_jvp(static: _Static, primals: tuple[Any, ...], tangents: tuple[Any, ...]
+               ) -> tuple[Any, Any]:
+    x, key, params = primals
+    x_dot, _, p_dots = tangents
+    bound = static.bound(params)
+    out = _spike(static, x, key, params)
+    live = tuple(not _is_zero(t) for t in p_dots)
+    if any(live) and not bound.has_primitive:
+        raise NotImplementedError(
+            f"{bound.name} has no primitive g, so its parameters "
+            f"({', '.join(bound.array_param_names)}) have no gradient")
+    if any(live) and _fused(bound, x, params):
+        xd = jnp.zeros_like(x) if _is_zero(x_dot) else x_dot
+        pds = [t for t, ok in zip(p_dots, live, strict=True) if ok]
+        tangent = _tangent_p.bind(x, *params, xd, *pds, static=static, live=live)
+        return out, tangent.astype(out.dtype)
+    return out, _tangent(static, x, key, params, x_dot, p_dots, out.dtype)
 
 
 _spike.defjvp(_spike_jvp, symbolic_zeros=True)

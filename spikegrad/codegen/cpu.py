@@ -448,6 +448,14 @@ class ParamKernel:
     function: Any
     constants: Any  # numpy float64 array
     layouts: tuple[str, ...]
+    #: what the kernel computes, as 63 bits of its source's hash: the same in every
+    #: process (an XLA custom call names the kernel by it, never by an address)
+    key: int = 0
+
+    @functools.cached_property
+    def address(self) -> int:
+        """The address of ``sg_param_backward`` (what a C caller takes)."""
+        return int(ctypes.cast(self.function, ctypes.c_void_p).value or 0)
 
     def __call__(self, x: int, g: int, gx: int, params: list[tuple[int, int]], acc: int,
                  n: int, dims: int = 0) -> None:
@@ -475,7 +483,8 @@ def param_kernel(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
         fn.argtypes = [ptr, ptr, ptr, ptr, ptr, ptr, ctypes.c_int64, ptr, ptr]
         fn.restype = ctypes.c_int
         _PARAM_FUNCTIONS[src] = fn
-    return ParamKernel(fn, np.asarray(constants, dtype=np.float64), layouts)
+    key = int.from_bytes(hashlib.sha256(src.encode()).digest()[:8], "little") >> 1
+    return ParamKernel(fn, np.asarray(constants, dtype=np.float64), layouts, key)
 
 
 # -- a parameter's domain check: its extremes in one pass --------------------------------

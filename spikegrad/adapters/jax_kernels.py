@@ -1,0 +1,299 @@
+"""The fused CPU parameter backward for jax: the generated ``sg_param_backward`` kernels of
+:mod:`spikegrad.codegen.cpu` (the torch binding's) called from XLA as a typed FFI custom
+call.
+
+Why: XLA's CPU backend computes ``grad_x`` and a parameter's ``Σ G ∂g/∂θ`` as separate
+loops and a separate reduction (three passes over the data, the reduction single-threaded),
+4-6x the ``x``-only gradient at 2^22 elements; the generated kernel does it in one pass.
+
+One small C++ handler (built once per machine, under a file lock, from XLA's FFI headers
+that jaxlib ships) serves every kernel: it receives ``x``, the cotangent and the parameters
+as buffers, the kernel's 63-bit key and constants as attributes, and runs the kernel in
+chunks of :data:`CHUNK` elements on XLA's own intra-op thread pool (never a second pool of
+threads competing for the same cores); a one-value parameter's chunk sums are added in a
+fixed order, so the result does not depend on the scheduling.  A kernel is named by the
+hash of its source, looked up in a table this process fills when it loads the kernel: an
+executable from jax's persistent cache never calls an address of another process (an
+unknown key is an error, not a crash).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from .._locks import machine_lock
+from ..codegen import cpu
+
+__all__ = ["CHUNK", "MAX_PARAMS", "TARGET", "available", "built_here", "enabled",
+           "kernel_key", "no_kernel", "set_enabled", "status"]
+
+#: The custom call's target name (CPU).
+TARGET = "spikegrad_param_backward"
+
+#: Elements per kernel call: the kernel runs serially below 32768 (its own threads stay
+#: idle) and the chunks are shared among XLA's threads.
+CHUNK = 32768
+
+#: At most this many array parameters per call (the handler's fixed tables).
+MAX_PARAMS = 8
+
+#: Layout codes the handler reads (``"s"`` one value, ``"e"`` one per element).
+LAYOUT_CODES = {"s": 0, "e": 1}
+
+_SHIM = r"""
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
+#include <vector>
+#include "xla/ffi/api/ffi.h"
+
+namespace ffi = xla::ffi;
+
+// the generated kernel's signature (spikegrad.codegen.cpu.param_source_and_constants)
+typedef int (*sg_kernel)(const void*, const void*, void*, const void* const*, void* const*,
+                         double*, int64_t, const double*, const int64_t*);
+
+static std::shared_mutex sg_mu;
+static std::unordered_map<int64_t, sg_kernel> sg_table;
+
+extern "C" void sg_register(int64_t key, void* fn) {
+  std::unique_lock<std::shared_mutex> lock(sg_mu);
+  sg_table[key] = reinterpret_cast<sg_kernel>(fn);
+}
+
+static constexpr int64_t kChunk = SG_CHUNK;
+static constexpr int64_t kMaxParams = 8;
+
+static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::AnyBuffer g,
+                                    ffi::RemainingArgs params, ffi::RemainingRets rets,
+                                    int64_t key, ffi::Span<const int64_t> layouts,
+                                    ffi::Span<const double> consts) {
+  sg_kernel k = nullptr;
+  {
+    std::shared_lock<std::shared_mutex> lock(sg_mu);
+    auto it = sg_table.find(key);
+    if (it != sg_table.end()) k = it->second;
+  }
+  if (k == nullptr)
+    return ffi::Error(ffi::ErrorCode::kFailedPrecondition,
+                      "spikegrad: this process has not loaded the kernel of this custom call "
+                      "(an executable compiled in another process); call the function again "
+                      "after tracing it here");
+  const int64_t np = static_cast<int64_t>(params.size());
+  if (np > kMaxParams || static_cast<int64_t>(layouts.size()) != np ||
+      static_cast<int64_t>(rets.size()) != 1 + np)
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument, "spikegrad: bad custom call arity");
+  const size_t es = x.element_type() == ffi::DataType::F64 ? 8 : 4;
+  const int64_t n = static_cast<int64_t>(x.element_count());
+  auto gx = rets.get<ffi::AnyBuffer>(0);
+  if (gx.has_error()) return gx.error();
+  const void* pbase[kMaxParams];
+  void* gbase[kMaxParams];
+  for (int64_t j = 0; j < np; ++j) {
+    auto p = params.get<ffi::AnyBuffer>(j);
+    if (p.has_error()) return p.error();
+    auto r = rets.get<ffi::AnyBuffer>(1 + j);
+    if (r.has_error()) return r.error();
+    pbase[j] = p->untyped_data();
+    gbase[j] = (*r)->untyped_data();
+  }
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> part(static_cast<size_t>(std::max<int64_t>(chunks, 1) * np), 0.0);
+  std::atomic<int64_t> next{0};
+  std::atomic<int> failed{0};
+  const char* xs = static_cast<const char*>(x.untyped_data());
+  const char* gs = static_cast<const char*>(g.untyped_data());
+  char* gxs = static_cast<char*>((*gx)->untyped_data());
+  auto work = [&]() {
+    for (;;) {
+      const int64_t c = next.fetch_add(1);
+      if (c >= chunks) return;
+      const int64_t lo = c * kChunk, m = std::min(kChunk, n - lo);
+      const void* pp[kMaxParams];
+      void* gp[kMaxParams];
+      double acc[kMaxParams] = {0};
+      for (int64_t j = 0; j < np; ++j) {
+        const bool each = layouts[j] == 1;
+        pp[j] = static_cast<const char*>(pbase[j]) + (each ? lo * es : 0);
+        gp[j] = each ? static_cast<void*>(static_cast<char*>(gbase[j]) + lo * es) : nullptr;
+      }
+      if (k(xs + lo * es, gs + lo * es, gxs + lo * es, pp, gp, acc, m, consts.begin(),
+            nullptr) != 0)
+        failed.store(1);
+      for (int64_t j = 0; j < np; ++j) part[static_cast<size_t>(c * np + j)] = acc[j];
+    }
+  };
+  const int64_t helpers = std::max<int64_t>(0, std::min<int64_t>(pool.num_threads(),
+                                                                   chunks - 1));
+  int64_t done = 0;
+  std::mutex mu;
+  std::condition_variable cv;
+  for (int64_t t = 0; t < helpers; ++t) {
+    pool.Schedule([&]() {
+      work();
+      std::lock_guard<std::mutex> lock(mu);
+      ++done;
+      cv.notify_one();
+    });
+  }
+  work();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return done == helpers; });
+  }
+  if (failed.load()) return ffi::Error(ffi::ErrorCode::kInternal, "spikegrad: kernel failed");
+  for (int64_t j = 0; j < np; ++j) {
+    if (layouts[j] != 0) continue;
+    double s = 0.0;  // the chunks' sums in a fixed order: the same under any scheduling
+    for (int64_t c = 0; c < chunks; ++c) s += part[static_cast<size_t>(c * np + j)];
+    if (es == 8) {
+      std::memcpy(gbase[j], &s, 8);
+    } else {
+      const float f = static_cast<float>(s);
+      std::memcpy(gbase[j], &f, 4);
+    }
+  }
+  return ffi::Error::Success();
+}
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(sg_param_backward_handler, sg_param_backward,
+    ffi::Ffi::Bind()
+        .Ctx<ffi::ThreadPool>()
+        .Arg<ffi::AnyBuffer>()
+        .Arg<ffi::AnyBuffer>()
+        .RemainingArgs()
+        .RemainingRets()
+        .Attr<int64_t>("key")
+        .Attr<ffi::Span<const int64_t>>("layouts")
+        .Attr<ffi::Span<const double>>("consts"));
+"""
+
+_state: dict[str, Any] = {"lib": None, "error": None, "enabled": True, "built": False}
+_lock = threading.Lock()
+_WARNED: set[tuple[str, str]] = set()
+
+
+def enabled() -> bool:
+    """Whether functions traced from now on take the custom call where it applies."""
+    return bool(_state["enabled"])
+
+
+def set_enabled(flag: bool) -> None:
+    """Turn the custom call on or off for functions traced from now on (already compiled
+    functions keep what they were traced with); off, the parameter gradient is computed
+    with ``jax.numpy``."""
+    _state["enabled"] = bool(flag)
+
+
+def no_kernel(name: str, exc: BaseException) -> None:
+    """Warn once per definition and reason that its kernel could not be built (the
+    ``jax.numpy`` gradient serves)."""
+    reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+    if (name, reason) not in _WARNED:
+        _WARNED.add((name, reason))
+        warnings.warn(f"spikegrad: no fused CPU parameter gradient for {name} ({reason}); "
+                      "computed with jax.numpy (the same formula, slower)", RuntimeWarning,
+                      stacklevel=4)
+
+
+def _cxx() -> str:
+    for cand in ("c++", "g++", "clang++"):
+        found = shutil.which(cand)
+        if found:
+            return found
+    raise cpu.CompilerUnavailable("no C++ compiler found (install g++)")
+
+
+def _build() -> ctypes.CDLL:
+    """The handler library from the cache, built first (once per machine: the others wait
+    on the lock, then load it)."""
+    include = jax.ffi.include_dir()
+    src = _SHIM.replace("SG_CHUNK", str(CHUNK))
+    cxx = _cxx()
+    key = "\0".join([src, include, jax.__version__, cxx, platform.machine(), sys.version])
+    name = "sg_jax_ffi_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    root = cpu._cache_dir().parent / "jax_ffi"
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"{name}.so"
+    with machine_lock(root / f"{name}.lock"):
+        if not target.exists():
+            with tempfile.TemporaryDirectory(dir=root) as tmp:
+                cc = Path(tmp) / "shim.cc"
+                cc.write_text(src)
+                out = Path(tmp) / "shim.so"
+                res = subprocess.run([cxx, "-O2", "-std=c++17", "-fPIC", "-shared", "-w",
+                                      f"-I{include}", str(cc), "-o", str(out)],
+                                     capture_output=True, text=True, check=False)
+                if res.returncode != 0:
+                    raise RuntimeError("building the XLA custom call failed:\n"
+                                       f"{res.stderr[-2000:]}")
+                out.replace(target)  # atomic
+                _state["built"] = True
+    lib = ctypes.CDLL(str(target))
+    lib.sg_register.argtypes = [ctypes.c_int64, ctypes.c_void_p]
+    lib.sg_register.restype = None
+    jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.sg_param_backward_handler),
+                                platform="cpu")
+    return lib
+
+
+def available() -> bool:
+    """Whether the custom call is registered (built and loaded on first use); where it
+    cannot be, one warning says why and the parameter gradient stays in ``jax.numpy``."""
+    if _state["lib"] is not None:
+        return True
+    if _state["error"] is not None:
+        return False
+    with _lock:
+        if _state["lib"] is None and _state["error"] is None:
+            try:
+                _state["lib"] = _build()
+            except (OSError, RuntimeError, ValueError, AttributeError) as exc:
+                _state["error"] = f"{type(exc).__name__}: {exc}"
+                warnings.warn("spikegrad: the fused CPU parameter gradient for jax is "
+                              f"unavailable ({_state['error'][:300]}); the gradient of array "
+                              "parameters is computed with jax.numpy (the same formula, "
+                              "slower on CPU)", RuntimeWarning, stacklevel=3)
+    return _state["lib"] is not None
+
+
+def built_here() -> bool:
+    """Whether this process compiled the custom call (else it loaded another's build)."""
+    return bool(_state["built"])
+
+
+def status() -> str:
+    """``"ready"``, ``"not built"`` or why the custom call is unavailable."""
+    if _state["lib"] is not None:
+        return "ready"
+    return "not built" if _state["error"] is None else f"unavailable: {_state['error']}"
+
+
+@functools.lru_cache(maxsize=1024)
+def kernel_key(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
+               layouts: tuple[str, ...]) -> tuple[int, np.ndarray]:
+    """``(key, constants)`` of the generated kernel for a definition, its number
+    parameters, ``dtype`` and ``layouts``, registered with the handler (compiled on first
+    use; keyed by the formula, never by a parameter's value)."""
+    kern = cpu.param_kernel(entry, static, dtype, layouts)
+    _state["lib"].sg_register(kern.key, kern.address)
+    return kern.key, kern.constants
