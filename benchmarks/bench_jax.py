@@ -133,32 +133,56 @@ def run(sizes: list[int], repeats: int) -> dict[str, Any]:
 
 
 def learnable(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
-    """``jit(grad)`` of ``sum(atan(x; alpha))`` with respect to ``x`` only (alpha a number)
-    against ``x`` and alpha (0-d, per channel (256,), per neuron (N/256, 256)), a
-    hand-written learnable ``custom_vjp`` per layout, and braintools' fixed Arctan;
-    interleaved medians."""
+    """Two shapes of the learnable-alpha gradient, interleaved medians:
+
+    * ``jit(grad)`` of ``sum(atan(x; alpha))`` with respect to ``x`` only (alpha a number)
+      against ``x`` and alpha (0-d, per channel (256,), per neuron (N/256, 256)), a
+      hand-written learnable ``custom_vjp`` per layout, and braintools' fixed Arctan;
+    * the pullback of a given cotangent ``G`` (what a layer inside a network receives) at
+      the same layouts.
+
+    The row with ``jax.numpy`` is the 0-d function traced with the fused CPU custom call
+    off (``spikegrad.adapters.jax_kernels.set_enabled(False)``)."""
     import spikegrad.jax as sgj
+    from spikegrad.adapters import jax_kernels
 
     cells = []
     for p in sizes:
         n = 2**p
         x = jax.random.normal(jax.random.key(0), (n // 256, 256), jnp.float32)
+        G = jax.random.uniform(jax.random.key(1), x.shape, jnp.float32)
         calls: dict[str, Callable[[], Any]] = {}
-        fx = jax.jit(jax.grad(lambda v: sgj.atan(v, alpha=2.0).sum()))
-        calls["spikegrad.atan[number alpha]"] = lambda f=fx: f(x)
+
+        def add(name: str, f: Callable[..., Any], *args: Any) -> None:
+            jax.block_until_ready(f(*args))  # traced now, under the current switch
+            calls[name] = lambda f=f, args=args: f(*args)
+
+        add("spikegrad.atan[number alpha]",
+            jax.jit(jax.grad(lambda v: sgj.atan(v, alpha=2.0).sum())), x)
+        add("G: spikegrad.atan[number alpha]",
+            jax.jit(lambda v, g: jax.vjp(lambda u: sgj.atan(u, alpha=2.0), v)[1](g)), x, G)
         for kind, a in (("0-d", jnp.asarray(2.0)), ("per channel", jnp.full((256,), 2.0)),
                         ("per neuron", jnp.full((n // 256, 256), 2.0))):
-            f = jax.jit(jax.grad(lambda v, al: sgj.atan(v, alpha=al).sum(), argnums=(0, 1)))
-            calls[f"spikegrad.atan[{kind} alpha learns]"] = lambda f=f, a=a: f(x, a)
-            h = jax.jit(jax.grad(lambda v, al: _hand_learnable_atan(v, al).sum(),
-                                 argnums=(0, 1)))
-            calls[f"hand.custom_vjp[{kind} alpha learns]"] = lambda h=h, a=a: h(x, a)
+            # the custom call serves one-value parameters; the others are jax.numpy anyway
+            for fused, tag in ((True, ""), (False, ", jax.numpy"))[:2 if kind == "0-d" else 1]:
+                jax_kernels.set_enabled(fused)
+                try:
+                    add(f"spikegrad.atan[{kind} alpha learns{tag}]",
+                        jax.jit(jax.grad(lambda v, al: sgj.atan(v, alpha=al).sum(),
+                                         argnums=(0, 1))), x, a)
+                    add(f"G: spikegrad.atan[{kind} alpha learns{tag}]",
+                        jax.jit(lambda v, al, g: jax.vjp(
+                            lambda u, b: sgj.atan(u, alpha=b), v, al)[1](g)), x, a, G)
+                finally:
+                    jax_kernels.set_enabled(True)
+            add(f"hand.custom_vjp[{kind} alpha learns]",
+                jax.jit(jax.grad(lambda v, al: _hand_learnable_atan(v, al).sum(),
+                                 argnums=(0, 1))), x, a)
         try:
             import braintools.surrogate as bt
 
             s = bt.Arctan(alpha=2.0)
-            fb = jax.jit(jax.grad(lambda v: s(v).sum()))
-            calls["braintools.Arctan[fixed]"] = lambda f=fb: f(x)
+            add("braintools.Arctan[fixed]", jax.jit(jax.grad(lambda v: s(v).sum())), x)
         except ImportError as exc:
             print(f"# braintools not installed: {exc}")
         t = interleaved_medians(calls, repeats, jax.block_until_ready)
@@ -167,8 +191,14 @@ def learnable(sizes: list[int], repeats: int) -> list[dict[str, Any]]:
 
 
 def report_learnable(cells: list[dict[str, Any]]) -> str:
-    return ratio_table(cells, "t", "learnable alpha, jit(grad): per-call time [x the "
-                       "number-alpha path]", ("spikegrad.atan[number alpha]",))
+    grad = [c for c in cells if not c["contender"].startswith("G: ")]
+    given = [{**c, "contender": c["contender"][3:]} for c in cells
+             if c["contender"].startswith("G: ")]
+    return (ratio_table(grad, "t", "learnable alpha, jit(grad) of sum(spikes): per-call time "
+                        "[x the number-alpha path]", ("spikegrad.atan[number alpha]",))
+            + "\n\n" + ratio_table(given, "t", "learnable alpha, jit(vjp) of a given cotangent "
+                                   "G: per-call time [x the number-alpha path]",
+                                   ("spikegrad.atan[number alpha]",)))
 
 
 def report(res: dict[str, Any]) -> str:

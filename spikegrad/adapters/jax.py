@@ -13,7 +13,14 @@ batching, lowering and transpose rules for every backend.  The rule is written w
 Number parameters are static (host constants); array parameters (jax arrays, tracers under
 ``jit``/``grad``/``vmap``) are traced arguments of the custom derivative, and receive
 ``Σ G ∂g(x; θ)/∂θ``, the tangent of the spec's primitive in θ (JAX transposes it and sums
-over broadcast dimensions).  float16/bfloat16 are computed in float32 and
+over broadcast dimensions).  The one exception to "no primitive of its own": where array
+parameters learn (float32/float64, one value or one per element, one CPU device), the
+tangent is bound as a primitive whose transpose is the generated CPU kernel of the torch
+binding, called as an XLA custom call (:mod:`spikegrad.adapters.jax_kernels`): XLA's CPU
+backend computed ``grad_x``, the per-element ``G ∂g/∂θ`` and their sum in three passes.  Its
+jvp, batching and non-CPU lowering rules are the same ``jax.numpy`` as everywhere else
+(derived from :func:`_tangent`), so forward mode, ``vmap``, meta-gradients and other
+backends are unchanged.  float16/bfloat16 are computed in float32 and
 rounded once; the spike keeps the input dtype.
 
 Subnormals: XLA's CPU backend flushes subnormal floats to zero (denormals-are-zero on
@@ -228,33 +235,22 @@ def _cotangent_jnp(*args: Any, static: _Static) -> list[jax.Array]:
     return list(jax.vjp(lin, *zeros)[1](ct))
 
 
-def _sum_to(a: jax.Array, shape: tuple[int, ...]) -> jax.Array:
-    lead = a.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape)
-                                      if d == 1 and a.shape[lead + i] != 1)
-    return a.sum(axis=axes).reshape(shape) if axes else a.reshape(shape)
-
-
 def _cotangent_ffi(*args: Any, static: _Static) -> list[jax.Array]:
     """:func:`_cotangent_jnp` by the generated kernel (the CPU lowering)."""
     x, params, (ct,) = _split(args, len(args) - 2)
-    layouts = tuple("s" if p.size == 1 else "e" for p in params)
     try:
-        key, consts = jax_kernels.kernel_key(static.entry, static.items, str(x.dtype), layouts)
+        key, consts = jax_kernels.kernel_key(static.entry, static.items, str(x.dtype),
+                                             len(params))
     except (cpu.CompilerUnavailable, RuntimeError, OSError, ValueError,
             NotImplementedError) as exc:
         jax_kernels.no_kernel(static.entry.name, exc)
         return _cotangent_jnp(*args, static=static)
-    ins = [p.reshape(()) if lay == "s" else jnp.broadcast_to(p, x.shape)
-           for p, lay in zip(params, layouts, strict=True)]
     out = [jax.ShapeDtypeStruct(x.shape, x.dtype)] + [
-        jax.ShapeDtypeStruct(() if lay == "s" else x.shape, x.dtype) for lay in layouts]
+        jax.ShapeDtypeStruct((), x.dtype) for _ in params]
     gx, *gps = jax.ffi.ffi_call(jax_kernels.TARGET, out)(
-        x, ct.astype(x.dtype), *ins, key=np.int64(key),
-        layouts=np.asarray([jax_kernels.LAYOUT_CODES[lay] for lay in layouts], np.int64),
+        x, ct.astype(x.dtype), *(p.reshape(()) for p in params), key=np.int64(key),
         consts=np.asarray(consts, np.float64))
-    return [gx, *(_sum_to(g, p.shape).astype(p.dtype) for g, p in zip(gps, params,
-                                                                      strict=True))]
+    return [gx, *(g.reshape(p.shape) for g, p in zip(gps, params, strict=True))]
 
 
 _tangent_p = Primitive("spikegrad_spike_tangent")
@@ -322,14 +318,14 @@ batching.primitive_batchers[_cotangent_p] = _batch_of(_cotangent_jnp, True)
 
 def _fused(bound: Bound, x: jax.Array, params: tuple[Any, ...]) -> bool:
     """Whether the parameter gradient takes the fused CPU kernel: float32/float64 ``x``;
-    parameters of its dtype with one value or one per element of ``x`` (per channel, the
-    kernel's per-element gradient summed by XLA was slower than jax.numpy); a
-    deterministic formula with a primitive; one CPU device (a custom call is not
-    partitioned: on several devices the sharded jax.numpy serves); the custom call
-    built."""
+    parameters of its dtype with one value each (where XLA's separate reduction pass is
+    what costs: per channel and per element its two loops move the same data as the
+    kernel, and measured as fast or faster); a deterministic formula with a primitive;
+    one CPU device (a custom call is not partitioned: on several devices the sharded
+    jax.numpy serves); the custom call built."""
     return (jax_kernels.enabled() and x.dtype in (jnp.float32, jnp.float64)
             and 0 < len(params) <= jax_kernels.MAX_PARAMS
-            and all(p.dtype == x.dtype and p.size in (1, x.size) for p in params)
+            and all(p.dtype == x.dtype and p.size == 1 for p in params)
             and not bound.formula.stochastic_backward and bound.has_primitive
             and len(jax.devices("cpu")) == 1 and jax_kernels.available())
 

@@ -2,14 +2,16 @@
 :mod:`spikegrad.codegen.cpu` (the torch binding's) called from XLA as a typed FFI custom
 call.
 
-Why: XLA's CPU backend computes ``grad_x`` and a parameter's ``Σ G ∂g/∂θ`` as separate
-loops and a separate reduction (three passes over the data, the reduction single-threaded),
-4-6x the ``x``-only gradient at 2^22 elements; the generated kernel does it in one pass.
+Why: XLA's CPU backend (jaxlib 0.10) computes ``grad_x``, the per-element ``G ∂g/∂θ`` and
+their sum as two loops and a reduction (three passes over the data, the products stored in
+between), 2-3x the ``x``-only gradient at 2^18 elements and 3-6x at 2^22; the generated
+kernel does it in one pass.  It needs the cotangent as an array: where it is a broadcast
+(``grad`` of a ``sum``), XLA writes it out first.
 
 One small C++ handler (built once per machine, under a file lock, from XLA's FFI headers
-that jaxlib ships) serves every kernel: it receives ``x``, the cotangent and the parameters
-as buffers, the kernel's 63-bit key and constants as attributes, and runs the kernel in
-chunks of :data:`CHUNK` elements on XLA's own intra-op thread pool (never a second pool of
+that jaxlib ships) serves every kernel: it receives ``x``, the cotangent and the one-value
+parameters as buffers, the kernel's 63-bit key and constants as attributes, and runs the
+kernel in chunks of :data:`CHUNK` elements on XLA's own intra-op thread pool (never a second pool of
 threads competing for the same cores); a one-value parameter's chunk sums are added in a
 fixed order, so the result does not depend on the scheduling.  A kernel is named by the
 hash of its source, looked up in a table this process fills when it loads the kernel: an
@@ -48,11 +50,10 @@ TARGET = "spikegrad_param_backward"
 #: idle) and the chunks are shared among XLA's threads.
 CHUNK = 32768
 
-#: At most this many array parameters per call (the handler's fixed tables).
+#: At most this many array parameters per call (the handler's fixed tables); each holds
+#: one value (the kernels' ``"s"`` layout).
 MAX_PARAMS = 8
 
-#: Layout codes the handler reads (``"s"`` one value, ``"e"`` one per element).
-LAYOUT_CODES = {"s": 0, "e": 1}
 
 _SHIM = r"""
 #include <algorithm>
@@ -85,8 +86,7 @@ static constexpr int64_t kMaxParams = 8;
 
 static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::AnyBuffer g,
                                     ffi::RemainingArgs params, ffi::RemainingRets rets,
-                                    int64_t key, ffi::Span<const int64_t> layouts,
-                                    ffi::Span<const double> consts) {
+                                    int64_t key, ffi::Span<const double> consts) {
   sg_kernel k = nullptr;
   {
     std::shared_lock<std::shared_mutex> lock(sg_mu);
@@ -99,8 +99,7 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
                       "(an executable compiled in another process); call the function again "
                       "after tracing it here");
   const int64_t np = static_cast<int64_t>(params.size());
-  if (np > kMaxParams || static_cast<int64_t>(layouts.size()) != np ||
-      static_cast<int64_t>(rets.size()) != 1 + np)
+  if (np > kMaxParams || static_cast<int64_t>(rets.size()) != 1 + np)
     return ffi::Error(ffi::ErrorCode::kInvalidArgument, "spikegrad: bad custom call arity");
   const size_t es = x.element_type() == ffi::DataType::F64 ? 8 : 4;
   const int64_t n = static_cast<int64_t>(x.element_count());
@@ -131,10 +130,9 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
       const void* pp[kMaxParams];
       void* gp[kMaxParams];
       double acc[kMaxParams] = {0};
-      for (int64_t j = 0; j < np; ++j) {
-        const bool each = layouts[j] == 1;
-        pp[j] = static_cast<const char*>(pbase[j]) + (each ? lo * es : 0);
-        gp[j] = each ? static_cast<void*>(static_cast<char*>(gbase[j]) + lo * es) : nullptr;
+      for (int64_t j = 0; j < np; ++j) {  // one value each: read whole, summed below
+        pp[j] = pbase[j];
+        gp[j] = nullptr;
       }
       if (k(xs + lo * es, gs + lo * es, gxs + lo * es, pp, gp, acc, m, consts.begin(),
             nullptr) != 0)
@@ -162,7 +160,6 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
   }
   if (failed.load()) return ffi::Error(ffi::ErrorCode::kInternal, "spikegrad: kernel failed");
   for (int64_t j = 0; j < np; ++j) {
-    if (layouts[j] != 0) continue;
     double s = 0.0;  // the chunks' sums in a fixed order: the same under any scheduling
     for (int64_t c = 0; c < chunks; ++c) s += part[static_cast<size_t>(c * np + j)];
     if (es == 8) {
@@ -183,7 +180,6 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(sg_param_backward_handler, sg_param_backward,
         .RemainingArgs()
         .RemainingRets()
         .Attr<int64_t>("key")
-        .Attr<ffi::Span<const int64_t>>("layouts")
         .Attr<ffi::Span<const double>>("consts"));
 """
 
@@ -290,10 +286,10 @@ def status() -> str:
 
 @functools.lru_cache(maxsize=1024)
 def kernel_key(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
-               layouts: tuple[str, ...]) -> tuple[int, np.ndarray]:
+               count: int) -> tuple[int, np.ndarray]:
     """``(key, constants)`` of the generated kernel for a definition, its number
-    parameters, ``dtype`` and ``layouts``, registered with the handler (compiled on first
-    use; keyed by the formula, never by a parameter's value)."""
-    kern = cpu.param_kernel(entry, static, dtype, layouts)
+    parameters, ``dtype`` and ``count`` one-value array parameters, registered with the
+    handler (compiled on first use; keyed by the formula, never by a parameter's value)."""
+    kern = cpu.param_kernel(entry, static, dtype, ("s",) * count)
     _state["lib"].sg_register(kern.key, kern.address)
     return kern.key, kern.constants
