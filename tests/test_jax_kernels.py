@@ -112,7 +112,7 @@ def test_off_it_is_jax_numpy_and_the_same_values(jnp_only: None) -> None:
     agree with the kernel's within float32 rounding."""
     rng = np.random.default_rng(1)
     x, G = (jnp.asarray(rng.normal(size=(16, 40)).astype(np.float32)) for _ in range(2))
-    a = jnp.asarray(2.0)
+    a = jnp.asarray(2.0, jnp.float32)  # x's dtype (with x64 on, 2.0 would be float64)
     f, (gx, ga) = _grads("atan", "alpha", x, a, G)
     assert TARGET not in f.lower(x, a, G).as_text()
     jax_kernels.set_enabled(True)
