@@ -219,3 +219,19 @@ def test_three_processes_on_an_empty_cache_build_the_custom_call_once(tmp_path) 
     assert all(ln[1] == "ready" for ln in lines), lines
     assert sorted(ln[2] for ln in lines) == ["False", "False", "True"], lines
     assert len(list((tmp_path / "jax_ffi").glob("*.so"))) == 1
+
+
+def test_jax_export_serializes_the_jax_numpy_gradient() -> None:
+    """Finding (review): ``jax.export`` refused the module ("custom calls whose targets have
+    no compatibility guarantees"); a module lowered for export keeps jax.numpy."""
+    from jax import export
+
+    f = jax.jit(jax.grad(lambda v, b: sgj.atan(v, alpha=b).sum(), argnums=(0, 1)))
+    x = jnp.linspace(0.01, 1.0, 64)
+    a = jnp.asarray(2.0, x.dtype)
+    exp = export.export(f)(x, a)
+    assert jax_kernels.TARGET not in exp.mlir_module()
+    got = exp.call(x, a)
+    want = f(x, a)
+    np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), rtol=3e-7)
+    np.testing.assert_allclose(float(got[1]), float(want[1]), rtol=2e-6)

@@ -309,9 +309,20 @@ batching.primitive_batchers[_tangent_p] = _batch_of(_tangent_impl, False)
 
 _cotangent_p.def_impl(lambda *args, static: _eager_cotangent(static)(*args))
 _cotangent_p.def_abstract_eval(_cotangent_aval)
-mlir.register_lowering(_cotangent_p, mlir.lower_fun(_cotangent_jnp, multiple_results=True))
-mlir.register_lowering(_cotangent_p, mlir.lower_fun(_cotangent_ffi, multiple_results=True),
-                       platform="cpu")
+_cotangent_jnp_rule = mlir.lower_fun(_cotangent_jnp, multiple_results=True)
+_cotangent_ffi_rule = mlir.lower_fun(_cotangent_ffi, multiple_results=True)
+
+
+def _cotangent_cpu_rule(ctx: Any, *args: Any, **kw: Any) -> Any:
+    """The custom call, except in a module lowered for ``jax.export`` (a serialized
+    artifact may only call targets with compatibility guarantees: jax.numpy there)."""
+    params = getattr(ctx.module_context, "lowering_parameters", None)
+    exporting = bool(getattr(params, "for_export", False))
+    return (_cotangent_jnp_rule if exporting else _cotangent_ffi_rule)(ctx, *args, **kw)
+
+
+mlir.register_lowering(_cotangent_p, _cotangent_jnp_rule)
+mlir.register_lowering(_cotangent_p, _cotangent_cpu_rule, platform="cpu")
 ad.primitive_jvps[_cotangent_p] = _jvp_of(_cotangent_jnp)
 batching.primitive_batchers[_cotangent_p] = _batch_of(_cotangent_jnp, True)
 
