@@ -41,6 +41,16 @@ def theta_derivative(bound: spikegrad.Bound, param: spikegrad.Param, fn) -> np.n
 
 
 @pytest.fixture
+def x64():
+    """jax with 64-bit types for the test, the previous setting restored after it."""
+    jax = pytest.importorskip("jax")
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+@pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
 

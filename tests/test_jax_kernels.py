@@ -31,14 +31,6 @@ TARGET = f"custom_call @{jax_kernels.TARGET}("
 
 
 @pytest.fixture
-def x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
-
-
-@pytest.fixture
 def jnp_only():
     """The jax.numpy gradient (the custom call off) for functions traced inside."""
     jax_kernels.set_enabled(False)

@@ -45,14 +45,6 @@ WITH_PRIMITIVE = [n for n in (*spikegrad.names(), *spikegrad.aliases())
                   if spikegrad.entry(n).formula.primitive is not None]
 
 
-@pytest.fixture
-def x64():
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", previous)
-
-
 def _inputs(name: str) -> tuple[spikegrad.Bound, np.ndarray, np.ndarray]:
     base = spikegrad.get(name)
     scale = float(base.entry.x_scale(base.params)) or 1.0
