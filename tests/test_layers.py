@@ -21,7 +21,7 @@ ROOT = Path(spikegrad.__file__).parent
 #: Rows, bottom first: each module imports only modules of its own row or below.
 ROWS: tuple[tuple[str, ...], ...] = (
     ("spikegrad.special", "spikegrad._numerics", "spikegrad._references",
-     "spikegrad._arrays"),                                                  # 1 leaf helpers
+     "spikegrad._arrays", "spikegrad._locks"),                              # 1 leaf helpers
     ("spikegrad._evaluate", "spikegrad._multistep_engine"),                 # 2 arithmetic
     ("spikegrad._dispatch",),                                               # 3 dispatch
     ("spikegrad._spec", "spikegrad._multistep", "spikegrad._user_definitions"),  # 4 values
