@@ -227,3 +227,33 @@ def test_jax_export_serializes_the_jax_numpy_gradient() -> None:
     want = f(x, a)
     np.testing.assert_allclose(np.asarray(got[0]), np.asarray(want[0]), rtol=3e-7)
     np.testing.assert_allclose(float(got[1]), float(want[1]), rtol=2e-6)
+
+
+def test_concurrent_executions_do_not_deadlock_on_the_pool() -> None:
+    """Finding (review): 16 Python threads running a fused gradient hung for good: each
+    call queued helper tasks on XLA's thread pool and waited for them while the pool's
+    threads were other calls doing the same.  Run in a child process under a timeout."""
+    code = textwrap.dedent("""
+        import threading
+        import numpy as np, jax, jax.numpy as jnp, spikegrad.jax as sgj
+        from spikegrad.adapters import jax_kernels
+        x = jnp.asarray(np.random.default_rng(0).normal(size=1 << 19).astype(np.float32))
+        a = jnp.asarray(2.0, jnp.float32)
+        f = jax.jit(jax.grad(lambda b, v: sgj.atan(v, alpha=b).sum(), argnums=(0, 1)))
+        assert jax_kernels.TARGET in f.lower(a, x).as_text()
+        want = f(a, x)
+        bad = []
+        def work():
+            for _ in range(30):
+                got = f(a, x)
+                if float(got[0]) != float(want[0]):
+                    bad.append(float(got[0]))
+        threads = [threading.Thread(target=work) for _ in range(16)]
+        for t in threads: t.start()
+        for t in threads: t.join()
+        print("ok", len(bad))
+    """)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert res.stdout.split() == ["ok", "0"], res.stdout

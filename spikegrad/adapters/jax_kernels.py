@@ -61,6 +61,7 @@ _SHIM = r"""
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <unordered_map>
@@ -82,6 +83,15 @@ extern "C" void sg_register(int64_t key, void* fn) {
 }
 
 static constexpr int64_t kChunk = SG_CHUNK;
+
+// what a call's helper tasks share with it: how many are working, and whether the call
+// has finished taking chunks (a helper starting later does nothing)
+struct SgShared {
+  std::mutex mu;
+  std::condition_variable cv;
+  int64_t active = 0;
+  bool closed = false;
+};
 static constexpr int64_t kMaxParams = 8;
 
 static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi::AnyBuffer g,
@@ -142,21 +152,28 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
   };
   const int64_t helpers = std::max<int64_t>(0, std::min<int64_t>(pool.num_threads(),
                                                                    chunks - 1));
-  int64_t done = 0;
-  std::mutex mu;
-  std::condition_variable cv;
+  // The caller computes every chunk no helper has taken, so it never waits for a helper
+  // that has not started: the pool may be busy with other calls doing the same (waiting
+  // for queued tasks there deadlocked concurrent executions).  A helper that starts after
+  // the caller is done returns at once; the shared state outlives it.
+  auto shared = std::make_shared<SgShared>();
   for (int64_t t = 0; t < helpers; ++t) {
-    pool.Schedule([&]() {
+    pool.Schedule([shared, &work]() {
+      {
+        std::lock_guard<std::mutex> lock(shared->mu);
+        if (shared->closed) return;
+        ++shared->active;
+      }
       work();
-      std::lock_guard<std::mutex> lock(mu);
-      ++done;
-      cv.notify_one();
+      std::lock_guard<std::mutex> lock(shared->mu);
+      if (--shared->active == 0) shared->cv.notify_all();
     });
   }
   work();
   {
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return done == helpers; });
+    std::unique_lock<std::mutex> lock(shared->mu);
+    shared->closed = true;
+    shared->cv.wait(lock, [&] { return shared->active == 0; });
   }
   if (failed.load()) return ffi::Error(ffi::ErrorCode::kInternal, "spikegrad: kernel failed");
   for (int64_t j = 0; j < np; ++j) {
