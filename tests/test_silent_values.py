@@ -17,6 +17,7 @@ import pytest
 
 import spikegrad
 
+from ._param_oracle import fd_param_grads
 from .conftest import theta_derivative
 
 torch = pytest.importorskip("torch")
@@ -182,3 +183,51 @@ def test_sigmoid_primitive_mode_slope_at_zero_repro() -> None:
     x = torch.tensor([0.0, -0.0], dtype=torch.float64, requires_grad=True)
     sgt.Surrogate("sigmoid", spiking=False)(x).sum().backward()
     assert x.grad.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.parametrize("alpha", [100.0, 400.0, 999.0])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("framework", ["torch", "jax"])
+def test_dspike_alpha_gradient_is_finite_at_large_alpha(framework: str, dtype: str,
+                                                        alpha: float, x64: None) -> None:
+    """Finding (review): dspike's alpha gradient was NaN inside its domain [1e-6, 1000]
+    from alpha ~ 90 in float32 (and at 1000 in float64): its primitive's denominator
+    ``2 sinh(alpha/2) cosh(alpha |x|)`` overflowed.  Against finite differences of the
+    float64 reference, on x > 0 (dg/dalpha of one sign there: no cancellation)."""
+    x = np.linspace(0.05, 1.5, 31) / alpha
+    G = np.linspace(0.5, 1.0, 31)
+    want = float(fd_param_grads("dspike", {"alpha": np.asarray(alpha)}, x, G, h=1e-7)["alpha"])
+    if framework == "torch":
+        dt = getattr(torch, dtype)
+        a = torch.tensor(alpha, dtype=dt, requires_grad=True)
+        (got,) = torch.autograd.grad(sgt.dspike(torch.tensor(x, dtype=dt), alpha=a),
+                                     a, torch.tensor(G, dtype=dt))
+    else:
+        dt = getattr(jnp, dtype)
+        got = jax.grad(lambda s: (jnp.asarray(G, dt) * sgj.dspike(jnp.asarray(x, dt),
+                                                                   alpha=s)).sum())(
+            jnp.asarray(alpha, dt))
+    got = float(got)
+    assert np.isfinite(got)
+    np.testing.assert_allclose(got, want, rtol=2e-4 if dtype == "float32" else 1e-7)
+    wide = np.linspace(-0.6, 0.6, 61)  # |x| near 1/2 is where the old form overflowed
+    if framework == "torch":
+        (g2,) = torch.autograd.grad(sgt.dspike(torch.tensor(wide, dtype=dt), alpha=a).sum(),
+                                    a)
+    else:
+        g2 = jax.grad(lambda s: sgj.dspike(jnp.asarray(wide, dt), alpha=s).sum())(
+            jnp.asarray(alpha, dt))
+    assert np.isfinite(float(g2))
+
+
+def test_dspike_primitive_keeps_its_digits_at_large_alpha() -> None:
+    """The same finding's other half: the sinh/cosh form lost 56 ULP of its tail at
+    alpha = 400 and all of it at 1000 (float64); against the closed form in mpmath."""
+    mp = pytest.importorskip("mpmath")
+    mp.mp.dps = 600  # tanh(-180) - (-1) needs ~160 digits
+    for alpha in (100.0, 400.0, 1000.0):
+        x = np.linspace(-0.49, 0.49, 41)
+        got = spikegrad.get("dspike", alpha=alpha).primitive(x)
+        want = np.array([float(mp.tanh(alpha * mp.mpf(v)) / (2 * mp.tanh(mp.mpf(alpha) / 2))
+                               + mp.mpf(1) / 2) for v in x])
+        np.testing.assert_allclose(got, want, rtol=4e-16, atol=0)
