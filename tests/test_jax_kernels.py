@@ -257,3 +257,50 @@ def test_concurrent_executions_do_not_deadlock_on_the_pool() -> None:
                          timeout=120)
     assert res.returncode == 0, res.stderr[-2000:]
     assert res.stdout.split() == ["ok", "0"], res.stdout
+
+
+def test_disable_jit_computes_the_gradient_in_jax_numpy() -> None:
+    """Finding (review): under ``jax.disable_jit()`` the primitive's eager rule called
+    ``jax.jit`` of itself, which bound it again: RecursionError."""
+    x = jnp.linspace(-1.0, 1.0, 9)
+    a = jnp.asarray(2.0, x.dtype)
+    want = jax.grad(lambda s: (x * sgj.atan(x, alpha=s)).sum())(a)
+    with jax.disable_jit():
+        got = jax.grad(lambda s: (x * sgj.atan(x, alpha=s)).sum())(a)
+    np.testing.assert_allclose(float(got), float(want), rtol=2e-6)
+
+
+def test_a_definition_the_kernel_cannot_trace_falls_back_with_a_warning() -> None:
+    """Finding (review): a user definition calling an array-API function the kernel tracer
+    lacks (``xp.square``) made the gradient raise UnsupportedTrace (a TypeError); it now
+    warns once and keeps jax.numpy, as the torch binding does."""
+    d = spikegrad.define("kernels_test:square",
+                         lambda x, /, *, xp, a: 1.0 / (1.0 + xp.square(a * x)),
+                         primitive=lambda x, /, *, xp, a: 0.5 + xp.atan(a * x) / a,
+                         params={"a": 2.0})
+    x = jnp.linspace(-1.0, 1.0, 101)
+    a = jnp.asarray(2.0, x.dtype)
+    f = jax.jit(jax.grad(lambda s: (x * sgj.spike(x, d, a=s)).sum()))
+    with pytest.warns(RuntimeWarning, match="no fused CPU parameter gradient"):
+        got = float(f(a))
+    xd = np.asarray(x, np.float64)
+    want = (xd * (-np.arctan(2.0 * xd) / 4.0 + xd / (2.0 * (1.0 + 4.0 * xd**2)))).sum()
+    np.testing.assert_allclose(got, want, rtol=2e-5)
+
+
+def test_switching_reaches_functions_jax_has_traced_before() -> None:
+    """Finding (review): jax reuses the trace of a function it has seen (a new ``jax.jit``
+    of it, ``checkpoint``, ``scan`` bodies), so ``set_enabled`` did not reach them."""
+    x = jnp.linspace(-1.0, 1.0, 64)
+    a = jnp.asarray(2.0, x.dtype)
+
+    def step(v, s):
+        return jax.grad(lambda t: sgj.atan(v, alpha=t).sum())(s)
+
+    assert TARGET in jax.jit(step).lower(x, a).as_text()
+    jax_kernels.set_enabled(False)
+    try:
+        assert TARGET not in jax.jit(step).lower(x, a).as_text()
+    finally:
+        jax_kernels.set_enabled(True)
+    assert TARGET in jax.jit(step).lower(x, a).as_text()

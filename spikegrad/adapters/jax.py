@@ -241,8 +241,10 @@ def _cotangent_ffi(*args: Any, static: _Static) -> list[jax.Array]:
     try:
         key, consts = jax_kernels.kernel_key(static.entry, static.items, str(x.dtype),
                                              len(params))
-    except (cpu.CompilerUnavailable, RuntimeError, OSError, ValueError,
-            NotImplementedError) as exc:
+    except (cpu.CompilerUnavailable, RuntimeError, OSError, TypeError, ValueError,
+            NotImplementedError, RecursionError) as exc:
+        # (what the torch binding falls back on too: a user definition calling a function
+        # the kernel tracer does not know raises UnsupportedTrace, a TypeError)
         jax_kernels.no_kernel(static.entry.name, exc)
         return _cotangent_jnp(*args, static=static)
     out = [jax.ShapeDtypeStruct(x.shape, x.dtype)] + [
@@ -300,6 +302,14 @@ def _eager_cotangent(static: _Static) -> Any:
     return jax.jit(functools.partial(_cotangent_p.bind, static=static))
 
 
+def _cotangent_eager(*args: Any, static: _Static) -> list[jax.Array]:
+    """The primitive outside ``jit``: compiled (the custom call on CPU), or, under
+    ``jax.disable_jit()`` (where ``jax.jit`` would bind it again, forever), jax.numpy."""
+    if jax.config.jax_disable_jit:
+        return _cotangent_jnp(*args, static=static)
+    return _eager_cotangent(static)(*args)
+
+
 _tangent_p.def_impl(_tangent_impl)
 _tangent_p.def_abstract_eval(_tangent_aval)
 mlir.register_lowering(_tangent_p, mlir.lower_fun(_tangent_impl, multiple_results=False))
@@ -307,7 +317,7 @@ ad.primitive_jvps[_tangent_p] = _jvp_of(_tangent_impl)
 ad.primitive_transposes[_tangent_p] = _tangent_transpose
 batching.primitive_batchers[_tangent_p] = _batch_of(_tangent_impl, False)
 
-_cotangent_p.def_impl(lambda *args, static: _eager_cotangent(static)(*args))
+_cotangent_p.def_impl(_cotangent_eager)
 _cotangent_p.def_abstract_eval(_cotangent_aval)
 _cotangent_jnp_rule = mlir.lower_fun(_cotangent_jnp, multiple_results=True)
 _cotangent_ffi_rule = mlir.lower_fun(_cotangent_ffi, multiple_results=True)

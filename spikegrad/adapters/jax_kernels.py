@@ -211,10 +211,14 @@ def enabled() -> bool:
 
 
 def set_enabled(flag: bool) -> None:
-    """Turn the custom call on or off for functions traced from now on (already compiled
-    functions keep what they were traced with); off, the parameter gradient is computed
-    with ``jax.numpy``."""
-    _state["enabled"] = bool(flag)
+    """Turn the custom call on or off for functions traced from now on; off, the parameter
+    gradient is computed with ``jax.numpy``.  A change clears jax's caches
+    (``jax.clear_caches()``): jax reuses traces of a function it has seen (a new
+    ``jax.jit`` of it, ``checkpoint``, ``scan`` bodies), which would keep the old choice."""
+    flag = bool(flag)
+    if flag != _state["enabled"]:
+        _state["enabled"] = flag
+        jax.clear_caches()
 
 
 def no_kernel(name: str, exc: BaseException) -> None:
