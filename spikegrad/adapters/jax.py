@@ -62,6 +62,10 @@ __all__ = ["check_array", "derivative", "exact_namespace", "function_for", "mult
            "primitive", "spike"]
 
 
+def _key(x: jax.Array) -> jax.Array:
+    return jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
+
+
 def _overrides(bound: Bound, params: tuple[Any, ...]) -> dict[str, Any] | None:
     names = bound.array_param_names
     return dict(zip(names, params, strict=False)) if names else None
@@ -77,7 +81,7 @@ def derivative(bound: Bound, x: jax.Array, key: Any = None,
     parameters; its own derivative is finite at ±inf)."""
     params = _array_values(bound) if params is None else params
     if key is None:
-        key = jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
+        key = _key(x)
     return _dprime(_Static(bound), x, key, params)
 
 
@@ -210,10 +214,6 @@ def _split(args: tuple[Any, ...], n: int) -> tuple[Any, tuple[Any, ...], tuple[A
     return args[0], tuple(args[1:1 + n]), tuple(args[1 + n:])
 
 
-def _key(x: jax.Array) -> jax.Array:
-    return jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
-
-
 def _tangent_impl(*args: Any, static: _Static, live: tuple[bool, ...]) -> jax.Array:
     """``_tangent`` of ``(x, *params, ẋ, *θ̇ of the live parameters)``."""
     x, params, dots = _split(args, len(live))
@@ -241,10 +241,7 @@ def _cotangent_ffi(*args: Any, static: _Static) -> list[jax.Array]:
     try:
         key, consts = jax_kernels.kernel_key(static.entry, static.items, str(x.dtype),
                                              len(params))
-    except (cpu.CompilerUnavailable, RuntimeError, OSError, TypeError, ValueError,
-            NotImplementedError, RecursionError) as exc:
-        # (what the torch binding falls back on too: a user definition calling a function
-        # the kernel tracer does not know raises UnsupportedTrace, a TypeError)
+    except cpu.KERNEL_BUILD_ERRORS as exc:  # (what the torch binding falls back on too)
         jax_kernels.no_kernel(static.entry.name, exc)
         return _cotangent_jnp(*args, static=static)
     out = [jax.ShapeDtypeStruct(x.shape, x.dtype)] + [
@@ -381,7 +378,7 @@ def function_for(bound: Bound) -> Any:
 
     def spike_fn(x: jax.Array, key: Any = None) -> jax.Array:
         if key is None:
-            key = jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
+            key = _key(x)
         return _spike(static, x, key, params)
 
     spike_fn.__name__ = bound.name.replace(":", "_")
@@ -402,7 +399,7 @@ def spike(bound: Bound, x: Any, key: Any = None) -> jax.Array:
     if key is None:
         if bound.stochastic:
             special.uniform(None, x, x.dtype, jnp)  # raises the clear "pass key=" error
-        key = jnp.zeros((), dtype=x.dtype)  # placeholder operand, never read
+        key = _key(x)
     return _spike(_Static(bound), x, key, _array_values(bound))
 
 

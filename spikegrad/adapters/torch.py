@@ -137,8 +137,7 @@ def _built(fkey: Any, name: str, build: Any) -> Any:
         _fused_state["no_compiler"] = True
         warnings.warn(f"spikegrad: fused CPU kernels unavailable ({exc}); the backward uses "
                       f"{_FALLBACK}", RuntimeWarning, stacklevel=5)
-    except (RuntimeError, OSError, TypeError, ValueError, NotImplementedError,
-            RecursionError) as exc:
+    except cpu.KERNEL_BUILD_ERRORS as exc:
         reason = f"{type(exc).__name__}: {exc}"
         with _KERNEL_LOCK:
             _KERNEL_FAILURES[fkey] = reason

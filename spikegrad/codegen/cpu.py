@@ -112,6 +112,13 @@ class CompilerUnavailable(RuntimeError):
     """No working C compiler (or no OpenMP) on this machine."""
 
 
+#: What building or tracing a kernel may raise where a binding falls back to its framework's
+#: ops (with a warning): no compiler (a RuntimeError), a failed build, a definition the
+#: tracer cannot follow (UnsupportedTrace is a TypeError), one too deep to compile.
+KERNEL_BUILD_ERRORS = (RuntimeError, OSError, TypeError, ValueError, NotImplementedError,
+                       RecursionError)
+
+
 @functools.cache
 def compiler() -> str:
     """Path of the C compiler (``$CC``, else ``cc``/``gcc``); raises if none works."""
