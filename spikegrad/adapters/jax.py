@@ -226,6 +226,7 @@ def _cotangent_jnp(*args: Any, static: _Static) -> list[jax.Array]:
     """``(G g'(x), *Σ G ∂g/∂θ_j)`` of ``(x, *params, G)``: the transpose of
     :func:`_tangent` in its tangents, in ``jax.numpy``."""
     x, params, (ct,) = _split(args, len(args) - 2)
+    ct = jnp.broadcast_to(ct, x.shape)  # a one-value cotangent stands for its broadcast
     live = (True,) * len(params)
 
     def lin(xd: jax.Array, *pds: jax.Array) -> jax.Array:
@@ -279,6 +280,19 @@ def _batch_of(impl: Any, multiple: bool) -> Any:
     return rule
 
 
+def _broadcast_source(ct: Any, x: Any) -> Any:
+    """The one value ``ct`` is a broadcast of, where the trace shows it (``grad`` of a
+    ``sum`` or ``mean`` under ``jit``: the custom call then reads that value, not an array
+    XLA would first write out), else ``ct``."""
+    eqn = getattr(ct, "parent", None)  # the traced equation that produced ct, if any
+    if (getattr(eqn, "primitive", None) is not jax.lax.broadcast_in_dim_p
+            or len(getattr(eqn, "in_tracers", ())) != 1 or ct.shape != x.shape):
+        return ct
+    (src,) = eqn.in_tracers
+    same_trace = getattr(src, "_trace", None) is getattr(ct, "_trace", False)
+    return src if same_trace and src.shape == () and src.dtype == ct.dtype else ct
+
+
 def _tangent_transpose(ct: Any, *args: Any, static: _Static, live: tuple[bool, ...]
                        ) -> list[Any]:
     x, params, dots = _split(args, len(live))
@@ -288,7 +302,7 @@ def _tangent_transpose(ct: Any, *args: Any, static: _Static, live: tuple[bool, .
     res: list[Any] = [None] * (1 + len(params))
     if type(ct) is ad.Zero:
         return res + [None] * len(dots)
-    gx, *gps = _cotangent_p.bind(x, *params, ct, static=static)
+    gx, *gps = _cotangent_p.bind(x, *params, _broadcast_source(ct, x), static=static)
     live_g = [g for g, ok in zip(gps, live, strict=True) if ok]
     return res + [g if ad.is_undefined_primal(d) else None
                   for g, d in zip([gx, *live_g], dots, strict=True)]
