@@ -285,21 +285,49 @@ class Param:
             raise TypeError(f"{where} must be a real floating array, got dtype "
                             f"{getattr(value, 'dtype', None)}; cast it first, e.g. "
                             f"{self.name}.float()")
+        check = _edges_as_stored(self.domain, value)
         if self.domain.min_magnitude == 0.0:
             # an interval: its extremes decide (NaN propagates into them), one reduction
             extremes = host_extremes(value)
             if extremes is not None:
                 for v in extremes:
-                    if not self.domain.check(v):
+                    if not check(v):
                         raise ValueError(f"{where} must be {self.domain.text} elementwise, "
                                          f"got {v!r}")
                 return value
         host = host_values(value)
-        if host is not None and not self.domain.check(host):
-            bad = host[~np.vectorize(self.domain.check)(host)] if host.ndim else host
+        if (host is not None and not self.domain.check(host)
+                and not np.all(np.vectorize(check)(host))):  # (the dtype's edges, elementwise)
+            bad = host[~np.vectorize(check)(host)] if host.ndim else host
             raise ValueError(f"{where} must be {self.domain.text} elementwise, got "
                              f"{float(np.ravel(bad)[0])!r}")
         return value
+
+
+def _round_bfloat16(v: float) -> float:
+    """``v`` rounded to bfloat16 (to nearest, ties to even) and back."""
+    bits = int(np.array(v, np.float32).view(np.uint32))
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return float(np.array(bits, np.uint32).view(np.float32))
+
+
+#: A bound rounded to an array's floating dtype, by the dtype's name.
+_ROUNDED_TO = {"float16": lambda v: float(np.float16(v)),
+               "float32": lambda v: float(np.float32(v)), "bfloat16": _round_bfloat16}
+
+
+def _edges_as_stored(domain: Domain, value: Any) -> Callable[[Any], bool]:
+    """``domain.check`` for the values of an array of ``value``'s dtype, where an inclusive
+    bound written as a number (``1e-6``) counts as the dtype's nearest value to it:
+    ``torch.tensor(1e-6)`` holds ``float32(1e-6) < 1e-6``, and is the bound as written."""
+    rnd = _ROUNDED_TO.get(str(getattr(value, "dtype", "")).rsplit(".", 1)[-1])
+    if rnd is None or domain.kind != "real":
+        return domain.check
+    with np.errstate(over="ignore"):  # (a bound beyond the dtype is no edge of it)
+        edges = {rnd(b) for b, inc in ((domain.low, domain.low_inclusive),
+                                       (domain.high, domain.high_inclusive))
+                 if inc and math.isfinite(b)}
+    return lambda v: bool(domain.check(v)) or float(v) in edges
 
 
 ArrayFn = Callable[..., Any]

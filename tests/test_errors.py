@@ -167,3 +167,24 @@ def test_a_non_tensor_input_after_a_learnable_call_names_the_fix(x: object) -> N
     sgt.atan(torch.randn(2), alpha=alpha).sum().backward()
     with pytest.raises(TypeError, match=r"takes torch tensors.*torch.as_tensor"):
         sgt.atan(x, alpha=alpha)
+
+
+@pytest.mark.parametrize("edge,dtype", [(e, d) for e in ("low", "high") for d in (
+    "float16", "bfloat16", "float32", "float64") if (e, d) != ("high", "float16")])  # > 65504
+def test_an_array_holding_the_domain_edge_in_its_dtype_is_accepted(dtype: str,
+                                                                  edge: str) -> None:
+    """Finding: ``torch.tensor(1e-6)`` (float32, 9.99999997e-07) was refused as atan's
+    alpha, whose domain is [1e-6, 1e6] as written; an array holding the dtype's nearest
+    value to an inclusive bound is that bound.  A value one step inside the dtype beyond
+    the edge is still refused."""
+    torch = pytest.importorskip("torch")
+    bound = 1e-6 if edge == "low" else 1e6
+    t = torch.tensor([bound, 2.0], dtype=getattr(torch, dtype))
+    assert spikegrad.get("atan", alpha=t).params["alpha"] is t
+    beyond = torch.nextafter(t.double()[:1], torch.tensor([0.0 if edge == "low" else 1e300],
+                                                         dtype=torch.float64))
+    outside = t.clone()
+    outside[0] = beyond.to(t.dtype) if dtype == "float64" else (
+        t[:1].double() * (0.9 if edge == "low" else 1.1)).to(t.dtype)
+    with pytest.raises(ValueError, match=r"alpha must be in \[1e-06, 1e\+06\]"):
+        spikegrad.get("atan", alpha=outside)
