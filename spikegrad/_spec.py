@@ -285,7 +285,11 @@ class Param:
             raise TypeError(f"{where} must be a real floating array, got dtype "
                             f"{getattr(value, 'dtype', None)}; cast it first, e.g. "
                             f"{self.name}.float()")
-        check = _edges_as_stored(self.domain, value)
+        domain = self.domain
+
+        def check(v: Any) -> bool:  # (the dtype's edges are looked at only where v fails)
+            return bool(domain.check(v)) or _at_edge_as_stored(domain, value, v)
+
         if self.domain.min_magnitude == 0.0:
             # an interval: its extremes decide (NaN propagates into them), one reduction
             extremes = host_extremes(value)
@@ -316,18 +320,17 @@ _ROUNDED_TO = {"float16": lambda v: float(np.float16(v)),
                "float32": lambda v: float(np.float32(v)), "bfloat16": _round_bfloat16}
 
 
-def _edges_as_stored(domain: Domain, value: Any) -> Callable[[Any], bool]:
-    """``domain.check`` for the values of an array of ``value``'s dtype, where an inclusive
-    bound written as a number (``1e-6``) counts as the dtype's nearest value to it:
-    ``torch.tensor(1e-6)`` holds ``float32(1e-6) < 1e-6``, and is the bound as written."""
+def _at_edge_as_stored(domain: Domain, value: Any, v: Any) -> bool:
+    """Whether ``v``, a value of array ``value``, is the dtype's nearest value to an
+    inclusive bound of ``domain`` written as a number (``1e-6``): ``torch.tensor(1e-6)``
+    holds ``float32(1e-6) < 1e-6``, and is the bound as written."""
     rnd = _ROUNDED_TO.get(str(getattr(value, "dtype", "")).rsplit(".", 1)[-1])
     if rnd is None or domain.kind != "real":
-        return domain.check
+        return False
     with np.errstate(over="ignore"):  # (a bound beyond the dtype is no edge of it)
-        edges = {rnd(b) for b, inc in ((domain.low, domain.low_inclusive),
-                                       (domain.high, domain.high_inclusive))
-                 if inc and math.isfinite(b)}
-    return lambda v: bool(domain.check(v)) or float(v) in edges
+        return any(inc and math.isfinite(b) and float(v) == rnd(b)
+                   for b, inc in ((domain.low, domain.low_inclusive),
+                                  (domain.high, domain.high_inclusive)))
 
 
 ArrayFn = Callable[..., Any]
