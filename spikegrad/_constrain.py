@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from ._numerics import round_to_dtype
 from ._spec import Domain
 
 #: the constraints, with what each does (error messages and docs list them)
@@ -48,17 +49,6 @@ def _softplus(t: Any, xp: Any) -> Any:
     return xp.where(t > 0, t, xp.zeros_like(t)) + xp.log1p(xp.exp(-xp.abs(t)))
 
 
-def _round(v: float, name: str) -> float:
-    """``v`` rounded to the floating dtype ``name`` (to nearest, ties to even), on the
-    host; bfloat16 through the high half of float32's bits."""
-    if name != "bfloat16":
-        with np.errstate(over="ignore"):  # 1e6 in float16: inf, stepped back inside
-            return float(np.asarray(v, dtype=name))
-    bits = int(np.asarray(v, dtype=np.float32).view(np.uint32))
-    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    return float(np.asarray(bits, dtype=np.uint32).view(np.float32))
-
-
 def _step(v: float, name: str, up: bool) -> float:
     """The representable number of dtype ``name`` next to the representable ``v``."""
     if name != "bfloat16":
@@ -78,7 +68,7 @@ def _inner(bound: float, inward: float, name: str, inclusive: bool) -> float:
     if bound == 0.0 and not inclusive:
         tiny = float(np.finfo("float32" if name == "bfloat16" else name).smallest_normal)
         return tiny if up else -tiny
-    b = _round(bound, name)
+    b = round_to_dtype(bound, name)
     if (b < bound if up else b > bound) or (b == bound and not inclusive):
         b = _step(b, name, up)
     return b

@@ -42,6 +42,7 @@ __all__ = [
     "magnitude",
     "one_minus",
     "one_plus_pow",
+    "round_to_dtype",
     "safe",
     "scaled",
     "scaled_abs",
@@ -171,6 +172,17 @@ def _round_to(b: float, xp: Any, dtype: Any) -> float:
     if isinstance(b, HostValue):
         return b.rounded(bits)
     return float(HOST_FLOATS[bits](b))
+
+
+def round_to_dtype(v: float, name: str) -> float:
+    """``v`` rounded to the floating dtype ``name`` (to nearest, ties to even) and back, on
+    the host; bfloat16 through the high half of float32's bits; beyond the dtype: ±inf."""
+    if name != "bfloat16":
+        with np.errstate(over="ignore"):  # 1e6 in float16: inf
+            return float(np.asarray(v, dtype=name))
+    bits = int(np.asarray(v, dtype=np.float32).view(np.uint32))
+    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
+    return float(np.asarray(bits, dtype=np.uint32).view(np.float32))
 
 
 def two_prod(a: Array, b: float, xp: Any) -> tuple[Array, Array]:

@@ -28,6 +28,7 @@ from ._arrays import (
     param_key,
     split_params,
 )
+from ._numerics import round_to_dtype
 from ._references import cite as _cite
 from ._references import texts as _texts
 
@@ -300,37 +301,32 @@ class Param:
                                          f"got {v!r}")
                 return value
         host = host_values(value)
-        if (host is not None and not self.domain.check(host)
-                and not np.all(np.vectorize(check)(host))):  # (the dtype's edges, elementwise)
-            bad = host[~np.vectorize(check)(host)] if host.ndim else host
+        if host is not None and not self.domain.check(host):
+            ok = np.vectorize(check)(host)  # (the dtype's edges, elementwise)
+            if ok.all():
+                return value
+            bad = host[~ok] if host.ndim else host
             raise ValueError(f"{where} must be {self.domain.text} elementwise, got "
                              f"{float(np.ravel(bad)[0])!r}")
         return value
 
 
-def _round_bfloat16(v: float) -> float:
-    """``v`` rounded to bfloat16 (to nearest, ties to even) and back."""
-    bits = int(np.array(v, np.float32).view(np.uint32))
-    bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
-    return float(np.array(bits, np.uint32).view(np.float32))
-
-
-#: A bound rounded to an array's floating dtype, by the dtype's name.
-_ROUNDED_TO = {"float16": lambda v: float(np.float16(v)),
-               "float32": lambda v: float(np.float32(v)), "bfloat16": _round_bfloat16}
+#: The dtypes whose nearest value to a bound may differ from the bound as written.
+_NARROW = ("float16", "bfloat16", "float32")
 
 
 def _at_edge_as_stored(domain: Domain, value: Any, v: Any) -> bool:
     """Whether ``v``, a value of array ``value``, is the dtype's nearest value to an
     inclusive bound of ``domain`` written as a number (``1e-6``): ``torch.tensor(1e-6)``
-    holds ``float32(1e-6) < 1e-6``, and is the bound as written."""
-    rnd = _ROUNDED_TO.get(str(getattr(value, "dtype", "")).rsplit(".", 1)[-1])
-    if rnd is None or domain.kind != "real":
+    holds ``float32(1e-6) < 1e-6``, and is the bound as written.  A bound beyond the
+    dtype (1e6 in float16: inf) is no edge of it."""
+    name = str(getattr(value, "dtype", "")).rsplit(".", 1)[-1]
+    if name not in _NARROW or domain.kind != "real":
         return False
-    with np.errstate(over="ignore"):  # (a bound beyond the dtype is no edge of it)
-        return any(inc and math.isfinite(b) and float(v) == rnd(b)
-                   for b, inc in ((domain.low, domain.low_inclusive),
-                                  (domain.high, domain.high_inclusive)))
+    edges = [round_to_dtype(b, name) for b, inc in ((domain.low, domain.low_inclusive),
+                                                    (domain.high, domain.high_inclusive))
+             if inc and math.isfinite(b)]
+    return any(math.isfinite(e) and float(v) == e for e in edges)
 
 
 ArrayFn = Callable[..., Any]

@@ -188,3 +188,11 @@ def test_an_array_holding_the_domain_edge_in_its_dtype_is_accepted(dtype: str,
         t[:1].double() * (0.9 if edge == "low" else 1.1)).to(t.dtype)
     with pytest.raises(ValueError, match=r"alpha must be in \[1e-06, 1e\+06\]"):
         spikegrad.get("atan", alpha=outside)
+
+
+def test_an_infinite_float16_array_is_not_the_edge_of_a_bound_beyond_float16() -> None:
+    """Finding (review of the edge rule above): 1e6, atan's upper bound, rounds to inf in
+    float16, and a float16 alpha holding inf was taken for that edge and accepted."""
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match=r"alpha must be in \[1e-06, 1e\+06\] .* got inf"):
+        spikegrad.get("atan", alpha=torch.tensor([float("inf"), 2.0], dtype=torch.float16))
