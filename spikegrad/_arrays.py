@@ -28,13 +28,26 @@ def framework_of(value: Any) -> str:
     return _ROOTS.get(root, root)
 
 
+#: Types whose every value is an array parameter (their class defines ``shape`` and
+#: ``dtype``): known after a first look, so the per-call question is one dictionary lookup.
+_ARRAY_TYPES: dict[type, bool] = {}
+
+
 def is_array_param(value: Any) -> bool:
     """Whether a parameter value is an array (a framework tensor, a traced value, a
     NumPy array of dimension >= 1) rather than a Python number."""
+    t = type(value)
+    if t in _ARRAY_TYPES:
+        return True
     if value is None or isinstance(value, (bool, int, float, str, tuple, list, np.generic)):
         return False
     if isinstance(value, np.ndarray):
         return value.ndim > 0
+    if hasattr(t, "shape") and hasattr(t, "dtype"):  # (a class attribute: every value)
+        if len(_ARRAY_TYPES) >= 256:  # (bounded: classes made at run time)
+            _ARRAY_TYPES.clear()
+        _ARRAY_TYPES[t] = True
+        return True
     return hasattr(value, "shape") and hasattr(value, "dtype")
 
 
@@ -59,7 +72,8 @@ def _torch_readable(value: Any) -> bool:
     ``torch.compile`` (asked first: dynamo then reads nothing else), transforms and
     dispatch modes (``make_fx`` traces a read as data-dependent control flow)."""
     torch = sys.modules["torch"]
-    return not (torch.compiler.is_compiling() or value.device.type != "cpu"
+    # (``is_cpu``, not ``device.type``: a device object per call costs 5x more)
+    return not (torch.compiler.is_compiling() or not value.is_cpu
                 or torch._C._are_functorch_transforms_active()
                 or torch._C._len_torch_dispatch_stack()
                 or type(value) not in (torch.Tensor, torch.nn.Parameter))
@@ -91,17 +105,22 @@ def host_values(value: Any) -> np.ndarray | None:
 FAST_EXTREMES: dict[str, Any] = {}
 
 
-def host_extremes(value: Any) -> tuple[float, float] | None:
+def host_extremes(value: Any, framework: str | None = None) -> tuple[float, float] | None:
     """``(min, max)`` of an array parameter (NaN if it holds one) where reading them costs
     no device synchronisation and no trace (as :func:`host_values`), in one pass of the
-    framework's own reduction, without a float64 copy; ``None`` otherwise or when empty."""
-    framework = framework_of(value)
+    framework's own reduction, without a float64 copy; ``None`` otherwise or when empty.
+    ``framework``: :func:`framework_of` of ``value`` where the caller has it."""
+    if framework is None:
+        framework = framework_of(value)
     if framework == "torch":
-        if not _torch_readable(value) or value.numel() == 0:
+        if not _torch_readable(value):
             return None
-        if value.numel() == 1:  # one value: read it (a reduction costs 10x more)
+        n = value.numel()
+        if n == 1:  # one value: read it (a reduction costs 10x more)
             v = value.item()
             return v, v
+        if n == 0:
+            return None
         fast = FAST_EXTREMES.get("torch")
         found = fast(value) if fast is not None else None
         if found is not None:

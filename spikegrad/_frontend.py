@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from . import _registry
 from ._arrays import is_array_param
 from ._multistep import MultiStepBound, MultiStepEntry
@@ -36,10 +38,16 @@ class BoundCache:
         self._cache: dict[tuple[tuple[type, ...], tuple[tuple[str, Any], ...]], Bound] = {}
         self._shapes: dict[tuple[Any, ...], _ArrayShape] = {}
         self._number_shapes: dict[tuple[Any, ...], _NumberShape] = {}
+        # the call shapes whose every value is an array of a type that is always one (a
+        # tensor), by types and names: a learnable parameter's per-call lookup
+        self._array_only: dict[tuple[Any, ...], _ArrayShape] = {}
 
     def get(self, params: dict[str, Any]) -> Bound:
         types = tuple(map(type, params.values()))
         if not _PLAIN.issuperset(types):
+            shape = self._array_only.get((types, *params))
+            if shape is not None:
+                return shape.bind(params)
             arrays = tuple(map(is_array_param, params.values()))
             if any(arrays):
                 return self._with_arrays(types, arrays, params)
@@ -88,7 +96,11 @@ class BoundCache:
         bound = self.entry.bind(**params)
         if len(self._shapes) >= self.MAX_SIZE:
             self._shapes.clear()
-        self._shapes[key] = _ArrayShape(bound)
+            self._array_only.clear()
+        shape = self._shapes[key] = _ArrayShape(bound)
+        if all(arrays) and not any(issubclass(t, np.ndarray) for t in types):
+            # (a NumPy array is a number when 0-d: its type does not decide)
+            self._array_only[(types, *params)] = shape
         return bound
 
 
@@ -128,9 +140,9 @@ class _ArrayShape:
 
     def bind(self, params: dict[str, Any]) -> Bound:
         owner = self.entry.name
-        values = tuple(p.validate(owner, params[p.name]) for p in self.params)
+        values = tuple([p.validate(owner, params[p.name]) for p in self.params])
         items = list(self.static)
-        for i, name, v in zip(self.slots, self.names, values, strict=True):
+        for i, name, v in zip(self.slots, self.names, values, strict=False):  # (equal)
             items[i] = (name, v)
         return Bound._assemble(self.entry, tuple(items), self.static, self.names, values)
 

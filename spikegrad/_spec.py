@@ -218,6 +218,8 @@ class Param:
             the parameter, the domain and the value.
         """
         kind = self.domain.kind
+        if kind == "real" and self.array_ok and is_array_param(value):  # (the per-call case)
+            return self._validate_array(f"{owner}: {self.name}", value)
         where = f"{owner}: {self.name}"
         if kind == "bool":
             if not isinstance(value, (bool, np.bool_)):
@@ -291,13 +293,16 @@ class Param:
         def check(v: Any) -> bool:  # (the dtype's edges are looked at only where v fails)
             return bool(domain.check(v)) or _at_edge_as_stored(domain, value, v)
 
-        if self.domain.min_magnitude == 0.0:
+        if domain.min_magnitude == 0.0:
             # an interval: its extremes decide (NaN propagates into them), one reduction
-            extremes = host_extremes(value)
+            extremes = host_extremes(value, framework)
             if extremes is not None:
+                lo, hi = extremes
+                if domain.check(lo) and (hi == lo or domain.check(hi)):
+                    return value  # (every call of a valid parameter ends here)
                 for v in extremes:
                     if not check(v):
-                        raise ValueError(f"{where} must be {self.domain.text} elementwise, "
+                        raise ValueError(f"{where} must be {domain.text} elementwise, "
                                          f"got {v!r}")
                 return value
         host = host_values(value)

@@ -98,7 +98,7 @@ def fast_path_ok(*tensors: torch.Tensor) -> bool:
     differentiable) is :func:`backward_applies`.
     """
     return (_switch["enabled"]
-            and all(type(t) in _PLAIN and t.device.type == "cpu" for t in tensors)
+            and all(type(t) in _PLAIN and t.is_cpu for t in tensors)  # (no device object)
             and not torch.compiler.is_compiling()
             and not torch._C._are_functorch_transforms_active()
             and not torch._C._len_torch_dispatch_stack()  # make_fx, recording modes
