@@ -252,12 +252,15 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     names, outs = param_graph(entry, static, dtype)
     if len(names) != len(layouts):
         raise ValueError(f"{entry.name}: {len(names)} array parameters, {len(layouts)} layouts")
+    # (the tangents' loop-invariant factors multiplied together first: spikegrad.codegen.share)
+    invariant = {f"p{k}" for k, lay in enumerate(layouts) if lay == "s"}
+    grouped = (outs[0], *share.group_invariant_factors(outs[1:], outs[:1], invariant, dtype))
     if "e" in layouts and "c" in layouts:
         raise ValueError(f"{entry.name}: layouts {layouts} mix per element and per channel")
     constants: list[float] = []
     reads = {"s": "p{k}s", "e": "p{k}[i]", "c": "p{k}[j]"}
     inputs = {"x": "x[i]", **{f"p{k}": reads[lay].format(k=k) for k, lay in enumerate(layouts)}}
-    lines, (dvar, *tvars) = emit_expressions(outs, inputs, constants)
+    lines, (dvar, *tvars) = emit_expressions(grouped, inputs, constants)
     body = "\n            ".join(lines)
     t = {"float32": "float", "float64": "double"}[dtype]
     # the parameters and their gradients arrive as arrays of addresses (any number of
@@ -321,8 +324,9 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
         # the loop (one-value parameters, constants), becomes a product by g''s quotient
         # (spikegrad.codegen.share): a second loop, run where those numerators are of
         # moderate magnitude
-        invariant = {f"p{k}" for k, lay in enumerate(layouts) if lay == "s"}
         shared, ms = share.share_divisions(outs[0], tuple(outs[1:]), invariant, dtype)
+        shared = share.group_invariant_factors(
+            shared, outs[:1], invariant | {f"sg_inv{j}" for j in range(len(ms))}, dtype)
         if ms:
             pre, mvars = emit_expressions(tuple(ms), {f"p{k}": f"p{k}s" for k in
                                                       range(len(layouts))}, constants)
