@@ -516,6 +516,52 @@ def test_a_tangents_loop_invariant_factors_are_multiplied_once() -> None:
     assert any(f[:2] == ("atan", "alpha") and f[2] >= 2 for f in fewer), fewer
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,pname", [("atan", "alpha"), ("sigmoid", "alpha"),
+                                        ("gaussian", "sigma")])
+def test_a_one_value_cotangent_kernel_reads_one_value(name: str, pname: str,
+                                                      dtype: str) -> None:
+    """Finding: ``jit(grad)`` of a sum with a learnable 0-d alpha (jax) read a cotangent
+    array of copies of one value and multiplied every element's parameter term by it:
+    1.75x the number-alpha path at 2^18.  The one-value variant reads ``g[0]`` and
+    multiplies each sum once; its results match the array variant given the broadcast,
+    and finite differences of the primitive."""
+    import ctypes
+
+    e = spikegrad.entry(name)
+    static = tuple((q.name, None if q.name == pname else e.defaults()[q.name])
+                   for q in e.params)
+    src, _ = cpu.param_source_and_constants(e, static, dtype, ("s",), one_cotangent=True)
+    assert "g[0]" in src and "g[i]" not in src, src
+    with pytest.raises(ValueError, match="one-value layouts"):
+        cpu.param_source_and_constants(e, static, dtype, ("e",), one_cotangent=True)
+    theta = float(spikegrad.get(name).params[pname])
+    rng = np.random.default_rng(3)
+    n = 3 * cpu.SUM_BLOCK + 5
+    x = rng.uniform(-2.0, 2.0, size=n).astype(dtype)
+    G = 0.37
+    p = np.asarray([theta], dtype)
+    out = {}
+    for one in (True, False):
+        kern = cpu.param_kernel(e, static, dtype, ("s",), one)
+        g = np.full(1 if one else n, G, dtype)
+        gx = np.empty_like(x)
+        acc = np.zeros(1)
+        pp = (ctypes.c_void_p * 1)(p.ctypes.data)
+        gpp = (ctypes.c_void_p * 1)(None)
+        rc = kern.function(x.ctypes.data, g.ctypes.data, gx.ctypes.data, pp, gpp,
+                           acc.ctypes.data, n, kern.constants.ctypes.data, None)
+        assert rc == 0
+        out[one] = (gx, acc[0])
+    np.testing.assert_array_equal(out[True][0], out[False][0])
+    want = fd_param_grads(name, {pname: np.asarray(theta)}, x.astype(np.float64),
+                          np.full(n, G))[pname]
+    rtol = 1e-4 if dtype == "float32" else 1e-7
+    for one in (True, False):
+        np.testing.assert_allclose(out[one][1], float(want), rtol=rtol,
+                                   atol=rtol * G * n * 1e-3)
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("name,pname", SHARED)
 def test_a_shared_division_matches_finite_differences(name: str, pname: str,

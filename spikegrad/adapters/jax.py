@@ -239,9 +239,10 @@ def _cotangent_jnp(*args: Any, static: _Static) -> list[jax.Array]:
 def _cotangent_ffi(*args: Any, static: _Static) -> list[jax.Array]:
     """:func:`_cotangent_jnp` by the generated kernel (the CPU lowering)."""
     x, params, (ct,) = _split(args, len(args) - 2)
+    one = ct.shape != x.shape  # a one-value cotangent (see _broadcast_source)
     try:
         key, consts = jax_kernels.kernel_key(static.entry, static.items, str(x.dtype),
-                                             len(params))
+                                             len(params), one)
     except cpu.KERNEL_BUILD_ERRORS as exc:  # (what the torch binding falls back on too)
         jax_kernels.no_kernel(static.entry.name, exc)
         return _cotangent_jnp(*args, static=static)

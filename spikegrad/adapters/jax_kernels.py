@@ -7,8 +7,8 @@ their sum as two loops and a reduction (three passes over the data, the products
 between), 2-3x the ``x``-only gradient at 2^18 elements and 3-6x at 2^22; the generated
 kernel does it in one pass.  A cotangent that is a broadcast of one value (``grad`` of a
 ``sum`` or a ``mean``) arrives as that value (XLA would otherwise write the broadcast out
-first: 2.4x instead of 1.0x the ``x``-only gradient at 2^18), and every chunk reads the
-same cache-resident copies of it.
+first: 2.4x instead of 1.0x the ``x``-only gradient at 2^18) and goes to the kernel
+variant that reads that one value (no cotangent array, and one product by it per sum).
 
 One small C++ handler (built once per machine, under a file lock, from XLA's FFI headers
 that jaxlib ships) serves every kernel: it receives ``x``, the cotangent (``x``'s shape or
@@ -76,12 +76,17 @@ namespace ffi = xla::ffi;
 typedef int (*sg_kernel)(const void*, const void*, void*, const void* const*, void* const*,
                          double*, int64_t, const double*, const int64_t*);
 
+// a kernel, and whether it takes the cotangent as one value (g[0]) rather than an array
+struct SgKernel {
+  sg_kernel fn = nullptr;
+  bool one = false;
+};
 static std::shared_mutex sg_mu;
-static std::unordered_map<int64_t, sg_kernel> sg_table;
+static std::unordered_map<int64_t, SgKernel> sg_table;
 
-extern "C" void sg_register(int64_t key, void* fn) {
+extern "C" void sg_register(int64_t key, void* fn, int one) {
   std::unique_lock<std::shared_mutex> lock(sg_mu);
-  sg_table[key] = reinterpret_cast<sg_kernel>(fn);
+  sg_table[key] = SgKernel{reinterpret_cast<sg_kernel>(fn), one != 0};
 }
 
 static constexpr int64_t kChunk = SG_CHUNK;
@@ -100,10 +105,14 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
                                     ffi::RemainingArgs params, ffi::RemainingRets rets,
                                     int64_t key, ffi::Span<const double> consts) {
   sg_kernel k = nullptr;
+  bool one = false;
   {
     std::shared_lock<std::shared_mutex> lock(sg_mu);
     auto it = sg_table.find(key);
-    if (it != sg_table.end()) k = it->second;
+    if (it != sg_table.end()) {
+      k = it->second.fn;
+      one = it->second.one;
+    }
   }
   if (k == nullptr)
     return ffi::Error(ffi::ErrorCode::kFailedPrecondition,
@@ -133,37 +142,17 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
   std::atomic<int> failed{0};
   const char* xs = static_cast<const char*>(x.untyped_data());
   const char* gs = static_cast<const char*>(g.untyped_data());
-  // a one-element cotangent is a broadcast one (grad of a sum or a mean): every chunk
-  // reads the same cache-resident copies of it instead of an array as long as x
+  // a one-value cotangent (grad of a sum or a mean) goes to the kernel that reads one
+  // value, g[0], for every element; any other cotangent has x's shape
   int64_t gstep = es;
-  if (static_cast<int64_t>(g.element_count()) != n) {
+  if (one) {
     if (g.element_count() != 1)
       return ffi::Error(ffi::ErrorCode::kInvalidArgument,
-                        "spikegrad: the cotangent is neither x's shape nor one value");
-    // reused, and refilled only for another value, size or dtype: a loop of sums or
-    // means calls with the same value each time (filling 32768 copies cost 4 us a call)
-    static thread_local std::vector<double> copies;  // no fresh pages per call
-    static thread_local int64_t filled = 0;
-    static thread_local uint64_t filled_bits = 0;
-    static thread_local size_t filled_es = 0;
-    const int64_t m = std::min(kChunk, n);
-    uint64_t bits = 0;
-    std::memcpy(&bits, g.untyped_data(), es);
-    if (filled < m || bits != filled_bits || es != filled_es) {
-      if (static_cast<int64_t>(copies.size()) < m) copies.resize(static_cast<size_t>(m));
-      if (es == 8) {
-        std::fill(copies.begin(), copies.begin() + m,
-                  *static_cast<const double*>(g.untyped_data()));
-      } else {
-        float* f = reinterpret_cast<float*>(copies.data());
-        std::fill(f, f + m, *static_cast<const float*>(g.untyped_data()));
-      }
-      filled = m;
-      filled_bits = bits;
-      filled_es = es;
-    }
-    gs = reinterpret_cast<const char*>(copies.data());
+                        "spikegrad: this kernel takes a one-value cotangent");
     gstep = 0;
+  } else if (static_cast<int64_t>(g.element_count()) != n) {
+    return ffi::Error(ffi::ErrorCode::kInvalidArgument,
+                      "spikegrad: the cotangent does not have x's shape");
   }
   char* gxs = static_cast<char*>((*gx)->untyped_data());
   auto work = [&]() {
@@ -300,7 +289,7 @@ def _build() -> ctypes.CDLL:
                 out.replace(target)  # atomic
                 _state["built"] = True
     lib = ctypes.CDLL(str(target))
-    lib.sg_register.argtypes = [ctypes.c_int64, ctypes.c_void_p]
+    lib.sg_register.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_int]
     lib.sg_register.restype = None
     jax.ffi.register_ffi_target(TARGET, jax.ffi.pycapsule(lib.sg_param_backward_handler),
                                 platform="cpu")
@@ -341,10 +330,11 @@ def status() -> str:
 
 @functools.lru_cache(maxsize=1024)
 def kernel_key(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
-               count: int) -> tuple[int, np.ndarray]:
+               count: int, one_cotangent: bool = False) -> tuple[int, np.ndarray]:
     """``(key, constants)`` of the generated kernel for a definition, its number
     parameters, ``dtype`` and ``count`` one-value array parameters, registered with the
-    handler (compiled on first use; keyed by the formula, never by a parameter's value)."""
-    kern = cpu.param_kernel(entry, static, dtype, ("s",) * count)
-    _state["lib"].sg_register(kern.key, kern.address)
+    handler (compiled on first use; keyed by the formula, never by a parameter's value);
+    with ``one_cotangent``, the kernel that takes the cotangent as one value."""
+    kern = cpu.param_kernel(entry, static, dtype, ("s",) * count, one_cotangent)
+    _state["lib"].sg_register(kern.key, kern.address, int(one_cotangent))
     return kern.key, kern.constants

@@ -223,7 +223,8 @@ def source(bound: Bound, dtype: str) -> str:
 
 # -- array parameters that learn: grad_x and the parameters' gradients in one loop ----------
 def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
-                               layouts: tuple[str, ...]) -> tuple[str, list[float]]:
+                               layouts: tuple[str, ...], one_cotangent: bool = False
+                               ) -> tuple[str, list[float]]:
     """C source of ``sg_param_backward`` for a definition whose array parameters (``None``
     in ``static``, the bound's items with arrays left out) are run-time inputs, and the
     constants it reads.
@@ -242,11 +243,14 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
       channel ``j``, its gradient summed in double precision into ``gp_k[j]`` (added to:
       the caller zeroes it), per thread then once per thread.
 
-    ``"e"`` and ``"c"`` are not mixed in one kernel.  The parameters' and their gradients'
-    addresses come as two arrays (``pp``, ``gpp``; a one-value parameter's gradient slot
-    is unused), so one signature serves any number of parameters.  The function returns
-    0, or 1 where the per-thread sums of ``"c"`` could not be allocated (then its outputs
-    are not complete).
+    ``"e"`` and ``"c"`` are not mixed in one kernel.  With ``one_cotangent`` (one-value
+    layouts only) the cotangent is one value ``G = g[0]``, the broadcast of a ``sum`` or a
+    ``mean``: ``gx[i] = G g'(x[i]; θ)`` and ``acc[k] = G Σ ∂g/∂θ_k`` (the product by
+    ``G`` once per sum, not once per element; no cotangent array is read).  The
+    parameters' and their gradients' addresses come as two arrays (``pp``, ``gpp``; a
+    one-value parameter's gradient slot is unused), so one signature serves any number of
+    parameters.  The function returns 0, or 1 where the per-thread sums of ``"c"`` could
+    not be allocated (then its outputs are not complete).
     """
     f = entry.formula
     names, outs = param_graph(entry, static, dtype)
@@ -257,6 +261,10 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     grouped = (outs[0], *share.group_invariant_factors(outs[1:], outs[:1], invariant, dtype))
     if "e" in layouts and "c" in layouts:
         raise ValueError(f"{entry.name}: layouts {layouts} mix per element and per channel")
+    if one_cotangent and set(layouts) != {"s"}:
+        raise ValueError(f"{entry.name}: a one-value cotangent needs one-value layouts, got "
+                         f"{layouts}")
+    gi = "gs" if one_cotangent else "g[i]"  # the cotangent of element i
     constants: list[float] = []
     reads = {"s": "p{k}s", "e": "p{k}[i]", "c": "p{k}[j]"}
     inputs = {"x": "x[i]", **{f"p{k}": reads[lay].format(k=k) for k, lay in enumerate(layouts)}}
@@ -274,7 +282,10 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
                     for k, lay in enumerate(layouts) if lay == "s")
     sums = [f"a{k}" for k, lay in enumerate(layouts) if lay == "s"]
     decl = "".join(f"    double {a} = 0.0;\n" for a in sums)
-    finish = "".join(f"    acc[{k}] = a{k};\n" for k, lay in enumerate(layouts) if lay == "s")
+    if one_cotangent:
+        head += f"    const {t} gs = g[0];\n"
+    finish = "".join(f"    acc[{k}] = a{k}{' * (double)gs' if one_cotangent else ''};\n"
+                     for k, lay in enumerate(layouts) if lay == "s")
     channel = [k for k, lay in enumerate(layouts) if lay == "c"]
     # the product in the dtype (as autodiff forms it), the sum in double: GCC vectorises
     # this reduction, not one of double products
@@ -290,7 +301,8 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
         red = f" reduction(+: {', '.join(sums)})" if sums else ""
 
         def loop(body: str, dvar: str, tvars: list[str]) -> str:
-            stores = "".join(f"\n            b{k} += g[i] * {tvars[k]};"
+            stores = "".join((f"\n            b{k} += {tvars[k]};" if one_cotangent
+                              else f"\n            b{k} += g[i] * {tvars[k]};")
                              if lay == "s" else f"\n            gp{k}[i] = g[i] * {tvars[k]};"
                              for k, lay in enumerate(layouts))
             if not sums:
@@ -298,7 +310,7 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
                 return f"""    {omp}
     for (int64_t i = 0; i < n; ++i) {{
             {body}
-            gx[i] = g[i] * {dvar};{stores}
+            gx[i] = {gi} * {dvar};{stores}
     }}
 """
             # a one-value parameter's gradient: summed in the dtype over a block of
@@ -315,7 +327,7 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
 {bdecl}        #pragma omp simd reduction(+: {bred})
         for (int64_t i = blk; i < end; ++i) {{
             {body}
-            gx[i] = g[i] * {dvar};{stores}
+            gx[i] = {gi} * {dvar};{stores}
         }}
 {badd}    }}
 """
@@ -482,11 +494,11 @@ _PARAM_FUNCTIONS: dict[str, Any] = {}
 
 @functools.lru_cache(maxsize=1024)
 def param_kernel(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
-                 layouts: tuple[str, ...]) -> ParamKernel:
+                 layouts: tuple[str, ...], one_cotangent: bool = False) -> ParamKernel:
     """The fused parameter-gradient kernel (see :func:`param_source_and_constants`),
     compiled on first use; keyed by the definition and its number parameters, never by an
     array's identity (a new parameter tensor per call compiles and traces nothing)."""
-    src, constants = param_source_and_constants(entry, static, dtype, layouts)
+    src, constants = param_source_and_constants(entry, static, dtype, layouts, one_cotangent)
     fn = _PARAM_FUNCTIONS.get(src)
     if fn is None:
         fn = _cdll(src).sg_param_backward
