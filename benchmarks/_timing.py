@@ -4,7 +4,9 @@ repeats of the contenders of one comparison interleaved."""
 from __future__ import annotations
 
 import gc
+import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -60,3 +62,31 @@ def interleaved_medians(fns: dict[Any, Callable[[], Any]], repeats: int,
     finally:
         gc.enable()
     return {k: statistics.median(v) for k, v in samples.items()}
+
+
+#: glibc's allocator, held steady: a freed 1 MiB block at the top of the heap is returned
+#: to the system once the free top exceeds the (dynamic) trim threshold, and the next
+#: allocation then page-faults every 4 KiB page (measured at 2^18 float32: 0 or 12-19
+#: faults per call for spikegrad, 0 or 330-460 for snntorch, depending on the order the
+#: contenders ran in; jax at 2^22: 0.57-2.1 ms a call instead of 0.67 ms).  Every
+#: contender runs under the same policy.
+STEADY_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(256 << 20),
+                  "MALLOC_MMAP_THRESHOLD_": str(256 << 20)}
+
+
+def steady_allocator(policy: str) -> None:
+    """Re-run this script with glibc's trim and mmap thresholds raised (Linux), unless
+    ``policy`` is ``"default"`` or they are set already."""
+    if policy == "default" or not sys.platform.startswith("linux"):
+        return
+    if all(os.environ.get(k) == v for k, v in STEADY_MALLOC.items()):
+        return
+    env = {**os.environ, **STEADY_MALLOC}
+    os.execve(sys.executable, [sys.executable, *sys.argv], env)
+
+
+#: the ``--malloc`` option of every benchmark
+MALLOC_CHOICES: dict[str, Any] = dict(
+    choices=("steady", "default"), default="steady",
+    help="glibc allocator policy for every contender (steady: no heap trimming, so no "
+    "contender pays fresh page faults by lot)")

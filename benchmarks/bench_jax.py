@@ -11,11 +11,13 @@ binding, for reference).  Memory floor: ``jax.jit(x + g)`` (3 streams).  Modes:
 Every contender's repeats are interleaved (one round times each once), so a slow spell of
 the shared machine does not decide a ratio.  Printed: per-call time, the speed-up over
 braintools for the same surrogate, and the time as a multiple of the ``jit(x + g)`` floor
-measured in the same run.
+measured in the same run.  Every contender runs under one glibc allocator policy (heap
+trimming off; ``--malloc default`` keeps glibc's own), as in ``bench_torch.py``.
 
 Usage::
 
     python benchmarks/bench_jax.py [--sizes 10 14 18 22 24] [--json out.json]
+    python benchmarks/bench_jax.py --malloc default    # glibc's own heap trimming
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 from _tables import fmt_time, ratio_table
-from _timing import interleaved_medians
+from _timing import MALLOC_CHOICES, interleaved_medians, steady_allocator
 
 
 def _hand(derivative: Callable[[jax.Array], jax.Array]) -> Callable[[jax.Array], jax.Array]:
@@ -229,6 +231,7 @@ def report(res: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--malloc", **MALLOC_CHOICES)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 14, 18, 22, 24])
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--json")
@@ -236,6 +239,8 @@ def main() -> None:
                     help="log2 of the element counts of the learnable-alpha rows (none: "
                     "skip them)")
     args = ap.parse_args()
+    steady_allocator(args.malloc)
+    print(f"# allocator: {args.malloc}")
     res = run(args.sizes, args.repeats)
     print(report(res))
     if args.learnable_sizes:

@@ -31,14 +31,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import torch
 from _tables import fmt_time, ratio_table
-from _timing import calibrated_median, interleaved_medians
+from _timing import MALLOC_CHOICES, calibrated_median, interleaved_medians, steady_allocator
 
 MUST_MOVE = {"fwd": 8, "bwd": 12, "fb": 20}  # bytes per float32 element
 
@@ -219,24 +217,6 @@ def report(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-#: glibc's allocator, held steady: a freed 1 MiB block at the top of the heap is returned
-#: to the system once the free top exceeds the (dynamic) trim threshold, and the next
-#: allocation then page-faults every 4 KiB page (measured at 2^18 float32: 0 or 12-19
-#: faults per call for spikegrad, 0 or 330-460 for snntorch, depending on the order the
-#: contenders ran in).  Every contender runs under the same policy.
-_STEADY_MALLOC = {"MALLOC_TRIM_THRESHOLD_": str(256 << 20),
-                  "MALLOC_MMAP_THRESHOLD_": str(256 << 20)}
-
-
-def _steady_allocator(policy: str) -> None:
-    """Re-run this script with glibc's trim and mmap thresholds raised (Linux), unless
-    ``policy`` is ``"default"`` or they are set already."""
-    if policy == "default" or not sys.platform.startswith("linux"):
-        return
-    if all(os.environ.get(k) == v for k, v in _STEADY_MALLOC.items()):
-        return
-    env = {**os.environ, **_STEADY_MALLOC}
-    os.execve(sys.executable, [sys.executable, *sys.argv], env)
 
 
 class _HandLearnableAtan(torch.autograd.Function):
@@ -313,9 +293,7 @@ def report_learnable(res: dict[str, Any]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--malloc", choices=("steady", "default"), default="steady",
-                    help="glibc allocator policy for every contender (steady: no heap "
-                    "trimming, so no contender pays fresh page faults by lot)")
+    ap.add_argument("--malloc", **MALLOC_CHOICES)
     ap.add_argument("--sizes", type=int, nargs="+", default=[10, 14, 18, 22, 24],
                     help="log2 of the element counts")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -325,7 +303,7 @@ def main() -> None:
                     help="log2 of the element counts of the learnable-alpha rows (none: "
                     "skip them)")
     args = ap.parse_args()
-    _steady_allocator(args.malloc)
+    steady_allocator(args.malloc)
     print(f"# allocator: {args.malloc}"
           + (" (MALLOC_TRIM_THRESHOLD_ = MALLOC_MMAP_THRESHOLD_ = 256 MiB)"
              if args.malloc == "steady" else ""))
