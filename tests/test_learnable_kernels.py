@@ -427,10 +427,9 @@ def test_per_channel_half_input_strided_views_and_a_bfloat16_parameter(
                                rtol=1e-2)
 
 
-def _shared_cases() -> list[tuple[str, str]]:
-    """(definition, parameter) whose one-value parameter kernel shares a division of
-    ``g'`` (spikegrad.codegen.share)."""
-    from spikegrad.codegen import share
+def _one_value_graphs() -> list[tuple[str, str, tuple]]:
+    """``(definition, parameter, outs)``: the float32 graph of every definition's kernel
+    for one real parameter as a one-value array (the others at their defaults)."""
     from spikegrad.codegen.tangent import param_graph
 
     cases = []
@@ -443,10 +442,17 @@ def _shared_cases() -> list[tuple[str, str]]:
                 continue
             static = tuple((q.name, None if q.name == p.name else e.defaults()[q.name])
                            for q in e.params)
-            _, outs = param_graph(e, static, "float32")
-            if share.share_divisions(outs[0], tuple(outs[1:]), {"p0"}, "float32")[1]:
-                cases.append((name, p.name))
+            cases.append((name, p.name, param_graph(e, static, "float32")[1]))
     return cases
+
+
+def _shared_cases() -> list[tuple[str, str]]:
+    """(definition, parameter) whose one-value parameter kernel shares a division of
+    ``g'`` (spikegrad.codegen.share)."""
+    from spikegrad.codegen import share
+
+    return [(name, pname) for name, pname, outs in _one_value_graphs()
+            if share.share_divisions(outs[0], tuple(outs[1:]), {"p0"}, "float32")[1]]
 
 
 SHARED = _shared_cases()
@@ -492,27 +498,17 @@ def test_a_tangents_loop_invariant_factors_are_multiplied_once() -> None:
     per-element operations fewer for atan (kernel at 2^18 float32: 46 -> 40 us on 2
     threads), and never more for any definition and parameter."""
     from spikegrad.codegen import share
-    from spikegrad.codegen.tangent import param_graph
 
     fewer = []
-    for name in [*spikegrad.names(), *spikegrad.aliases()]:
-        e = spikegrad.entry(name)
-        if e.formula.stochastic_backward or e.formula.primitive is None:
-            continue
-        for p in e.params:
-            if p.static:
-                continue
-            static = tuple((q.name, None if q.name == p.name else e.defaults()[q.name])
-                           for q in e.params)
-            _, outs = param_graph(e, static, "float32")
-            tangents, ms = share.share_divisions(outs[0], tuple(outs[1:]), {"p0"}, "float32")
-            invariant = {"p0", *(f"sg_inv{j}" for j in range(len(ms)))}
-            grouped = share.group_invariant_factors(tangents, outs[:1], invariant, "float32")
-            before = _varying_ops(outs[:1], tangents)
-            after = _varying_ops(outs[:1], grouped)
-            assert after <= before, (name, p.name, before, after)
-            if after < before:
-                fewer.append((name, p.name, before - after))
+    for name, pname, outs in _one_value_graphs():
+        tangents, ms = share.share_divisions(outs[0], tuple(outs[1:]), {"p0"}, "float32")
+        invariant = {"p0", *(f"sg_inv{j}" for j in range(len(ms)))}
+        grouped = share.group_invariant_factors(tangents, outs[:1], invariant, "float32")
+        before = _varying_ops(outs[:1], tangents)
+        after = _varying_ops(outs[:1], grouped)
+        assert after <= before, (name, pname, before, after)
+        if after < before:
+            fewer.append((name, pname, before - after))
     assert any(f[:2] == ("atan", "alpha") and f[2] >= 2 for f in fewer), fewer
 
 

@@ -151,26 +151,36 @@ def share_divisions(derivative: Node, tangents: tuple[Node, ...], invariant: set
             inverses[id(q)] = ns.input(f"sg_inv{len(ms) - 1}", q.dtype)
         return inverses[id(q)]
 
-    def new(n: Any) -> Any:
-        if not isinstance(n, Node):
-            return n
-        found = rebuilt.get(id(n))
-        if found is not None:
-            return found
+    def make(n: Node) -> Node:
         args = tuple(new(a) for a in n.args)
         q = (quotients.get(value_number(n.args[1], dtype, vn))
              if n.op == "div" and isinstance(n.args[1], Node) else None)
         if q is not None and q is not n and n.dtype == q.dtype:
-            out = args[0] * (q * inverse(q))
-        elif any(a is not b for a, b in zip(args, n.args, strict=True)):
-            out = ns._node(n.op, args, n.dtype)
-        else:
-            out = n
-        rebuilt[id(n)] = out
-        return out
+            return args[0] * (q * inverse(q))
+        return _with_args(n, args)
+
+    def new(n: Any) -> Any:
+        return _memoized(n, rebuilt, make)
 
     shared = tuple(new(t) for t in tangents)
     return (shared, ms) if ms else (tangents, [])
+
+
+def _memoized(n: Any, rebuilt: dict[int, Any], make: Any) -> Any:
+    """``make(n)`` once per node of a graph being rewritten (numbers as they are)."""
+    if not isinstance(n, Node):
+        return n
+    found = rebuilt.get(id(n))
+    if found is None:
+        found = rebuilt[id(n)] = make(n)
+    return found
+
+
+def _with_args(n: Node, args: tuple[Any, ...]) -> Node:
+    """``n`` with its operands ``args`` (``n`` itself where none changed)."""
+    if all(a is b for a, b in zip(args, n.args, strict=True)):
+        return n
+    return n.ns._node(n.op, args, n.dtype)
 
 
 def _uses(outs: tuple[Node, ...]) -> dict[int, int]:
@@ -200,7 +210,6 @@ def group_invariant_factors(tangents: tuple[Node, ...], others: tuple[Node, ...]
     shared divisions do; ``g'`` is never rewritten."""
     if not tangents:
         return tangents
-    ns = tangents[0].ns
     uses = _uses((*others, *tangents))
     deps: dict[int, frozenset[str]] = {}
     # what the other outputs compute is kept as it is (computed once, read as it is)
@@ -234,13 +243,7 @@ def group_invariant_factors(tangents: tuple[Node, ...], others: tuple[Node, ...]
             out = out * f
         return out
 
-    def new(n: Any) -> Any:
-        if not isinstance(n, Node):
-            return n
-        found = rebuilt.get(id(n))
-        if found is not None:
-            return found
-        out: Any = None
+    def make(n: Node) -> Node:
         if n.op in ("mul", "neg") and n.dtype == dtype:
             raw: list[Any] = []
             sign = flatten(n, raw)
@@ -254,12 +257,10 @@ def group_invariant_factors(tangents: tuple[Node, ...], others: tuple[Node, ...]
                 # (numbers only: their product, a number the emitter reads from c[] as
                 # it does every number: never a literal, so the source stays one per
                 # structure)
-                out = product(varying) * k
-        if out is None:
-            args = tuple(new(a) for a in n.args)
-            changed = any(a is not b for a, b in zip(args, n.args, strict=True))
-            out = ns._node(n.op, args, n.dtype) if changed else n
-        rebuilt[id(n)] = out
-        return out
+                return product(varying) * k
+        return _with_args(n, tuple(new(a) for a in n.args))
+
+    def new(n: Any) -> Any:
+        return _memoized(n, rebuilt, make)
 
     return tuple(new(t) for t in tangents)
