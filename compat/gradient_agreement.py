@@ -479,18 +479,35 @@ def _kernels() -> str:
             f"{libc} {libc_version})")
 
 
+def _cpu_vendor() -> str:
+    """The CPU's vendor (``GenuineIntel``, ``AuthenticAMD``, ...): torch's math libraries
+    take vendor-specific paths, so the last bits of the peers' ``exp`` and of the training
+    runs' products depend on it (measured: the rows of snntorch's ``sigmoid``,
+    spikingjelly's ``Erf`` and norse's ``circ`` moved, and the training of snntorch's
+    ``fast_sigmoid`` parted at step 1 instead of 10, on an AMD CPU with the same torch)."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown vendor"
+
+
 def environment(peer: str) -> str:
     """What ``peer``'s rows were measured with: the peer's version, its framework's, the
     CPU and how spikegrad's backward ran."""
     framework = PEERS[peer][2]
     if framework == "jax":
         where = (f"jax {version('jax')}, jaxlib {version('jaxlib')} "
-                 f"({platform.machine()}, under jax.jit)")
+                 f"({platform.machine()}, {_cpu_vendor()}, under jax.jit)")
     else:
         import torch
 
         where = (f"torch {torch.__version__} ({platform.machine()}, "
-                 f"{torch.backends.cpu.get_cpu_capability()}), {_kernels()}")
+                 f"{torch.backends.cpu.get_cpu_capability()}, {_cpu_vendor()}), "
+                 f"{_kernels()}")
     return f"{peer} {version(peer)}: {where}"
 
 
