@@ -337,9 +337,9 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
         # (spikegrad.codegen.share): a second loop, run where those numerators are of
         # moderate magnitude
         shared, ms = share.share_divisions(outs[0], tuple(outs[1:]), invariant, dtype)
-        shared = share.group_invariant_factors(
-            shared, outs[:1], invariant | {f"sg_inv{j}" for j in range(len(ms))}, dtype)
         if ms:
+            shared = share.group_invariant_factors(
+                shared, outs[:1], invariant | {f"sg_inv{j}" for j in range(len(ms))}, dtype)
             pre, mvars = emit_expressions(tuple(ms), {f"p{k}": f"p{k}s" for k in
                                                       range(len(layouts))}, constants)
             slines, (sdvar, *stvars) = emit_expressions(
