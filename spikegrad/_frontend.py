@@ -104,6 +104,10 @@ class BoundCache:
         return bound
 
 
+def _never(value: Any) -> bool:
+    return False
+
+
 class _NumberShape:
     """What the calls of one shape of numbers share (definition, names, the values other
     than floats): binding validates only the floats, as :meth:`Entry.bind` does them."""
@@ -114,14 +118,18 @@ class _NumberShape:
         self.items = bound.param_items
         by_name = {p.name: p for p in entry.params}
         slot = {k: i for i, (k, _) in enumerate(self.items)}
-        self.floats = tuple((by_name[k], slot[k]) for k, v in params.items()
-                            if type(v) is float)
+        # a float inside a real parameter's domain is accepted as it is (what
+        # Param.validate returns for it); any other goes through Param.validate (which
+        # converts it, or raises the error)
+        self.floats = tuple((by_name[k], slot[k], by_name[k].domain.check
+                             if by_name[k].domain.kind == "real" else _never)
+                            for k, v in params.items() if type(v) is float)
 
     def bind(self, params: dict[str, Any]) -> Bound:
-        owner = self.entry.name
         items = list(self.items)
-        for p, i in self.floats:
-            items[i] = (p.name, p.validate(owner, params[p.name]))
+        for p, i, inside in self.floats:
+            v = params[p.name]
+            items[i] = (p.name, v if inside(v) else p.validate(self.entry.name, v))
         return Bound._assemble_numbers(self.entry, tuple(items))
 
 

@@ -555,8 +555,8 @@ class Entry(Definition):
 def _mapped_numbers(entry: Entry, items: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
     """What a bound of numbers keeps of its entry's mapping: the formula's parameters and
     the output scale."""
-    fparams, scale = entry.map_params(dict(items))
-    return {"_fparams": fparams, "_scale": float(scale)}
+    fparams, scale = entry.mapping(dict(items))  # (a fresh dict: map_params' copy)
+    return {"_fparams": dict(fparams), "_scale": float(scale)}
 
 
 @dataclass(frozen=True, eq=False)

@@ -197,6 +197,77 @@ def test_a_new_number_of_a_known_shape_is_validated(bad: float) -> None:
         cache.get({"alpha": bad})
 
 
+def test_a_float_for_an_integer_parameter_of_a_known_shape_becomes_an_integer() -> None:
+    """A known call shape accepts a float inside a real parameter's domain as it is; an
+    integer parameter's float still goes through ``Param.validate`` (``2.0`` -> ``2``)."""
+    cache = _frontend.BoundCache(spikegrad.entry("squarewave_fourier_series"))
+    cache.get({"n_terms": 2.0})
+    for n in (3.0, 4.0):
+        items = dict(cache.get({"n_terms": n}).param_items)
+        assert items["n_terms"] == int(n) and type(items["n_terms"]) is int
+    with pytest.raises(ValueError, match="n_terms"):
+        cache.get({"n_terms": 2.5})
+
+
+# -- the C++ node: a new value of a known formula shape ------------------------------------
+NATIVE = [n for n in NAMES if not spikegrad.entry(n).formula.stochastic_backward
+          and spikegrad.entry(n).bind().forward_kind in ("ge", "gt")
+          and any(_values(n)[0])]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", NATIVE)
+def test_a_new_value_of_a_known_shape_reaches_the_cpp_node_as_a_fresh_trace_would(
+        name: str, dtype: str) -> None:
+    """A sweep's new value gets the C++ node's kernel and constants from its formula
+    shape's recorded programs (no trace, no kernel lookup): the same kernel address and,
+    bit for bit, the constants of a fresh trace of that value."""
+    pytest.importorskip("torch")
+    from spikegrad.adapters import _torch_native
+    from spikegrad.adapters import torch as adapter
+
+    if not _torch_native.ensure():
+        pytest.skip(f"no C++ node: {_torch_native.status()}")
+    first, *others = _values(name)
+    bound = spikegrad.get(name, **first)
+    if adapter._native_entry(bound, dtype == "float64") is None:
+        pytest.skip(f"{name}: no fused kernel")
+    for vals in others:
+        bound = spikegrad.get(name, **vals)
+        replayed = adapter._replayed(bound, dtype)
+        _clear()  # the reference: a fresh trace
+        src, constants = cpu.source_and_constants(bound, dtype)
+        if replayed is None:  # (another branch, or traced per value: not a shape's)
+            continue
+        address, got = replayed
+        assert address == cpu.library(src).backward_address, name
+        assert _bits(got) == _bits(constants), (name, vals)
+
+
+def test_a_sweep_through_the_cpp_node_traces_nothing(traces: list[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """After its first value, a sweep through the torch binding neither traces nor asks
+    the code generator for a kernel: each new value is a program call."""
+    torch = pytest.importorskip("torch")
+    import spikegrad.torch as sgt
+    from spikegrad.adapters import _torch_native
+
+    if not _torch_native.ensure():
+        pytest.skip(f"no C++ node: {_torch_native.status()}")
+    x = torch.linspace(-2, 2, 64, requires_grad=True)
+    torch.autograd.grad(sgt.atan(x, alpha=1.25).sum(), x)
+    asked: list[str] = []
+    real = cpu.backward_and_constants
+    monkeypatch.setattr(cpu, "backward_and_constants",
+                        lambda bound, dtype: asked.append(dtype) or real(bound, dtype))
+    for i in range(20):
+        alpha = 1.3 + 1e-3 * i
+        (gx,) = torch.autograd.grad(sgt.atan(x, alpha=alpha).sum(), x)
+        expect = spikegrad.get("atan", alpha=alpha).derivative(x.detach().double().numpy())
+        np.testing.assert_allclose(gx.double().numpy(), expect, rtol=2e-6, atol=0)
+    assert asked == [] and len(traces) <= 1, (asked, traces)
+
+
 # -- the CUDA kernels' text (generated here, compiled by cupy on a GPU) -----------------
 @pytest.mark.parametrize("name", NAMES)
 def test_the_cuda_kernels_of_a_new_value_are_a_fresh_trace_s(name: str) -> None:

@@ -86,21 +86,6 @@ static at::Tensor fresh_like(const at::Tensor& x) {
   return out;
 }
 
-// one per distinct bound surrogate: its kernels, run-time constants, and the bound value
-// itself (a strong reference, for the Python fallback); released under the GIL, which a
-// node destroyed on an autograd thread does not hold
-struct SgEntry {
-  bwd_fn k32, k64;
-  PyObject* bound = nullptr;
-  at::Tensor c32, c64;
-  ~SgEntry() {
-    if (bound != nullptr && Py_IsInitialized() && !sg_finalizing()) {
-      py::gil_scoped_acquire gil;
-      Py_DECREF(bound);
-    }
-  }
-};
-
 // The backward-time half of the fast-path decision: the rule of Python's
 // spikegrad.adapters.torch_tensors.backward_applies, stated here so the node decides
 // without Python (exported as backward_applies; the tests hold the two together).
@@ -112,11 +97,24 @@ static bool sg_backward_applies(const at::Tensor& x, const at::Tensor& g) {
          && x.device().is_cpu() && g.device().is_cpu();
 }
 
-// the backward node: grad * g'(x) by the generated kernel, or by Python's torch ops
+// the backward node: grad * g'(x) by the generated kernel, or by Python's torch ops.  It
+// holds what its call was given: the kernel of the one dtype it serves (float32 or
+// float64), the surrogate's constants, and the bound surrogate (a strong reference, for
+// the Python fallback; released under the GIL, which a node destroyed on an autograd
+// thread does not hold).  Nothing outlives the node: a parameter that changes at every
+// call (a sweep) leaves no allocation behind between the transient tensors.
 struct SgSpikeBackward : public torch::autograd::Node {
   torch::autograd::SavedVariable x_;
-  std::shared_ptr<SgEntry> e_;
+  bwd_fn k_ = nullptr;
+  PyObject* bound_ = nullptr;
+  std::vector<double> c_;
 
+  ~SgSpikeBackward() override {
+    if (bound_ != nullptr && Py_IsInitialized() && !sg_finalizing()) {
+      py::gil_scoped_acquire gil;
+      Py_DECREF(bound_);
+    }
+  }
   std::string name() const override { return "SpikegradSpikeBackward"; }
   void release_variables() override { x_.reset_data(); }
 
@@ -128,23 +126,23 @@ struct SgSpikeBackward : public torch::autograd::Node {
     bool half = st == at::kHalf || st == at::kBFloat16;
     at::Tensor gx;
     if (sg_backward_applies(x, g)) {
-      bool dbl = st == at::kDouble;
       at::Tensor xc = half ? x.to(at::kFloat).contiguous() : x.contiguous();
       at::Tensor gc = half ? g.to(at::kFloat).contiguous() : g.contiguous();
       gx = fresh_like(xc);
-      bwd_fn k = dbl ? e_->k64 : e_->k32;
-      const at::Tensor& c = dbl ? e_->c64 : e_->c32;
-      k(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(), xc.numel(), c.data_ptr<double>());
+      k_(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(), xc.numel(), c_.data());
       if (half) gx = gx.to(st);
     } else {
       py::gil_scoped_acquire gil;
-      gx = (*slow_backward)(py::handle(e_->bound), x, g).cast<at::Tensor>();
+      gx = (*slow_backward)(py::handle(bound_), x, g).cast<at::Tensor>();
     }
     return {gx};
   }
 };
 
-at::Tensor sg_spike(const at::Tensor& x, bool strict, const std::shared_ptr<SgEntry>& e) {
+// the spike of x (strict: x > 0, else x >= 0) with the surrogate gradient of kernel k
+// (its address), constants c and the bound surrogate
+at::Tensor sg_spike(const at::Tensor& x, bool strict, int64_t k, py::object bound,
+                    std::vector<double> c) {
   at::Tensor out;
   {
     at::AutoDispatchBelowADInplaceOrView guard;
@@ -155,21 +153,12 @@ at::Tensor sg_spike(const at::Tensor& x, bool strict, const std::shared_ptr<SgEn
     auto node = c10::make_intrusive<SgSpikeBackward>();
     node->set_next_edges(torch::autograd::collect_next_edges(x));
     node->x_ = torch::autograd::SavedVariable(x, false);
-    node->e_ = e;
+    node->k_ = reinterpret_cast<bwd_fn>(k);
+    node->bound_ = bound.inc_ref().ptr();
+    node->c_ = std::move(c);
     torch::autograd::set_history(out, node);
   }
   return out;
-}
-
-std::shared_ptr<SgEntry> sg_entry(int64_t k32, int64_t k64, py::object bound,
-                                  at::Tensor c32, at::Tensor c64) {
-  auto e = std::make_shared<SgEntry>();
-  e->k32 = reinterpret_cast<bwd_fn>(k32);
-  e->k64 = reinterpret_cast<bwd_fn>(k64);
-  e->bound = bound.inc_ref().ptr();
-  e->c32 = c32;
-  e->c64 = c64;
-  return e;
 }
 
 // -- tensor parameters (a learnable alpha: one value, per channel, per neuron): the
@@ -389,8 +378,6 @@ void sg_set_advise(py::object f, int64_t min_bytes) {
 }
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  py::class_<SgEntry, std::shared_ptr<SgEntry>>(m, "Entry");
-  m.def("entry", &sg_entry);
   m.def("spike", &sg_spike);
   m.def("set_advise", &sg_set_advise);
   m.def("set_slow", &sg_set_slow);

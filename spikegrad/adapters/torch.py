@@ -42,7 +42,7 @@ from .._evaluate import (
     primitive_compute,
 )
 from .._spec import Bound
-from ..codegen import cpu
+from ..codegen import cpu, replay
 from . import _pages, _torch_native
 from .torch_multistep import apply as _multistep_apply
 from .torch_tensors import FLOATS as _FLOATS
@@ -385,11 +385,18 @@ def function_for(bound: Bound | None = None) -> type[torch.autograd.Function]:
 
 
 # -- the C++ node (eager CPU calls with number parameters) ------------------------------------
-#: The C++ node's entry per bound surrogate, ready to serve: (module, strict, node argument).
-#: Bounded: cleared when full (an entry lives on in the nodes that hold it, so nothing in
-#: flight depends on this table); a per-call parameter value builds one entry per value.
-_NATIVE_READY: dict[tuple[Bound, bool], tuple[Any, bool, tuple[Any, ...]]] = {}
+#: Where a bound surrogate keeps the C++ node's arguments for it, once ready, per kind of
+#: input (float32 and the half types, float64): ``(module, strict, kernel address,
+#: constants)``, in the bound's own ``__dict__`` (as its hash is), so they live and go
+#: with the bound: no table keyed by bound values, nothing hashed per call, no cycle (the
+#: bound is not in them), and a parameter that changes at every call (a sweep) leaves
+#: nothing behind but what the bounded :class:`~spikegrad._frontend.BoundCache` holds.
+NATIVE_SLOTS = ("_torch_node_float32", "_torch_node_float64")
 NATIVE_CACHE_SIZE = 1024
+#: Per formula shape (formula, dtype, replay key; the parameter values are not in it): the
+#: kernel and constants program of each branch compiled (:func:`cpu.backward_branches`),
+#: so a new value (a schedule, a sweep) costs a program call, not a trace.  Bounded.
+_NATIVE_SHAPES: dict[tuple[Any, ...], tuple[tuple[int, Any], ...]] = {}
 _NATIVE_LOCK = threading.Lock()
 
 
@@ -405,31 +412,58 @@ def _native_ok(bound: Bound, x: torch.Tensor) -> bool:
             and not _fused_state["no_compiler"] and fast_path_ok(x))
 
 
-def _native_entry(bound: Bound, double: bool) -> tuple[Any, bool, tuple[Any, ...]] | None:
-    """(module, strict, node arguments) of ``bound`` for float64 input (``double``) or the
-    others (float32, and the half types computed in it), once the C++ node and that
-    kernel are ready (cached per bound and kind: the eager hot path is one dictionary
-    lookup; a new parameter value builds the one kernel its input needs)."""
+def _replayed(bound: Bound, dtype: str) -> tuple[int, list[float]] | None:
+    """``(kernel address, constants)`` of ``bound`` from its formula shape's recorded
+    branches (:data:`_NATIVE_SHAPES`), or ``None`` where none is recorded or applies."""
+    if bound.entry.user:
+        return None
+    d = bound.__dict__
+    found = replay.leaves(d["_fparams"], d["_scale"])
+    if found is None:
+        return None
+    key, values = found
+    for address, program in _NATIVE_SHAPES.get((bound.formula, dtype, key), ()):
+        try:
+            constants = program(values)
+        except (ArithmeticError, ValueError, TypeError):
+            continue  # (the formula's own handling of such a value: traced)
+        if constants is not None:  # (None: another branch than this program's)
+            return address, constants
+    return None
+
+
+def _native_entry(bound: Bound, double: bool) -> tuple[Any, bool, int, tuple[float, ...]] | None:
+    """(module, strict, kernel address, constants) of ``bound`` for float64 input
+    (``double``) or the others (float32, and the half types computed in it), once the C++
+    node and that kernel are ready (kept by the bound, :data:`NATIVE_SLOTS`: the eager hot
+    path is one dictionary lookup; a new parameter value of a known formula shape costs
+    the program of its constants, :func:`_replayed`; else it builds the one kernel its
+    input needs)."""
     native = _torch_native.module()
     if native is None:
         return None
     _connect(native)
     dtype = "float64" if double else "float32"
-    # (no Kernels per value: a new value of a known formula replays its constants)
-    found = _built((bound.formula, dtype), bound.name,
-                   lambda: cpu.backward_and_constants(bound, dtype))
+    found = _replayed(bound, dtype)
     if found is None:
-        return None
-    fn, array = found
-    constants = torch.from_numpy(array)
-    # the node picks its kernel by the input's dtype, which this entry serves alone
-    entry = native.entry(fn, fn, bound, constants, constants)
-    found = (native, bound.forward_kind == "gt", (entry,))
-    with _NATIVE_LOCK:
-        if len(_NATIVE_READY) >= NATIVE_CACHE_SIZE:
-            _NATIVE_READY.clear()
-        _NATIVE_READY[bound, double] = found
-    return found
+        # (no Kernels per value: a new value of a known formula replays its constants)
+        built = _built((bound.formula, dtype), bound.name,
+                       lambda: cpu.backward_and_constants(bound, dtype))
+        if built is None:
+            return None
+        found = built[0], built[1].tolist()
+        key, branches = cpu.backward_branches(bound, dtype)
+        if key is not None:
+            with _NATIVE_LOCK:
+                if len(_NATIVE_SHAPES) >= NATIVE_CACHE_SIZE:
+                    _NATIVE_SHAPES.clear()
+                _NATIVE_SHAPES[bound.formula, dtype, key] = branches
+    # the node's arguments besides x and the bound: the kernel of one dtype (x's, or
+    # float32 for halves) and the constants (Python values: every C++ allocation lives
+    # with its node, none is left between the transient tensors per value)
+    ready = (native, bound.forward_kind == "gt", found[0], tuple(found[1]))
+    bound.__dict__[NATIVE_SLOTS[double]] = ready
+    return ready
 
 
 def _connect(native: Any) -> None:
@@ -533,12 +567,11 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
     compiling = torch.compiler.is_compiling()
     names = bound.array_param_names
     double = getattr(x, "dtype", None) is torch.float64  # x is checked below
-    # (a bound holding tensors is never in this table: no hash of it per call)
-    ready = (_NATIVE_READY.get((bound, double)) if key is None and not compiling
+    ready = (bound.__dict__.get(NATIVE_SLOTS[double]) if key is None and not compiling
              and not names else None)
     if ready is not None and x.dtype in _FLOATS and fast_path_ok(x):
-        native, strict, args = ready
-        return native.spike(x, strict, *args)
+        native, strict, kernel, constants = ready
+        return native.spike(x, strict, kernel, bound, constants)
     if names and key is None and not compiling:
         served = _native_param_spike(bound, x)  # an entry known from an earlier call
         if served is not None:
@@ -562,8 +595,8 @@ def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
     elif key is None and not compiling and _native_ok(bound, x):
         ready = _native_entry(bound, double)
         if ready is not None:
-            native, strict, args = ready
-            return native.spike(x, strict, *args)
+            native, strict, kernel, constants = ready
+            return native.spike(x, strict, kernel, bound, constants)
     if bound.stochastic and key is None:
         special.uniform(None, x, x.dtype, _xp())  # raises the clear "pass key=" error
     # always every slot: dynamo matches the call against the full signature

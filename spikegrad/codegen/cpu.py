@@ -707,6 +707,22 @@ def backward_and_constants(bound: Bound, dtype: str) -> tuple[int, Any]:
     return library(src).backward_address, np.asarray(constants, dtype=np.float64)
 
 
+def backward_branches(bound: Bound, dtype: str) -> tuple[Any, tuple[tuple[int, Any], ...]]:
+    """``(key, branches)``: the replay key of ``bound``'s formula shape for ``dtype``
+    (:func:`spikegrad.codegen.replay.leaves`; ``None`` where its values are traced one by
+    one) and, for each branch recorded so far, the address of its fused backward and the
+    :class:`~spikegrad.codegen.replay.Program` of its constants: a new parameter value
+    of that shape needs only a program call (what a C caller caches per shape; the
+    branches are those :func:`backward_and_constants` compiled)."""
+    f = bound.formula
+    found = None if bound.entry.user else replay.leaves(bound.formula_params, bound.scale)
+    if found is None:
+        return None, ()
+    key = found[0]
+    recorded = REPLAYS.programs.get((f, dtype, key), ())
+    return key, tuple((library(src).backward_address, program) for src, program in recorded)
+
+
 @functools.lru_cache(maxsize=1024)
 def kernels(bound: Bound, dtype: str) -> Kernels:
     """The fused kernels of ``bound`` for ``dtype`` (its formula's library, compiled on
