@@ -47,6 +47,7 @@ from .._spec import Bound
 from . import replay, share
 from .c import C_PRELUDE, emit_expression, emit_expressions
 from .tangent import param_graph
+from .trace import Node
 
 __all__ = [
     "CompilerUnavailable",
@@ -268,8 +269,6 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     constants: list[float] = []
     reads = {"s": "p{k}s", "e": "p{k}[i]", "c": "p{k}[j]"}
     inputs = {"x": "x[i]", **{f"p{k}": reads[lay].format(k=k) for k, lay in enumerate(layouts)}}
-    lines, (dvar, *tvars) = emit_expressions(grouped, inputs, constants)
-    body = "\n            ".join(lines)
     t = {"float32": "float", "float64": "double"}[dtype]
     # the parameters and their gradients arrive as arrays of addresses (any number of
     # parameters, one signature), named here
@@ -287,9 +286,6 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     finish = "".join(f"    acc[{k}] = a{k}{' * (double)gs' if one_cotangent else ''};\n"
                      for k, lay in enumerate(layouts) if lay == "s")
     channel = [k for k, lay in enumerate(layouts) if lay == "c"]
-    # the product in the dtype (as autodiff forms it), the sum in double: GCC vectorises
-    # this reduction, not one of double products
-    term = {k: f"(double)(g[i] * {tv})" for k, tv in enumerate(tvars)}
     sig = (f"int sg_param_backward(const {t}* restrict x, const {t}* restrict g, "
            f"{t}* restrict gx,\n        const void* const* pp, void* const* gpp, "
            "double* restrict acc, int64_t n,\n        const double* restrict c, "
@@ -299,6 +295,41 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
             "generated from the spec, do not\n   edit */")
     if not channel:
         red = f" reduction(+: {', '.join(sums)})" if sums else ""
+
+        def factored(tangents: tuple[Any, ...], names: set[str], extra: dict[str, str]
+                     ) -> tuple[str, str, list[str], str, str]:
+            """The loop's statements, g''s and the tangents' variables, where a one-value
+            parameter's tangent is summed without its loop-invariant factor k
+            (:func:`share.split_invariant_factor`): the statements computing the factors
+            before the loop, and those multiplying the sums by them after it."""
+            vs, ks = [], {}
+            for k, (tn, lay) in enumerate(zip(tangents, layouts, strict=True)):
+                v, kf = (share.split_invariant_factor(tn, names, dtype) if lay == "s"
+                         else (tn, None))
+                vs.append(v)
+                if kf is not None:
+                    ks[k] = kf
+            blines, (bd, *bt) = emit_expressions((outs[0], *vs), {**inputs, **extra},
+                                                 constants)
+            pre = post = ""
+            nodes = [k for k, kf in ks.items() if isinstance(kf, Node)]
+            if nodes:
+                flines, fvars = emit_expressions(
+                    tuple(ks[k] for k in nodes),
+                    {**{f"p{k}": f"p{k}s" for k in range(len(layouts))}, **extra},
+                    constants)
+                pre = ("".join(f"    {t} sg_k{k};\n" for k in nodes) + "    {\n        "
+                       + "\n        ".join(flines) + "\n"
+                       + "".join(f"        sg_k{k} = {v};\n" for k, v in zip(nodes, fvars,
+                                                                            strict=True))
+                       + "    }\n")
+            for k, kf in ks.items():
+                if not isinstance(kf, Node):  # a number: read from c[] as every number is
+                    constants.append(float(kf))
+                    slot = f"c[{len(constants) - 1}]"
+                    pre += f"    const {t} sg_k{k} = ({t}){slot};\n"
+                post += f"    a{k} *= (double)sg_k{k};\n"
+            return "\n            ".join(blines), bd, bt, pre, post
 
         def loop(body: str, dvar: str, tvars: list[str]) -> str:
             stores = "".join((f"\n            b{k} += {tvars[k]};" if one_cotangent
@@ -331,7 +362,8 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
         }}
 {badd}    }}
 """
-        loops = loop(body, dvar, tvars)
+        fbody, fd, ft, fpre, fpost = factored(grouped[1:], invariant, {})
+        loops = fpre + loop(fbody, fd, ft) + fpost
         # a tangent's division by g''s divisor, where g''s numerator is the same all along
         # the loop (one-value parameters, constants), becomes a product by g''s quotient
         # (spikegrad.codegen.share): a second loop, run where those numerators are of
@@ -342,9 +374,8 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
                 shared, outs[:1], invariant | {f"sg_inv{j}" for j in range(len(ms))}, dtype)
             pre, mvars = emit_expressions(tuple(ms), {f"p{k}": f"p{k}s" for k in
                                                       range(len(layouts))}, constants)
-            slines, (sdvar, *stvars) = emit_expressions(
-                (outs[0], *shared), {**inputs, **{f"sg_inv{j}": f"sg_inv{j}"
-                                                  for j in range(len(ms))}}, constants)
+            invs = {f"sg_inv{j}": f"sg_inv{j}" for j in range(len(ms))}
+            sbody, sdvar, stvars, spre, spost = factored(shared, invariant | set(invs), invs)
             setup = "".join(f"    {t} sg_m{j};\n" for j in range(len(ms)))
             setup += ("    {\n        " + "\n        ".join(pre) + "\n"
                       + "".join(f"        sg_m{j} = {v};\n" for j, v in enumerate(mvars))
@@ -354,8 +385,7 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
             ok = " && ".join(f"fabs((double)sg_m{j}) >= 0x1p-{share.LIMIT} && "
                              f"fabs((double)sg_m{j}) <= 0x1p{share.LIMIT}"
                              for j in range(len(ms)))
-            loops = (f"{setup}    if ({ok}) {{\n"
-                     + loop("\n            ".join(slines), sdvar, stvars)
+            loops = (f"{setup}    if ({ok}) {{\n" + spre + loop(sbody, sdvar, stvars) + spost
                      + "    } else {\n" + loops + "    }\n")
         return f"""{C_PRELUDE}{_SIMD_DECLS}
 {note}
@@ -365,6 +395,11 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
 }}
 """, constants
     # per channel: each thread sums into its own m doubles, added to gp once at its end
+    lines, (dvar, *tvars) = emit_expressions(grouped, inputs, constants)
+    body = "\n            ".join(lines)
+    # the product in the dtype (as autodiff forms it), the sum in double: GCC vectorises
+    # this reduction, not one of double products
+    term = {k: f"(double)(g[i] * {tv})" for k, tv in enumerate(tvars)}
     priv = "".join(f"        double* restrict t{k} = (double*)calloc((size_t)m, sizeof(double));\n"
                    for k in channel)
     ok = " && ".join(f"t{k}" for k in channel)

@@ -264,3 +264,35 @@ def group_invariant_factors(tangents: tuple[Node, ...], others: tuple[Node, ...]
         return _memoized(n, rebuilt, make)
 
     return tuple(new(t) for t in tangents)
+
+
+def split_invariant_factor(tangent: Node, invariant: set[str], dtype: str
+                           ) -> tuple[Node, Any]:
+    """``(v, k)`` with ``tangent = v k`` (or ``where(c, 0, v k)``, then ``v`` is
+    ``where(c, 0, v)``) and ``k`` a factor that does not change along the loop, as
+    :func:`group_invariant_factors` leaves it (the product's last operand); ``(tangent,
+    None)`` where there is none.  A one-value parameter's gradient is then ``k Σ v``:
+    one product per sum, not one per element.  (With ``k`` not finite both forms are not
+    finite, though one may be an infinity where the other is a NaN; otherwise they differ
+    by rounding, as reassociation does.)"""
+    deps: dict[int, frozenset[str]] = {}
+
+    def fixed(a: Any) -> bool:
+        return not isinstance(a, Node) or _inputs(a, deps) <= invariant
+
+    def split(n: Any) -> tuple[Node, Any] | None:
+        if (isinstance(n, Node) and n.op == "mul" and n.dtype == dtype
+                and not fixed(n.args[0]) and fixed(n.args[1])):
+            return n.args[0], n.args[1]
+        return None
+
+    found = split(tangent)
+    if found is not None:
+        return found
+    if tangent.op == "where" and tangent.dtype == dtype:
+        cond, zero, value = tangent.args
+        inner = split(value)
+        if inner is not None and isinstance(zero, Node) and zero.op == "const" \
+                and zero.args[0] == 0.0:
+            return _with_args(tangent, (cond, zero, inner[0])), inner[1]
+    return tangent, None
