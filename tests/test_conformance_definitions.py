@@ -3,6 +3,8 @@ deliberately wrong one is caught and named."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -127,6 +129,36 @@ def _deep_derivative(x, /, *, xp, a):
     for i in range(1, 601):
         total = total + xp.cos((a * i) * x)
     return total / 600.0
+
+
+def _plain_derivative(x, /, *, xp, a):
+    return a / (1 + (a * x) ** 2)
+
+
+def test_a_kernel_the_compiler_rejects_affects_only_its_surrogate(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Finding: any failed compile of a kernel source (``gcc`` exiting non-zero) raised
+    ``CompilerUnavailable`` and turned every fused kernel off for the rest of the process,
+    silently for later calls; one transient failure would do it.  The compiler is now
+    judged by a probe: a source it rejects falls back alone, with its warning."""
+    import spikegrad.torch as sgt
+    from spikegrad.adapters import torch as adapter
+    from spikegrad.codegen import cpu
+
+    d = spikegrad.define("testdefs:rejected_source", _plain_derivative,
+                         params=[spikegrad.Param("a", 2.0, spikegrad.Domain.positive(),
+                                                 "Sharpness.")])
+    real = cpu.flags
+    monkeypatch.setenv("SPIKEGRAD_CACHE", str(tmp_path))  # built now, not found cached
+    monkeypatch.setattr(cpu, "flags", lambda src: [*real(src), "-fno-such-option-sg"]
+                        if "testdefs:rejected_source" in src else real(src))
+    x = torch.linspace(-1, 1, 7, requires_grad=True)
+    with pytest.warns(RuntimeWarning, match="testdefs:rejected_source"):
+        sgt.spike(x, spikegrad.get(d)).sum().backward()
+    ref = spikegrad.get(d).derivative(x.detach().numpy().astype(np.float64))
+    np.testing.assert_allclose(x.grad.numpy(), ref, rtol=1e-5, atol=1e-6)
+    assert not adapter._fused_state["no_compiler"]
+    assert adapter._kernel(spikegrad.get("sigmoid", alpha=4.25), torch.float32) is not None
 
 
 def test_a_kernel_that_cannot_be_built_affects_only_its_surrogate() -> None:

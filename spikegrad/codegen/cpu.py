@@ -51,6 +51,7 @@ from .trace import Node
 
 __all__ = [
     "CompilerUnavailable",
+    "KernelCompileError",
     "Kernels",
     "Library",
     "ParamKernel",
@@ -111,6 +112,32 @@ _LOCK = threading.Lock()
 
 class CompilerUnavailable(RuntimeError):
     """No working C compiler (or no OpenMP) on this machine."""
+
+
+class KernelCompileError(RuntimeError):
+    """The compiler works (it builds a probe with the kernels' flags) but failed on one
+    kernel's source: that kernel falls back, the others are unaffected."""
+
+
+_PROBE = """#include <math.h>
+#include <stdint.h>
+void sg_probe(const float* restrict x, float* restrict y, int64_t n) {
+    #pragma omp parallel for simd if(n > 32768)
+    for (int64_t i = 0; i < n; ++i) y[i] = expf(x[i]);
+}
+"""
+
+
+@functools.cache
+def _compiler_fails() -> str:
+    """Why the C compiler cannot build a probe with the kernels' flags (OpenMP and all),
+    or ``""`` where it can (asked once per process, where a kernel failed to compile)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        c_file = Path(tmp) / "probe.c"
+        c_file.write_text(_PROBE)
+        res = subprocess.run([compiler(), *FLAGS, str(c_file), "-o", str(Path(tmp) / "p.so"),
+                              "-lm"], capture_output=True, text=True)
+    return "" if res.returncode == 0 else res.stderr or f"exit status {res.returncode}"
 
 
 #: What building or tracing a kernel may raise where a binding falls back to its framework's
@@ -654,7 +681,10 @@ def _build(src: str, rebuild: bool = False) -> Path:
             res = subprocess.run([*base, "-DSG_NO_MVEC", "-lm"], capture_output=True,
                                  text=True)
         if res.returncode != 0:
-            raise CompilerUnavailable(f"compiling a spikegrad kernel failed:\n{res.stderr}")
+            why = _compiler_fails()
+            if why:  # nothing can be built: every kernel falls back
+                raise CompilerUnavailable(f"the C compiler cannot build kernels:\n{why}")
+            raise KernelCompileError(f"compiling a spikegrad kernel failed:\n{res.stderr}")
         os.replace(tmp_lib, lib)  # atomic: concurrent builders agree on the content
     _trim(lib.parent, lib)
     return lib

@@ -187,7 +187,7 @@ def _cpu_kernels(entry: Any, static: tuple[tuple[str, Any], ...],
     src = C_PRELUDE + text
     try:
         lib = cpu._cdll(src)
-    except (cpu.CompilerUnavailable, OSError):
+    except (cpu.CompilerUnavailable, cpu.KernelCompileError, OSError):
         return None
     ptr, i64 = ctypes.c_void_p, ctypes.c_int64
     real = ctypes.c_float if dtype == "float32" else ctypes.c_double
