@@ -195,7 +195,22 @@ struct SgParamEntry {
   // per parameter: 0 one value ("s"), 1 one per element ("e"), 2 one per channel ("c")
   std::vector<int64_t> layout;
   at::Tensor c32, c64;
+  // where every parameter is one value: the kernels that read one cotangent value (the
+  // broadcast of a sum's gradient, a stride-0 tensor), else null
+  void* k32one = nullptr;
+  void* k64one = nullptr;
+  at::Tensor c32one, c64one;
 };
+
+// whether g is one value seen at every element (every stride 0: what sum() hands back),
+// so that no copy of it need be made
+static bool sg_one_value(const at::Tensor& g) {
+  if (g.numel() < 2) return false;
+  for (auto st : g.strides()) {
+    if (st != 0) return false;
+  }
+  return true;
+}
 
 struct SgParamSpikeBackward : public torch::autograd::Node {
   torch::autograd::SavedVariable x_;
@@ -230,7 +245,14 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
       bool dbl = st == at::kDouble;
       auto cdt = dbl ? at::kDouble : at::kFloat;
       at::Tensor xc = sg_as(x, cdt);
-      at::Tensor gc = sg_as(g, cdt);
+      // a one-value cotangent goes to the kernel that reads that value (no copy of it)
+      const bool one = (dbl ? e_->k64one : e_->k32one) != nullptr && sg_one_value(g);
+      const double g1 = one ? sg_scalar(g) : 0.0;
+      const float g1f = static_cast<float>(g1);
+      at::Tensor gc = one ? at::Tensor() : sg_as(g, cdt);
+      const void* gptr0 = one ? (dbl ? static_cast<const void*>(&g1)
+                                     : static_cast<const void*>(&g1f))
+                              : gc.data_ptr();
       std::vector<at::Tensor> pc, gp;
       std::vector<std::vector<int64_t>> trimmed;
       // a one-value parameter is read once, here, in the kernel's dtype (no tensor op)
@@ -273,9 +295,10 @@ struct SgParamSpikeBackward : public torch::autograd::Node {
       }
       at::Tensor gx = fresh_like(xc);
       std::vector<double> a(np, 0.0);
-      const double* c = (dbl ? e_->c64 : e_->c32).data_ptr<double>();
-      void* k = dbl ? e_->k64 : e_->k32;
-      int rc = reinterpret_cast<pbwd_fn>(k)(xc.data_ptr(), gc.data_ptr(), gx.data_ptr(),
+      const double* c = (one ? (dbl ? e_->c64one : e_->c32one)
+                             : (dbl ? e_->c64 : e_->c32)).data_ptr<double>();
+      void* k = one ? (dbl ? e_->k64one : e_->k32one) : (dbl ? e_->k64 : e_->k32);
+      int rc = reinterpret_cast<pbwd_fn>(k)(xc.data_ptr(), gptr0, gx.data_ptr(),
                                             pptr.data(), gptr.data(), a.data(), xc.numel(),
                                             c, dims_);
       if (rc != 0) return slow(x, g, ps);  // no memory for the per-thread sums
@@ -349,15 +372,24 @@ at::Tensor sg_param_spike(const at::Tensor& x, bool strict,
   return out;
 }
 
+// the kernels (addresses) and their constants; k32one/k64one 0 where there are none
 std::shared_ptr<SgParamEntry> sg_param_entry(int64_t k32, int64_t k64,
                                              std::vector<int64_t> layout,
-                                             at::Tensor c32, at::Tensor c64) {
+                                             at::Tensor c32, at::Tensor c64,
+                                             int64_t k32one, int64_t k64one,
+                                             at::Tensor c32one, at::Tensor c64one) {
   auto e = std::make_shared<SgParamEntry>();
   e->k32 = reinterpret_cast<void*>(k32);
   e->k64 = reinterpret_cast<void*>(k64);
   e->layout = layout;
   e->c32 = c32;
   e->c64 = c64;
+  if (k32one != 0 && k64one != 0) {
+    e->k32one = reinterpret_cast<void*>(k32one);
+    e->k64one = reinterpret_cast<void*>(k64one);
+    e->c32one = c32one;
+    e->c64one = c64one;
+  }
   return e;
 }
 

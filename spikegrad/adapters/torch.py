@@ -30,6 +30,7 @@ import threading
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 
 from .. import _arrays, special
@@ -501,6 +502,14 @@ def _native_param_ok(bound: Bound, x: torch.Tensor, params: tuple[Any, ...]) -> 
             and all(p.is_floating_point() for p in params))
 
 
+_NO_CONSTANTS = np.zeros(1)
+
+
+def _address(kernel: Any) -> int:
+    """The address of a :class:`cpu.ParamKernel`'s function (0 for ``None``)."""
+    return 0 if kernel is None else int(ctypes.cast(kernel.function, ctypes.c_void_p).value)
+
+
 def _native_param_entry(bound: Bound, layouts: tuple[str, ...]
                         ) -> tuple[Any, bool, Any] | None:
     """(module, strict, entry) of the C++ parameter node for ``bound``'s definition,
@@ -518,14 +527,21 @@ def _native_param_entry(bound: Bound, layouts: tuple[str, ...]
     kerns = [_built((bound.formula, dt, "params"), bound.name,
                     lambda dt=dt: cpu.param_kernel(bound.entry, static, dt, layouts))
              for dt in ("float32", "float64")]
+    # one-value parameters only: the kernels that read one cotangent value (a sum's
+    # gradient arrives as a stride-0 tensor: no copy of it, one product per sum)
+    ones = [_built((bound.formula, dt, "params", "one"), bound.name,
+                   lambda dt=dt: cpu.param_kernel(bound.entry, static, dt, layouts, True))
+            for dt in ("float32", "float64")] if set(layouts) == {"s"} else [None, None]
     found = None
     if all(k is not None for k in kerns):
         k32, k64 = kerns
-        entry = native.param_entry(ctypes.cast(k32.function, ctypes.c_void_p).value,
-                                   ctypes.cast(k64.function, ctypes.c_void_p).value,
-                                   ["sec".index(lay) for lay in layouts],
-                                   torch.from_numpy(k32.constants),
-                                   torch.from_numpy(k64.constants))
+        o32, o64 = ones if all(k is not None for k in ones) else (None, None)
+        entry = native.param_entry(
+            _address(k32), _address(k64), ["sec".index(lay) for lay in layouts],
+            torch.from_numpy(k32.constants), torch.from_numpy(k64.constants),
+            _address(o32), _address(o64),
+            *(torch.from_numpy(k.constants if k is not None else _NO_CONSTANTS)
+              for k in (o32, o64)))
         found = (native, bound.forward_kind == "gt", entry)
     with _NATIVE_LOCK:
         if len(_NATIVE_PARAM) >= NATIVE_CACHE_SIZE:
