@@ -523,7 +523,6 @@ def test_a_sums_stride_0_cotangent_reaches_the_one_value_kernel_in_torch() -> No
     torch = pytest.importorskip("torch")
     import spikegrad.torch as sgt
     from spikegrad.adapters import _torch_native
-    from spikegrad.adapters import torch as adapter
 
     if not _torch_native.ensure(600):
         pytest.skip(f"no C++ node: {_torch_native.status()}")
@@ -536,9 +535,9 @@ def test_a_sums_stride_0_cotangent_reaches_the_one_value_kernel_in_torch() -> No
 
     (a32, a64), (s32, s64) = kernels("atan", False), kernels("sigmoid", True)
     entry = native.param_entry(
-        adapter._address(a32), adapter._address(a64), [0],
+        a32.address, a64.address, [0],
         torch.from_numpy(a32.constants), torch.from_numpy(a64.constants),
-        adapter._address(s32), adapter._address(s64),
+        s32.address, s64.address,
         torch.from_numpy(s32.constants), torch.from_numpy(s64.constants))
     for dtype in (torch.float32, torch.float64):
         x = torch.linspace(-1, 3, 4096, dtype=dtype, requires_grad=True)

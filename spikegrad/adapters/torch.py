@@ -423,14 +423,8 @@ def _replayed(bound: Bound, dtype: str) -> tuple[int, list[float]] | None:
     if found is None:
         return None
     key, values = found
-    for address, program in _NATIVE_SHAPES.get((bound.formula, dtype, key), ()):
-        try:
-            constants = program(values)
-        except (ArithmeticError, ValueError, TypeError):
-            continue  # (the formula's own handling of such a value: traced)
-        if constants is not None:  # (None: another branch than this program's)
-            return address, constants
-    return None
+    hit = replay.branch(_NATIVE_SHAPES.get((bound.formula, dtype, key), ()), values)
+    return None if hit is None else (hit[1], hit[2])
 
 
 def _native_entry(bound: Bound, double: bool) -> tuple[Any, bool, int, tuple[float, ...]] | None:
@@ -505,11 +499,6 @@ def _native_param_ok(bound: Bound, x: torch.Tensor, params: tuple[Any, ...]) -> 
 _NO_CONSTANTS = np.zeros(1)
 
 
-def _address(kernel: Any) -> int:
-    """The address of a :class:`cpu.ParamKernel`'s function (0 for ``None``)."""
-    return 0 if kernel is None else int(ctypes.cast(kernel.function, ctypes.c_void_p).value)
-
-
 def _native_param_entry(bound: Bound, layouts: tuple[str, ...]
                         ) -> tuple[Any, bool, Any] | None:
     """(module, strict, entry) of the C++ parameter node for ``bound``'s definition,
@@ -537,9 +526,9 @@ def _native_param_entry(bound: Bound, layouts: tuple[str, ...]
         k32, k64 = kerns
         o32, o64 = ones if all(k is not None for k in ones) else (None, None)
         entry = native.param_entry(
-            _address(k32), _address(k64), ["sec".index(lay) for lay in layouts],
+            k32.address, k64.address, ["sec".index(lay) for lay in layouts],
             torch.from_numpy(k32.constants), torch.from_numpy(k64.constants),
-            _address(o32), _address(o64),
+            *(0 if k is None else k.address for k in (o32, o64)),
             *(torch.from_numpy(k.constants if k is not None else _NO_CONSTANTS)
               for k in (o32, o64)))
         found = (native, bound.forward_kind == "gt", entry)

@@ -31,7 +31,8 @@ import numpy as np
 from .._numerics import HOST_FLOATS, HostValue
 from .trace import TraceNamespace, UnsupportedTrace, trace_formula
 
-__all__ = ["HostBool", "HostScalar", "NotReplayable", "Program", "Replays", "leaves", "record"]
+__all__ = ["HostBool", "HostScalar", "NotReplayable", "Program", "Replays", "branch", "leaves",
+           "record"]
 
 
 class NotReplayable(UnsupportedTrace):
@@ -293,6 +294,21 @@ def record(fn: Any, params: dict[str, Any], scale: Any, dtype: str,
     return program if replayed is not None and _same(replayed, constants) else None
 
 
+def branch(recorded: tuple[tuple[Any, Program], ...], values: tuple[float, ...]
+           ) -> tuple[int, Any, list[float]] | None:
+    """``(index, payload, constants)`` of the first of the ``recorded`` ``(payload,
+    program)`` branches whose program takes ``values`` (its guards hold and it raises
+    nothing), or ``None`` where none does (then the value is traced)."""
+    for i, (payload, program) in enumerate(recorded):
+        try:
+            constants = program(values)
+        except (ArithmeticError, ValueError, TypeError):
+            continue  # (the formula's own handling of such a value: traced)
+        if constants is not None:  # (None: another branch than this program's)
+            return i, payload, constants
+    return None
+
+
 class Replays:
     """What a code generator emitted for each traced formula shape, with the host program
     of its constants: a new parameter value of a recorded formula and branch is not
@@ -327,15 +343,12 @@ class Replays:
         found = leaves(params, scale) if replayable else None
         key = None if found is None else (tag, dtype, found[0])
         recorded = () if key is None else self.programs.get(key, ())
-        for i, (payload, program) in enumerate(recorded):
-            try:
-                constants = program(found[1])  # type: ignore[index]
-            except (ArithmeticError, ValueError, TypeError):
-                continue  # (the formula's own handling of such a value: traced)
-            if constants is not None:  # (None: another branch than this program's)
-                if i:  # the branch a sweep is in is tried first next time
-                    self.programs[key] = (recorded[i], *recorded[:i], *recorded[i + 1:])  # type: ignore[index]
-                return payload, constants
+        hit = branch(recorded, found[1]) if recorded else None  # type: ignore[index]
+        if hit is not None:
+            i, payload, constants = hit
+            if i:  # the branch a sweep is in is tried first next time
+                self.programs[key] = (recorded[i], *recorded[:i], *recorded[i + 1:])  # type: ignore[index]
+            return payload, constants
         ns, out = trace_formula(fn, params, dtype, scale, distinct_constants=True)
         payload, constants, places = emit(ns, out)
         if (key is not None and len(recorded) < self.max_branches
