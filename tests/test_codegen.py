@@ -3,6 +3,7 @@ checked against the golden vectors; a new surrogate gets a kernel with no other 
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -182,3 +183,27 @@ def test_the_cache_removes_the_least_recently_used_never_a_fresh_one(tmp_path,
     monkeypatch.setattr(cpu, "MAX_CACHED_LIBRARIES", 1)
     cpu._trim(tmp_path, tmp_path / "sg_f.so")
     assert sorted(p.name for p in tmp_path.glob("sg_*.so")) == ["sg_e.so", "sg_f.so"]
+
+
+@pytest.mark.parametrize("kind", ["derivative", "param one-value", "param per element"])
+def test_a_small_array_runs_a_copy_of_the_loop_outside_openmp(kind: str) -> None:
+    """Finding (benchmark): ``#pragma omp parallel ... if(n > 32768)`` enters the OpenMP
+    runtime even where the clause is false: 0.3 us on a loop of 0.16 us at 2^10, a tenth
+    of the jax custom call's cost there.  Every threaded loop now sits under
+    ``if (n > THREADS_ABOVE)`` with the same statements in the ``else`` branch, and no
+    directive there opens a parallel region."""
+    from spikegrad.codegen import cpu
+
+    if kind == "derivative":
+        src = cpu.source(spikegrad.get("atan", alpha=2.0), "float32")
+    else:
+        layout = "s" if kind == "param one-value" else "e"
+        src, _ = cpu.param_source_and_constants(spikegrad.entry("atan"), (("alpha", None),),
+                                                "float32", (layout,))
+    found = list(re.finditer(r"    if \(n > (\d+)\) \{\n    #pragma omp parallel[^\n]*\n"
+                             r"(.*?)    \} else \{\n(    #pragma omp simd\n)?", src, re.S))
+    assert found, src
+    assert src.count("omp parallel") == len(found)
+    for m in found:
+        assert int(m.group(1)) == cpu.THREADS_ABOVE
+        assert src[m.end():].startswith(m.group(2) + "    }\n"), src[m.start():]

@@ -316,6 +316,29 @@ def test_concurrent_executions_do_not_deadlock_on_the_pool() -> None:
     assert res.stdout.split() == ["ok", "0"], res.stdout
 
 
+def test_a_call_computes_on_no_more_threads_than_xla_s_pool_has() -> None:
+    """Finding (benchmark): the handler queued one helper per pool thread and computed on
+    its own thread too, so a call of several chunks ran three threads on two cores (48-55
+    instead of 39-41 us at 2^18 for atan's ``grad`` of a sum).  It now hands the pool
+    ``min(pool size - 1, chunks - 1)`` helpers; the chunk count here is one more than the
+    pool has threads, where the two rules differ."""
+    a = jnp.asarray(2.0, jnp.float32)
+    f = jax.jit(jax.grad(lambda v, b: spikegrad.jax.atan(v, alpha=b).sum(), argnums=(0, 1)))
+    first = jnp.ones(2 * jax_kernels.CHUNK, jnp.float32)
+    jax.block_until_ready(f(first, a))
+    _, pool = jax_kernels.pool_use()
+    assert pool >= 1
+    x = jnp.ones((pool + 1) * jax_kernels.CHUNK, jnp.float32)
+    assert TARGET in f.lower(x, a).as_text()
+    g = f.lower(x, a).compile()
+    before, _ = jax_kernels.pool_use()
+    for _ in range(3):
+        jax.block_until_ready(g(x, a))
+    after, size = jax_kernels.pool_use()
+    assert size == pool
+    assert after - before == 3 * (pool - 1)
+
+
 def test_disable_jit_computes_the_gradient_in_jax_numpy() -> None:
     """Finding (review): under ``jax.disable_jit()`` the primitive's eager rule called
     ``jax.jit`` of itself, which bound it again: RecursionError."""

@@ -459,10 +459,12 @@ SHARED = _shared_cases()
 
 
 def _loop_divisions(src: str) -> list[int]:
-    """The number of divisions in each generated loop of a parameter kernel."""
+    """The number of divisions in each generated loop of a parameter kernel (once for its
+    threaded copy and its serial copy, which are the same statements)."""
     loops = re.split(r"for \(int64_t i = \w+; i < \w+; \+\+i\) \{", src)[1:]
-    return [sum(line.count(" / ") for line in re.split(r"\n\s*\}\n", loop)[0].splitlines())
-            for loop in loops]
+    bodies = [re.split(r"\n\s*\}\n", loop)[0] for loop in loops]
+    assert len(bodies) % 2 == 0 and bodies[::2] == bodies[1::2], src
+    return [sum(line.count(" / ") for line in body.splitlines()) for body in bodies[::2]]
 
 
 def test_atan_s_tangent_shares_the_division_of_its_derivative() -> None:
