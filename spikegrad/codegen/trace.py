@@ -18,7 +18,7 @@ import numpy as np
 from .._evaluate import evaluate_formula
 from .._numerics import HostValue
 
-__all__ = ["Node", "TraceNamespace", "UnsupportedTrace", "trace_formula"]
+__all__ = ["Node", "TraceNamespace", "UnsupportedTrace", "nan_follows", "trace_formula"]
 
 
 class UnsupportedTrace(TypeError):
@@ -119,6 +119,13 @@ class Node:
 _UNARY_FLOAT = ("exp", "log", "log1p", "expm1", "sqrt", "sinh", "cosh", "tanh", "sin", "cos",
                 "atan", "abs", "round", "floor", "erfc")
 _COMPARE = ("lt", "le", "gt", "ge", "eq", "ne")
+
+#: Operations whose result is NaN wherever one floating operand is NaN: IEEE arithmetic,
+#: the C library functions the kernels call, and the kernels' NaN-propagating minimum,
+#: maximum and remainder.  Not ``pow`` (``pow(NaN, 0)`` is 1), ``clip_*`` (NaN only through
+#: the clipped value), comparisons or constants.
+_NAN_IN_NAN_OUT = frozenset({"add", "sub", "mul", "div", "neg", "cast", "fma", "atan2",
+                             "remainder", "minimum", "maximum", *_UNARY_FLOAT})
 
 
 class TraceNamespace:
@@ -277,6 +284,34 @@ class TraceNamespace:
         if name in _UNARY_FLOAT:
             return lambda x: self._node(name, (x,))
         raise UnsupportedTrace(f"the tracer has no array-API function {name!r}")
+
+
+def nan_follows(node: Any, source: Node) -> bool:
+    """Whether ``node`` is NaN wherever ``source`` is, whatever the constants' values (judged
+    from the operations alone, so that every trace of one structure agrees): what lets an
+    emitter drop the NaN rule's select ``where(isnan(x), x, d)`` where ``d`` is NaN there
+    anyway.  ``False`` where it cannot tell."""
+    memo: dict[int, bool] = {}
+
+    def follows(n: Any) -> bool:
+        if not isinstance(n, Node):
+            return False
+        if n is source:
+            return True
+        hit = memo.get(id(n))
+        if hit is None:
+            if n.op in _NAN_IN_NAN_OUT:
+                hit = any(follows(a) for a in n.args)
+            elif n.op in ("clip_min", "clip_max"):
+                hit = follows(n.args[0])
+            elif n.op == "where":
+                hit = follows(n.args[1]) and follows(n.args[2])
+            else:
+                hit = False
+            memo[id(n)] = hit
+        return hit
+
+    return follows(node)
 
 
 def trace_formula(fn: Any, params: dict[str, Any], dtype: str, scale: float = 1.0,
