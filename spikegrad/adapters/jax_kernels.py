@@ -49,9 +49,11 @@ __all__ = ["CHUNK", "MAX_PARAMS", "TARGET", "available", "built_here", "enabled"
 #: The custom call's target name (CPU).
 TARGET = "spikegrad_param_backward"
 
-#: Elements per kernel call: the kernel runs serially below 32768 (its own threads stay
-#: idle) and the chunks are shared among XLA's threads.
-CHUNK = 32768
+#: Elements per kernel call: the kernel's threshold for threads of its own
+#: (:data:`spikegrad.codegen.cpu.THREADS_ABOVE`), so a chunk runs serially (OpenMP's
+#: threads inside XLA's, with chunks of 2^17, took 92 instead of 48 us at 2^18) and the
+#: chunks are shared among XLA's threads.
+CHUNK = cpu.THREADS_ABOVE
 
 #: At most this many array parameters per call (the handler's fixed tables); each holds
 #: one value (the kernels' ``"s"`` layout).
