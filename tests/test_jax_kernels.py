@@ -65,9 +65,9 @@ def _learnable_params() -> list[tuple[str, str]]:
 @pytest.mark.parametrize("name,pname", _learnable_params())
 def test_every_definition_through_the_custom_call_matches_finite_differences(
         name: str, pname: str, layout: str, x64: None) -> None:
-    """float64, jitted: a 0-d parameter's compiled gradient calls the kernel, and
-    ``grad_θ`` matches central differences of the float64 primitive, ``grad_x`` the
-    reference's g' (per element too, in jax.numpy)."""
+    """float64, jitted: a 0-d or per-element parameter's compiled gradient calls the
+    kernel, and ``grad_θ`` matches central differences of the float64 primitive,
+    ``grad_x`` the reference's g'."""
     base = spikegrad.get(name)
     theta0 = float(base.params[pname]) or 1.0  # 0 (heaviside_window): at its domain's edge
     scale = float(base.entry.x_scale(base.params)) or 1.0
@@ -76,9 +76,8 @@ def test_every_definition_through_the_custom_call_matches_finite_differences(
     G = rng.normal(size=x.shape)
     theta = np.asarray(theta0) if layout == "0-d" else np.full(x.shape, theta0)
     f, (gx, gt) = _grads(name, pname, jnp.asarray(x), jnp.asarray(theta), jnp.asarray(G))
-    # one value: the kernel; per element, XLA's two loops move the same data (jax.numpy)
     hlo = f.lower(jnp.asarray(x), jnp.asarray(theta), jnp.asarray(G)).as_text()
-    assert (TARGET in hlo) == (layout == "0-d")
+    assert TARGET in hlo
     want = fd_param_grads(name, {pname: theta}, x, G)[pname]
     np.testing.assert_allclose(np.asarray(gt), want, rtol=1e-6,
                                atol=1e-8 * max(1.0, np.abs(want).max()))
@@ -104,6 +103,75 @@ def test_chunks_cover_every_element_and_sum_in_a_fixed_order(n: int) -> None:
         xd), rtol=1e-6, atol=1e-30)
     again = f(jnp.asarray(x), jnp.asarray(theta), jnp.asarray(G))
     assert np.asarray(again[1]).tobytes() == np.asarray(ga).tobytes()
+
+
+@pytest.mark.parametrize("cotangent", ["given", "sum"])
+@pytest.mark.parametrize("n", [5, jax_kernels.CHUNK - 1, 3 * jax_kernels.CHUNK + 17])
+def test_a_per_neuron_parameter_takes_the_kernel_chunk_by_chunk(n: int, cotangent: str
+                                                                ) -> None:
+    """Finding (benchmark): a per-neuron alpha (``x``'s shape) kept ``jax.numpy``, 2.7x the
+    number-alpha path at 2^18 and 4.3x at 2^22 for ``jit(grad)`` of a sum.  It now takes
+    the kernel's per-element layout: each chunk reads and writes its own slice of the
+    parameter and of its gradient (sizes around the chunk), with a given cotangent and a
+    sum's one value.  Oracle: the float64 closed forms of atan's g' and ∂g/∂α."""
+    rng = np.random.default_rng(n)
+    x = rng.uniform(-2.0, 2.0, size=n).astype(np.float32)
+    alpha = rng.uniform(1.0, 3.0, size=n).astype(np.float32)
+    G = rng.uniform(0.5, 1.5, size=n).astype(np.float32)
+    if cotangent == "given":
+        f, (gx, ga) = _grads("atan", "alpha", jnp.asarray(x), jnp.asarray(alpha),
+                             jnp.asarray(G))
+        hlo = f.lower(jnp.asarray(x), jnp.asarray(alpha), jnp.asarray(G)).as_text()
+    else:
+        G = np.ones(n, np.float32)
+        f = jax.jit(jax.grad(lambda v, a: spikegrad.jax.atan(v, alpha=a).sum(),
+                             argnums=(0, 1)))
+        gx, ga = f(jnp.asarray(x), jnp.asarray(alpha))
+        hlo = f.lower(jnp.asarray(x), jnp.asarray(alpha)).as_text()
+    assert TARGET in hlo
+    xd, ad, Gd = (v.astype(np.float64) for v in (x, alpha, G))
+    want_x = Gd * (ad / 2) / (1 + (np.pi / 2 * ad * xd) ** 2)
+    np.testing.assert_allclose(np.asarray(gx), want_x, rtol=2e-6, atol=0)
+    np.testing.assert_allclose(np.asarray(ga), Gd * _atan_dalpha(xd, ad), rtol=2e-6,
+                               atol=1e-12)
+
+
+@pytest.mark.parametrize("name,scalar,each", [("gaussian", "mu", "sigma"),
+                                              ("s2nn", "beta", "alpha")])
+def test_one_value_and_per_neuron_parameters_in_one_call(name: str, scalar: str,
+                                                         each: str, x64: None) -> None:
+    """A 0-d and a per-element parameter together: one custom call, the first summed, the
+    second per element; finite differences of the float64 primitive for both."""
+    base = spikegrad.get(name)
+    scale = float(base.entry.x_scale(base.params)) or 1.0
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-2.0, 2.0, size=(4, 9)) / scale
+    G = rng.normal(size=x.shape)
+    s0 = np.asarray(float(base.params[scalar]) or 0.1)
+    e0 = np.full(x.shape, float(base.params[each])) * rng.uniform(0.8, 1.2, size=x.shape)
+    f = jax.jit(lambda v, a, b, g: jax.vjp(
+        lambda u, p, q: sgj.spike(u, name, **{scalar: p, each: q}), v, a, b)[1](g))
+    args = (jnp.asarray(x), jnp.asarray(s0), jnp.asarray(e0), jnp.asarray(G))
+    assert TARGET in f.lower(*args).as_text()
+    gx, gs, ge = f(*args)
+    want = fd_param_grads(name, {scalar: s0, each: e0}, x, G)
+    for got, pname in ((gs, scalar), (ge, each)):
+        np.testing.assert_allclose(np.asarray(got), want[pname], rtol=1e-6,
+                                   atol=1e-8 * max(1.0, np.abs(want[pname]).max()))
+    np.testing.assert_allclose(np.asarray(gx), G * spikegrad.get(
+        name, **{scalar: s0, each: e0}).derivative(x), rtol=1e-12, atol=1e-300)
+
+
+def test_a_per_channel_parameter_keeps_jax_numpy() -> None:
+    """A parameter of another shape than one value or ``x``'s (per channel) is not the
+    kernel's: ``jax.numpy``, with the same gradient."""
+    x = jnp.asarray(np.random.default_rng(4).normal(size=(8, 16)).astype(np.float32))
+    a = jnp.full((16,), 2.0, jnp.float32)
+    f = jax.jit(jax.grad(lambda v, b: sgj.atan(v, alpha=b).sum(), argnums=(0, 1)))
+    assert TARGET not in f.lower(x, a).as_text()
+    _, ga = f(x, a)
+    xd = np.asarray(x, np.float64)
+    np.testing.assert_allclose(np.asarray(ga), _atan_dalpha(xd, 2.0).sum(axis=0), rtol=1e-5)
 
 
 def test_off_it_is_jax_numpy_and_the_same_values(jnp_only: None) -> None:

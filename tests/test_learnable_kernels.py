@@ -609,8 +609,8 @@ def test_a_one_value_cotangent_kernel_reads_one_value(name: str, pname: str,
                    for q in e.params)
     src, _ = cpu.param_source_and_constants(e, static, dtype, ("s",), one_cotangent=True)
     assert "g[0]" in src and "g[i]" not in src, src
-    with pytest.raises(ValueError, match="one-value layouts"):
-        cpu.param_source_and_constants(e, static, dtype, ("e",), one_cotangent=True)
+    with pytest.raises(ValueError, match="one-value or per-element layouts"):
+        cpu.param_source_and_constants(e, static, dtype, ("c",), one_cotangent=True)
     theta = float(spikegrad.get(name).params[pname])
     rng = np.random.default_rng(3)
     n = 3 * cpu.SUM_BLOCK + 5

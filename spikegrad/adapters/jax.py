@@ -240,17 +240,19 @@ def _cotangent_ffi(*args: Any, static: _Static) -> list[jax.Array]:
     """:func:`_cotangent_jnp` by the generated kernel (the CPU lowering)."""
     x, params, (ct,) = _split(args, len(args) - 2)
     one = ct.shape != x.shape  # a one-value cotangent (see _broadcast_source)
+    layouts = tuple(_layout(p, x) for p in params)
     try:
         key, consts = jax_kernels.kernel_key(static.entry, static.items, str(x.dtype),
-                                             len(params), one)
+                                             layouts, one)
     except cpu.KERNEL_BUILD_ERRORS as exc:  # (what the torch binding falls back on too)
         jax_kernels.no_kernel(static.entry.name, exc)
         return _cotangent_jnp(*args, static=static)
     out = [jax.ShapeDtypeStruct(x.shape, x.dtype)] + [
-        jax.ShapeDtypeStruct((), x.dtype) for _ in params]
+        jax.ShapeDtypeStruct(x.shape if lay == "e" else (), x.dtype) for lay in layouts]
     gx, *gps = jax.ffi.ffi_call(jax_kernels.TARGET, out)(
-        x, ct.astype(x.dtype), *(p.reshape(()) for p in params), key=np.int64(key),
-        consts=np.asarray(consts, np.float64))
+        x, ct.astype(x.dtype), *(p if lay == "e" else p.reshape(())
+                                 for p, lay in zip(params, layouts, strict=True)),
+        key=np.int64(key), consts=np.asarray(consts, np.float64))
     return [gx, *(g.reshape(p.shape) for g, p in zip(gps, params, strict=True))]
 
 
@@ -349,16 +351,25 @@ ad.primitive_jvps[_cotangent_p] = _jvp_of(_cotangent_jnp)
 batching.primitive_batchers[_cotangent_p] = _batch_of(_cotangent_jnp, True)
 
 
+def _layout(p: Any, x: Any) -> str:
+    """A parameter's layout in the fused kernel: ``"s"`` (one value), ``"e"`` (``x``'s
+    shape, one value per element) or ``""`` (another shape: per channel)."""
+    if p.size == 1:
+        return "s"
+    return "e" if p.shape == x.shape else ""
+
+
 def _fused(bound: Bound, x: jax.Array, params: tuple[Any, ...]) -> bool:
     """Whether the parameter gradient takes the fused CPU kernel: float32/float64 ``x``;
-    parameters of its dtype with one value each (where XLA's separate reduction pass is
-    what costs: per channel and per element its two loops move the same data as the
-    kernel, and measured as fast or faster); a deterministic formula with a primitive;
-    one CPU device (a custom call is not partitioned: on several devices the sharded
-    jax.numpy serves); the custom call built."""
+    parameters of its dtype with one value each or one per element of ``x`` (per neuron:
+    XLA computes their gradient in a loop of its own beside ``grad_x``'s, 2.7x the
+    number-parameter path at 2^18; a per-channel parameter keeps ``jax.numpy``); a
+    deterministic formula with a primitive; one CPU device (a custom call is not
+    partitioned: on several devices the sharded jax.numpy serves); the custom call
+    built."""
     return (jax_kernels.enabled() and x.dtype in (jnp.float32, jnp.float64)
             and 0 < len(params) <= jax_kernels.MAX_PARAMS
-            and all(p.dtype == x.dtype and p.size == 1 for p in params)
+            and all(p.dtype == x.dtype and _layout(p, x) for p in params)
             and not bound.formula.stochastic_backward and bound.has_primitive
             and len(jax.devices("cpu")) == 1 and jax_kernels.available())
 

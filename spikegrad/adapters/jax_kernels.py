@@ -79,17 +79,19 @@ namespace ffi = xla::ffi;
 typedef int (*sg_kernel)(const void*, const void*, void*, const void* const*, void* const*,
                          double*, int64_t, const double*, const int64_t*);
 
-// a kernel, and whether it takes the cotangent as one value (g[0]) rather than an array
+// a kernel, whether it takes the cotangent as one value (g[0]) rather than an array, and
+// which of its parameters are per element (bit j: x's shape, else one value)
 struct SgKernel {
   sg_kernel fn = nullptr;
   bool one = false;
+  int64_t each = 0;
 };
 static std::shared_mutex sg_mu;
 static std::unordered_map<int64_t, SgKernel> sg_table;
 
-extern "C" void sg_register(int64_t key, void* fn, int one) {
+extern "C" void sg_register(int64_t key, void* fn, int one, int64_t each) {
   std::unique_lock<std::shared_mutex> lock(sg_mu);
-  sg_table[key] = SgKernel{reinterpret_cast<sg_kernel>(fn), one != 0};
+  sg_table[key] = SgKernel{reinterpret_cast<sg_kernel>(fn), one != 0, each};
 }
 
 static constexpr int64_t kChunk = SG_CHUNK;
@@ -125,12 +127,14 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
                                     int64_t key, ffi::Span<const double> consts) {
   sg_kernel k = nullptr;
   bool one = false;
+  int64_t each = 0;
   {
     std::shared_lock<std::shared_mutex> lock(sg_mu);
     auto it = sg_table.find(key);
     if (it != sg_table.end()) {
       k = it->second.fn;
       one = it->second.one;
+      each = it->second.each;
     }
   }
   if (k == nullptr)
@@ -145,15 +149,22 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
   const int64_t n = static_cast<int64_t>(x.element_count());
   auto gx = rets.get<ffi::AnyBuffer>(0);
   if (gx.has_error()) return gx.error();
-  const void* pbase[kMaxParams];
-  void* gbase[kMaxParams];
+  const char* pbase[kMaxParams];
+  char* gbase[kMaxParams];
+  bool per[kMaxParams];
   for (int64_t j = 0; j < np; ++j) {
     auto p = params.get<ffi::AnyBuffer>(j);
     if (p.has_error()) return p.error();
     auto r = rets.get<ffi::AnyBuffer>(1 + j);
     if (r.has_error()) return r.error();
-    pbase[j] = p->untyped_data();
-    gbase[j] = (*r)->untyped_data();
+    per[j] = ((each >> j) & 1) != 0;
+    const int64_t want = per[j] ? n : 1;
+    if (static_cast<int64_t>(p->element_count()) != want ||
+        static_cast<int64_t>((*r)->element_count()) != want)
+      return ffi::Error(ffi::ErrorCode::kInvalidArgument,
+                        "spikegrad: a parameter does not have its kernel's layout");
+    pbase[j] = static_cast<const char*>(p->untyped_data());
+    gbase[j] = static_cast<char*>((*r)->untyped_data());
   }
   const int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> part(static_cast<size_t>(std::max<int64_t>(chunks, 1) * np), 0.0);
@@ -180,11 +191,12 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
     double acc[kMaxParams] = {0};
     for (int64_t j = 0; j < np; ++j) {
       pp[j] = pbase[j];
-      gp[j] = nullptr;
+      gp[j] = per[j] ? gbase[j] : nullptr;
     }
     if (k(xs, gs, gxs, pp, gp, acc, n, consts.begin(), nullptr) != 0)
       return ffi::Error(ffi::ErrorCode::kInternal, "spikegrad: kernel failed");
-    for (int64_t j = 0; j < np; ++j) sg_store(gbase[j], acc[j], es);
+    for (int64_t j = 0; j < np; ++j)
+      if (!per[j]) sg_store(gbase[j], acc[j], es);
     return ffi::Error::Success();
   }
   auto work = [&]() {
@@ -195,9 +207,9 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
       const void* pp[kMaxParams];
       void* gp[kMaxParams];
       double acc[kMaxParams] = {0};
-      for (int64_t j = 0; j < np; ++j) {  // one value each: read whole, summed below
-        pp[j] = pbase[j];
-        gp[j] = nullptr;
+      for (int64_t j = 0; j < np; ++j) {  // one value: read whole, summed below
+        pp[j] = per[j] ? pbase[j] + lo * es : pbase[j];
+        gp[j] = per[j] ? gbase[j] + lo * es : nullptr;
       }
       if (k(xs + lo * es, gs + lo * gstep, gxs + lo * es, pp, gp, acc, m, consts.begin(),
             nullptr) != 0)
@@ -237,6 +249,7 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
   }
   if (failed.load()) return ffi::Error(ffi::ErrorCode::kInternal, "spikegrad: kernel failed");
   for (int64_t j = 0; j < np; ++j) {
+    if (per[j]) continue;
     double s = 0.0;  // the chunks' sums in a fixed order: the same under any scheduling
     for (int64_t c = 0; c < chunks; ++c) s += part[static_cast<size_t>(c * np + j)];
     sg_store(gbase[j], s, es);
@@ -321,7 +334,8 @@ def _build() -> ctypes.CDLL:
                 out.replace(target)  # atomic
                 _state["built"] = True
     lib = ctypes.CDLL(str(target))
-    lib.sg_register.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_int]
+    lib.sg_register.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_int,
+                                ctypes.c_int64]
     lib.sg_register.restype = None
     for counter in (lib.sg_helpers_scheduled, lib.sg_last_pool_size):
         counter.argtypes = []
@@ -375,11 +389,14 @@ def status() -> str:
 
 @functools.lru_cache(maxsize=1024)
 def kernel_key(entry: Any, static: tuple[tuple[str, Any], ...], dtype: str,
-               count: int, one_cotangent: bool = False) -> tuple[int, np.ndarray]:
+               layouts: tuple[str, ...], one_cotangent: bool = False
+               ) -> tuple[int, np.ndarray]:
     """``(key, constants)`` of the generated kernel for a definition, its number
-    parameters, ``dtype`` and ``count`` one-value array parameters, registered with the
-    handler (compiled on first use; keyed by the formula, never by a parameter's value);
-    with ``one_cotangent``, the kernel that takes the cotangent as one value."""
-    kern = cpu.param_kernel(entry, static, dtype, ("s",) * count, one_cotangent)
-    _state["lib"].sg_register(kern.key, kern.address, int(one_cotangent))
+    parameters, ``dtype`` and its array parameters' layouts (``"s"``: one value, ``"e"``:
+    ``x``'s shape), registered with the handler (compiled on first use; keyed by the
+    formula, never by a parameter's value); with ``one_cotangent``, the kernel that takes
+    the cotangent as one value."""
+    kern = cpu.param_kernel(entry, static, dtype, layouts, one_cotangent)
+    each = sum(1 << j for j, lay in enumerate(layouts) if lay == "e")
+    _state["lib"].sg_register(kern.key, kern.address, int(one_cotangent), each)
     return kern.key, kern.constants

@@ -287,9 +287,10 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
       the caller zeroes it), per thread then once per thread.
 
     ``"e"`` and ``"c"`` are not mixed in one kernel.  With ``one_cotangent`` (one-value
-    layouts only) the cotangent is one value ``G = g[0]``, the broadcast of a ``sum`` or a
-    ``mean``: ``gx[i] = G g'(x[i]; θ)`` and ``acc[k] = G Σ ∂g/∂θ_k`` (the product by
-    ``G`` once per sum, not once per element; no cotangent array is read).  The
+    and per-element layouts) the cotangent is one value ``G = g[0]``, the broadcast of a
+    ``sum`` or a ``mean``: ``gx[i] = G g'(x[i]; θ)``, ``acc[k] = G Σ ∂g/∂θ_k`` (the
+    product by ``G`` once per sum, not once per element) and ``gp_k[i] = G ∂g/∂θ_k`` (no
+    cotangent array is read).  The
     parameters' and their gradients' addresses come as two arrays (``pp``, ``gpp``; a
     one-value parameter's gradient slot is unused), so one signature serves any number of
     parameters.  The function returns 0, or 1 where the per-thread sums of ``"c"`` could
@@ -304,9 +305,9 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
     grouped = (outs[0], *share.group_invariant_factors(outs[1:], outs[:1], invariant, dtype))
     if "e" in layouts and "c" in layouts:
         raise ValueError(f"{entry.name}: layouts {layouts} mix per element and per channel")
-    if one_cotangent and set(layouts) != {"s"}:
-        raise ValueError(f"{entry.name}: a one-value cotangent needs one-value layouts, got "
-                         f"{layouts}")
+    if one_cotangent and not set(layouts) <= {"s", "e"}:
+        raise ValueError(f"{entry.name}: a one-value cotangent needs one-value or "
+                         f"per-element layouts, got {layouts}")
     gi = "gs" if one_cotangent else "g[i]"  # the cotangent of element i
     constants: list[float] = []
     reads = {"s": "p{k}s", "e": "p{k}[i]", "c": "p{k}[j]"}
@@ -376,7 +377,7 @@ def param_source_and_constants(entry: Any, static: tuple[tuple[str, Any], ...], 
         def loop(body: str, dvar: str, tvars: list[str]) -> str:
             stores = "".join((f"\n            b{k} += {tvars[k]};" if one_cotangent
                               else f"\n            b{k} += g[i] * {tvars[k]};")
-                             if lay == "s" else f"\n            gp{k}[i] = g[i] * {tvars[k]};"
+                             if lay == "s" else f"\n            gp{k}[i] = {gi} * {tvars[k]};"
                              for k, lay in enumerate(layouts))
             if not sums:
                 return _elementwise(body.replace("\n            ", "\n        "),
