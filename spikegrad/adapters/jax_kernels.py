@@ -185,15 +185,21 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
                       "spikegrad: the cotangent does not have x's shape");
   }
   char* gxs = static_cast<char*>((*gx)->untyped_data());
-  if (chunks <= 1) {  // one chunk: the kernel on this thread, nothing shared
+  // the kernel on elements [lo, lo + m): a per-element parameter and its gradient at the
+  // same offset, a one-value parameter read whole (its sum into acc)
+  auto run = [&](int64_t lo, int64_t m, double* acc) -> bool {
     const void* pp[kMaxParams];
     void* gp[kMaxParams];
-    double acc[kMaxParams] = {0};
     for (int64_t j = 0; j < np; ++j) {
-      pp[j] = pbase[j];
-      gp[j] = per[j] ? gbase[j] : nullptr;
+      pp[j] = per[j] ? pbase[j] + lo * es : pbase[j];
+      gp[j] = per[j] ? gbase[j] + lo * es : nullptr;
     }
-    if (k(xs, gs, gxs, pp, gp, acc, n, consts.begin(), nullptr) != 0)
+    return k(xs + lo * es, gs + lo * gstep, gxs + lo * es, pp, gp, acc, m, consts.begin(),
+             nullptr) == 0;
+  };
+  if (chunks <= 1) {  // one chunk: on this thread, nothing shared
+    double acc[kMaxParams] = {0};
+    if (!run(0, n, acc))
       return ffi::Error(ffi::ErrorCode::kInternal, "spikegrad: kernel failed");
     for (int64_t j = 0; j < np; ++j)
       if (!per[j]) sg_store(gbase[j], acc[j], es);
@@ -203,17 +209,9 @@ static ffi::Error sg_param_backward(ffi::ThreadPool pool, ffi::AnyBuffer x, ffi:
     for (;;) {
       const int64_t c = next.fetch_add(1);
       if (c >= chunks) return;
-      const int64_t lo = c * kChunk, m = std::min(kChunk, n - lo);
-      const void* pp[kMaxParams];
-      void* gp[kMaxParams];
+      const int64_t lo = c * kChunk;
       double acc[kMaxParams] = {0};
-      for (int64_t j = 0; j < np; ++j) {  // one value: read whole, summed below
-        pp[j] = per[j] ? pbase[j] + lo * es : pbase[j];
-        gp[j] = per[j] ? gbase[j] + lo * es : nullptr;
-      }
-      if (k(xs + lo * es, gs + lo * gstep, gxs + lo * es, pp, gp, acc, m, consts.begin(),
-            nullptr) != 0)
-        failed.store(1);
+      if (!run(lo, std::min(kChunk, n - lo), acc)) failed.store(1);
       for (int64_t j = 0; j < np; ++j) part[static_cast<size_t>(c * np + j)] = acc[j];
     }
   };

@@ -111,14 +111,6 @@ SUM_BLOCK = 512
 #: false still enters the runtime, 0.3 us of a 0.16 us loop over 2^10 elements.
 THREADS_ABOVE = 32768
 
-
-def _threaded(parallel: str, serial: str, loop: str) -> str:
-    """``loop`` under the OpenMP directive ``parallel`` above :data:`THREADS_ABOVE`
-    elements, and under ``serial`` (``""`` for none) at or below it; the same statements
-    both ways (a reduction over one thread adds in the same order)."""
-    serial_line = f"    {serial}\n" if serial else ""
-    return (f"    if (n > {THREADS_ABOVE}) {{\n    {parallel}\n{loop}    }} else {{\n"
-            f"{serial_line}{loop}    }}\n")
 _VECTOR_MATH = re.compile(
     r"\b(" + "|".join(re.findall(r"extern \w+ (\w+)\(", _SIMD_DECLS)) + r")\(")
 _LOCK = threading.Lock()
@@ -246,6 +238,15 @@ void sg_backward(const {t}* restrict x, const {t}* restrict g, {t}* restrict out
                  const double* restrict c) {{
 {_elementwise(body, f"out[i] = g[i] * {var};")}}}
 """
+
+
+def _threaded(parallel: str, serial: str, loop: str) -> str:
+    """``loop`` under the OpenMP directive ``parallel`` above :data:`THREADS_ABOVE`
+    elements, and under ``serial`` (``""`` for none) at or below it; the same statements
+    both ways (a reduction over one thread adds in the same order)."""
+    serial_line = f"    {serial}\n" if serial else ""
+    return (f"    if (n > {THREADS_ABOVE}) {{\n    {parallel}\n{loop}    }} else {{\n"
+            f"{serial_line}{loop}    }}\n")
 
 
 def _elementwise(body: str, store: str) -> str:
