@@ -13,7 +13,8 @@ from ._arrays import is_array_param
 from ._multistep import MultiStepBound, MultiStepEntry
 from ._spec import Bound, Entry
 
-__all__ = ["BoundCache", "multistep_hint", "named_functions", "resolve", "resolve_multistep"]
+__all__ = ["BoundCache", "NumberCall", "NumberShape", "multistep_hint", "named_functions",
+           "resolve", "resolve_multistep"]
 
 
 #: Value types that are never arrays (the common case, decided without a per-value test).
@@ -37,12 +38,20 @@ class BoundCache:
         self.entry = entry
         self._cache: dict[tuple[tuple[type, ...], tuple[tuple[str, Any], ...]], Bound] = {}
         self._shapes: dict[tuple[Any, ...], _ArrayShape] = {}
-        self._number_shapes: dict[tuple[Any, ...], _NumberShape] = {}
+        self._number_shapes: dict[tuple[Any, ...], NumberShape] = {}
         # the call shapes whose every value is an array of a type that is always one (a
         # tensor), by types and names: a learnable parameter's per-call lookup
         self._array_only: dict[tuple[Any, ...], _ArrayShape] = {}
+        # the number calls served unbound once (:meth:`get` with ``lean``), by cache key
+        self._seen: dict[tuple[Any, ...], None] = {}
 
-    def get(self, params: dict[str, Any]) -> Bound:
+    def get(self, params: dict[str, Any], lean: bool = False) -> Bound | NumberCall:
+        """The bound of ``params``.  With ``lean`` (a front end that serves a new value
+        without a bound, :data:`NumberCall`), a call of Python numbers of a known shape
+        whose values are seen for the first time gets the validated ``(shape, items)``
+        instead: a sweep, a new value at every call, builds and keeps no bound, and a
+        value seen a second time is bound and kept (a fixed value's later calls are one
+        lookup)."""
         types = tuple(map(type, params.values()))
         if not _PLAIN.issuperset(types):
             shape = self._array_only.get((types, *params))
@@ -57,7 +66,9 @@ class BoundCache:
         except TypeError:  # an unhashable value: let bind() report it
             return self.entry.bind(**params)
         if found is None:
-            found = self._numbers(types, params)
+            found = self._numbers(types, params, key if lean else None)
+            if type(found) is tuple:
+                return found
             # single dict operations are atomic: no lock (a lock is also a context manager
             # that torch.compile cannot trace on a first, compiled call)
             if len(self._cache) >= self.MAX_SIZE:
@@ -65,19 +76,28 @@ class BoundCache:
             self._cache[key] = found
         return found
 
-    def _numbers(self, types: tuple[type, ...], params: dict[str, Any]) -> Bound:
+    def _numbers(self, types: tuple[type, ...], params: dict[str, Any],
+                 lean: Any = None) -> Bound | NumberCall:
         """A bound of numbers not seen before: a call shape (names, types, the values
         other than floats) seen before validates only its floats (a parameter that
-        changes at every call: a schedule, a sweep); else :meth:`Entry.bind`."""
-        key = (types, tuple((k, None if type(v) is float else v) for k, v in params.items()))
+        changes at every call: a schedule, a sweep) and, given the call's cache key
+        ``lean`` and the key's first sight, is returned unbound (:meth:`get`); else
+        :meth:`Entry.bind`."""
+        key = (types, *params, *[None if type(v) is float else v for v in params.values()])
         shape = self._number_shapes.get(key)
         if shape is not None:
-            return shape.bind(params)
+            items = shape.items(params)
+            if lean is not None and lean not in self._seen:
+                if len(self._seen) >= self.MAX_SIZE:
+                    self._seen.clear()
+                self._seen[lean] = None
+                return shape, items
+            return shape.bound(items)
         bound = self.entry.bind(**params)
         if not bound.has_array_params:
             if len(self._number_shapes) >= self.MAX_SIZE:
                 self._number_shapes.clear()
-            self._number_shapes[key] = _NumberShape(bound, params)
+            self._number_shapes[key] = NumberShape(bound, params)
         return bound
 
     def _with_arrays(self, types: tuple[type, ...], arrays: tuple[bool, ...],
@@ -108,29 +128,52 @@ def _never(value: Any) -> bool:
     return False
 
 
-class _NumberShape:
+class NumberShape:
     """What the calls of one shape of numbers share (definition, names, the values other
     than floats): binding validates only the floats, as :meth:`Entry.bind` does them."""
 
     def __init__(self, bound: Bound, params: dict[str, Any]) -> None:
         entry = bound.entry
         self.entry = entry
-        self.items = bound.param_items
+        self.items_ = bound.param_items
         by_name = {p.name: p for p in entry.params}
-        slot = {k: i for i, (k, _) in enumerate(self.items)}
+        slot = {k: i for i, (k, _) in enumerate(self.items_)}
         # a float inside a real parameter's domain is accepted as it is (what
         # Param.validate returns for it); any other goes through Param.validate (which
         # converts it, or raises the error)
         self.floats = tuple((by_name[k], slot[k], by_name[k].domain.check
                              if by_name[k].domain.kind == "real" else _never)
                             for k, v in params.items() if type(v) is float)
+        # where the entry's mapping is the identity and every float of a call stays one
+        # (a real parameter's), the formula's parameters are the items and its float
+        # values sit at these slots in every call of the shape
+        real = all(inside is not _never for _, _, inside in self.floats)
+        self.float_slots = (tuple(i for i, (_, v) in enumerate(self.items_)
+                                  if type(v) is float)
+                            if real and entry.maps_identically else None)
+        #: what a binding derives once from the shape (by its own keys)
+        self.memo: dict[Any, Any] = {}
 
-    def bind(self, params: dict[str, Any]) -> Bound:
-        items = list(self.items)
+    def items(self, params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+        """The validated ``param_items`` of a call of this shape (``ValueError`` naming a
+        parameter outside its domain)."""
+        items = list(self.items_)
         for p, i, inside in self.floats:
             v = params[p.name]
             items[i] = (p.name, v if inside(v) else p.validate(self.entry.name, v))
-        return Bound._assemble_numbers(self.entry, tuple(items))
+        return tuple(items)
+
+    def bound(self, items: tuple[tuple[str, Any], ...]) -> Bound:
+        """The bound of validated ``items`` (:meth:`items`)."""
+        return Bound._assemble_numbers(self.entry, items)
+
+    def bind(self, params: dict[str, Any]) -> Bound:
+        return self.bound(self.items(params))
+
+
+#: A new value of a known number shape, validated but not bound: ``(shape, items)``, what
+#: :meth:`BoundCache.get` returns with ``lean`` (``shape.bound(items)`` binds it).
+NumberCall = tuple[NumberShape, tuple[tuple[str, Any], ...]]
 
 
 class _ArrayShape:
@@ -196,9 +239,12 @@ Prepare = Callable[[Entry, dict[str, Any]], dict[str, Any]]
 
 
 def resolve(name_or_bound: str | Bound | Entry, params: dict[str, Any],
-            prepare: Prepare | None = None, front: str | None = None) -> Bound:
+            prepare: Prepare | None = None, front: str | None = None, lean: bool = False
+            ) -> Bound:
     """A bound surrogate from a name (or a definition) and parameters, or a bound one passed
-    through.  ``prepare`` (a front end's) maps the parameters first.
+    through.  ``prepare`` (a front end's) maps the parameters first; with ``lean``, a
+    name's new value of a known number shape comes as a :data:`NumberCall`
+    (:meth:`BoundCache.get`), for a front end whose ``spike`` takes one.
 
     Raises
     ------
@@ -208,7 +254,8 @@ def resolve(name_or_bound: str | Bound | Entry, params: dict[str, Any],
     """
     if isinstance(name_or_bound, str):
         cache = _cache_for(name_or_bound, front)
-        return cache.get(prepare(cache.entry, params) if prepare else params)
+        return cache.get(prepare(cache.entry, params) if prepare else params,
+                         lean)  # type: ignore[return-value]  # (a NumberCall with lean)
     if isinstance(name_or_bound, Bound):
         if params:
             raise TypeError("pass parameters either to spikegrad.get or here, not both")
@@ -221,17 +268,19 @@ def resolve(name_or_bound: str | Bound | Entry, params: dict[str, Any],
                     f"got {type(name_or_bound).__name__}")
 
 
-def named_functions(spike: Callable[[Bound, Any, Any], Any], prepare: Prepare | None = None
-                    ) -> dict[str, Callable[..., Any]]:
+def named_functions(spike: Callable[[Bound, Any, Any], Any], prepare: Prepare | None = None,
+                    lean: bool = False) -> dict[str, Callable[..., Any]]:
     """``{name: fn}`` for every built-in canonical surrogate, ``fn(x, *, key=None,
-    **params)``; ``prepare`` (a front end's) maps the parameters first."""
+    **params)``; ``prepare`` (a front end's) maps the parameters first; with ``lean``,
+    ``spike`` also takes a :data:`NumberCall` (:meth:`BoundCache.get`)."""
 
     def make(name: str) -> Callable[..., Any]:
         cache = BoundCache(_registry.entry(name))
         cache.get({})  # the default parameters, bound before any compiled call
 
         def fn(x: Any, /, *, key: Any = None, **params: Any) -> Any:
-            return spike(cache.get(params if prepare is None else prepare(e, params)), x, key)
+            return spike(cache.get(params if prepare is None else prepare(e, params), lean),
+                         x, key)
 
         e = cache.entry
         defaults = ", ".join(f"{p.name}={p.default!r}" for p in e.params)

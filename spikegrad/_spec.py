@@ -42,6 +42,7 @@ __all__ = [
     "Formula",
     "Param",
     "UnknownSurrogateError",
+    "mapped_numbers",
 ]
 
 #: Forward conventions: Heaviside at ``x >= 0`` / ``x > 0``; Bernoulli draws with
@@ -545,6 +546,11 @@ class Entry(Definition):
     def stochastic(self) -> bool:
         return self.forward.startswith("bernoulli") or self.formula.stochastic_backward
 
+    @property
+    def maps_identically(self) -> bool:
+        """Whether the formula's parameters are the entry's, with an output scale of 1."""
+        return self.mapping is _identity_mapping
+
     def map_params(self, params: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:
         """``(formula_params, scale)`` for the entry's parameters ``params`` (numbers or
         arrays)."""
@@ -552,11 +558,18 @@ class Entry(Definition):
         return dict(fparams), scale
 
 
-def _mapped_numbers(entry: Entry, items: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
-    """What a bound of numbers keeps of its entry's mapping: the formula's parameters and
-    the output scale."""
+def mapped_numbers(entry: Entry, items: tuple[tuple[str, Any], ...]
+                   ) -> tuple[dict[str, Any], float]:
+    """The formula's parameters and the output scale of ``entry`` with the number
+    parameters ``items`` (what a bound of numbers keeps of its entry's mapping)."""
     fparams, scale = entry.mapping(dict(items))  # (a fresh dict: map_params' copy)
-    return {"_fparams": dict(fparams), "_scale": float(scale)}
+    return dict(fparams), float(scale)
+
+
+def _mapped_numbers(entry: Entry, items: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
+    """:func:`mapped_numbers` as a bound of numbers' attributes."""
+    fparams, scale = mapped_numbers(entry, items)
+    return {"_fparams": fparams, "_scale": scale}
 
 
 @dataclass(frozen=True, eq=False)

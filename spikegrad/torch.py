@@ -167,7 +167,7 @@ def spike(x: torch.Tensor, name_or_bound: str | Bound | Entry, /, *,
         For a multi-step surrogate (``"dsr_if"``), which acts on a whole ``[T, ...]``
         sequence: the message names ``spikegrad.torch.multistep``.
     """
-    bound = resolve(name_or_bound, params, _compiled_numbers_as_tensors, _FRONT)
+    bound = resolve(name_or_bound, params, _compiled_numbers_as_tensors, _FRONT, lean=True)
     return _adapter.spike(bound, x, key)
 
 
@@ -346,7 +346,7 @@ def _nothing_to_learn(entry: Entry, wanted: bool | set[str]) -> str:
 # One function per canonical surrogate, ``fn(x, /, *, key=None, **params)``, written out
 # so that type checkers see them (tests/test_frontends.py checks them against the
 # catalogue).
-_named = named_functions(_adapter.spike, _compiled_numbers_as_tensors)
+_named = named_functions(_adapter.spike, _compiled_numbers_as_tensors, lean=True)
 sigmoid = _named["sigmoid"]
 tanh = _named["tanh"]
 atan = _named["atan"]

@@ -42,7 +42,8 @@ from .._evaluate import (
     forward_compute,
     primitive_compute,
 )
-from .._spec import Bound
+from .._frontend import NumberCall
+from .._spec import Bound, mapped_numbers
 from ..codegen import cpu, replay
 from . import _pages, _torch_native
 from .torch_multistep import apply as _multistep_apply
@@ -401,8 +402,12 @@ _NATIVE_SHAPES: dict[tuple[Any, ...], tuple[tuple[int, Any], ...]] = {}
 _NATIVE_LOCK = threading.Lock()
 
 
-def _slow_backward(bound: Bound, x: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
-    """Backward of the C++ node when its fused kernel does not apply (called from C++)."""
+def _slow_backward(bound: Bound | NumberCall, x: torch.Tensor, grad: torch.Tensor
+                   ) -> torch.Tensor:
+    """Backward of the C++ node when its fused kernel does not apply (called from C++;
+    a node made for a :data:`NumberCall` binds it here, :func:`_number_spike`)."""
+    if type(bound) is tuple:
+        bound = bound[0].bound(bound[1])
     return grad * derivative(bound, x)
 
 
@@ -425,6 +430,40 @@ def _replayed(bound: Bound, dtype: str) -> tuple[int, list[float]] | None:
     key, values = found
     hit = replay.branch(_NATIVE_SHAPES.get((bound.formula, dtype, key), ()), values)
     return None if hit is None else (hit[1], hit[2])
+
+
+#: the key of a number shape's :func:`~spikegrad.codegen.replay.leaves` in its memo
+_LEAVES_KEY = "torch: replay leaves"
+
+
+def _number_spike(call: NumberCall, x: Any) -> torch.Tensor | None:
+    """The spike of a new value of a known number shape (``(shape, items)``, validated,
+    not bound) through the C++ node, where its formula shape's recorded branches
+    (:data:`_NATIVE_SHAPES`, made by a bound's first call, :func:`_native_entry`) take the
+    value; ``None`` otherwise (then the call is bound).  Nothing is built or kept per value
+    (a sweep): the node holds the call, which its Python fallback binds
+    (:func:`_slow_backward`)."""
+    shape, items = call
+    entry = shape.entry
+    if (entry.user or entry.forward not in ("ge", "gt") or entry.formula.stochastic_backward
+            or _fused_state["no_compiler"] or not fast_path_ok(x) or x.dtype not in _FLOATS):
+        return None
+    slots = shape.float_slots
+    if slots is None:
+        leaves = replay.leaves(*mapped_numbers(entry, items))
+    else:  # (the formula's parameters are the items: the key is the shape's)
+        key = shape.memo.get(_LEAVES_KEY)
+        if key is None:
+            key = shape.memo[_LEAVES_KEY] = replay.leaves(dict(shape.items_), 1.0) or False
+        leaves = key and (key[0], tuple([items[i][1] for i in slots]))
+    if not leaves:
+        return None
+    dtype = "float64" if x.dtype is torch.float64 else "float32"
+    hit = replay.branch(_NATIVE_SHAPES.get((entry.formula, dtype, leaves[0]), ()), leaves[1])
+    native = _torch_native.module() if hit is not None else None
+    if native is None:
+        return None
+    return native.spike(x, entry.forward == "gt", hit[1], call, hit[2])
 
 
 def _native_entry(bound: Bound, double: bool) -> tuple[Any, bool, int, tuple[float, ...]] | None:
@@ -565,9 +604,15 @@ def _native_param_spike(bound: Bound, x: torch.Tensor, build: bool = False
     return native.param_spike(x, strict, entry, bound, list(params), list(dims))
 
 
-def spike(bound: Bound, x: torch.Tensor, key: Any = None) -> torch.Tensor:
+def spike(bound: Bound | NumberCall, x: torch.Tensor, key: Any = None) -> torch.Tensor:
     """Spike of ``x`` with ``bound``'s surrogate gradient (differentiable in ``x`` and in
-    tensor parameters)."""
+    tensor parameters); a :data:`NumberCall` is served unbound where it can be
+    (:func:`_number_spike`), else bound here."""
+    if type(bound) is tuple:
+        served = _number_spike(bound, x) if key is None else None
+        if served is not None:
+            return served
+        bound = bound[0].bound(bound[1])
     # (no dictionary keyed by the bound inside a compiled region: dynamo cannot hash it)
     compiling = torch.compiler.is_compiling()
     names = bound.array_param_names
