@@ -83,7 +83,9 @@ class BoundCache:
         changes at every call: a schedule, a sweep) and, given the call's cache key
         ``lean`` and the key's first sight, is returned unbound (:meth:`get`); else
         :meth:`Entry.bind`."""
-        key = (types, *params, *[None if type(v) is float else v for v in params.values()])
+        key = ((types, *params) if types.count(float) == len(types)  # (floats only: a sweep)
+               else (types, *params, *[None if type(v) is float else v
+                                       for v in params.values()]))
         shape = self._number_shapes.get(key)
         if shape is not None:
             items = shape.items(params)

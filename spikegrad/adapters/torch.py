@@ -432,8 +432,10 @@ def _replayed(bound: Bound, dtype: str) -> tuple[int, list[float]] | None:
     return None if hit is None else (hit[1], hit[2])
 
 
-#: the key of a number shape's :func:`~spikegrad.codegen.replay.leaves` in its memo
+#: the keys of a number shape's memo: its :func:`~spikegrad.codegen.replay.leaves`, and
+#: whether the C++ node may serve its entry
 _LEAVES_KEY = "torch: replay leaves"
+_NODE_KEY = "torch: node"
 
 
 def _number_spike(call: NumberCall, x: Any) -> torch.Tensor | None:
@@ -445,8 +447,12 @@ def _number_spike(call: NumberCall, x: Any) -> torch.Tensor | None:
     (:func:`_slow_backward`)."""
     shape, items = call
     entry = shape.entry
-    if (entry.user or entry.forward not in ("ge", "gt") or entry.formula.stochastic_backward
-            or _fused_state["no_compiler"] or not fast_path_ok(x) or x.dtype not in _FLOATS):
+    served = shape.memo.get(_NODE_KEY)
+    if served is None:  # (the node serves a spike forward with a deterministic backward)
+        served = shape.memo[_NODE_KEY] = (not entry.user and entry.forward in ("ge", "gt")
+                                          and not entry.formula.stochastic_backward)
+    if not served or _fused_state["no_compiler"] or not fast_path_ok(x) \
+            or x.dtype not in _FLOATS:
         return None
     slots = shape.float_slots
     if slots is None:
