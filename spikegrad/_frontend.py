@@ -23,8 +23,10 @@ _PLAIN = frozenset({float, int, bool, str, tuple, type(None)})
 
 class BoundCache:
     """Bound surrogates of one definition, cached per number-parameter set (bounded), so a
-    per-call name (``spike(x, "atan", alpha=2.0)``) builds nothing after its first call.
-    Parameter sets with arrays are bound afresh on every call (they hold the arrays).
+    per-call name (``spike(x, "atan", alpha=2.0)``) builds nothing after its first call
+    (after its second where the front end takes new values unbound, :meth:`get` with
+    ``lean``: a sweep then keeps nothing per value).  Parameter sets with arrays are bound
+    afresh on every call (they hold the arrays).
 
     The key holds the values' types as well as the values: ``True == 1`` and both hash
     alike, yet ``alpha=True`` is refused where ``alpha=1`` is accepted (and ``inclusive=1``
