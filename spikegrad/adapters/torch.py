@@ -28,7 +28,7 @@ from __future__ import annotations
 import ctypes
 import threading
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -42,7 +42,6 @@ from .._evaluate import (
     forward_compute,
     primitive_compute,
 )
-from .._frontend import NumberCall
 from .._spec import Bound, mapped_numbers
 from ..codegen import cpu, replay
 from . import _pages, _torch_native
@@ -57,6 +56,9 @@ from .torch_tensors import (
 )
 from .torch_tensors import cast as _cast
 from .torch_tensors import xp as _xp
+
+if TYPE_CHECKING:  # (the front end's type: a binding never imports a front end)
+    from .._frontend import NumberCall
 
 __all__ = ["MAX_TENSOR_PARAMS", "check_tensor", "derivative", "function_for", "multistep",
            "primitive", "set_fast_path", "spike"]
