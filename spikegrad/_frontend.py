@@ -273,18 +273,18 @@ def resolve(name_or_bound: str | Bound | Entry, params: dict[str, Any],
 
 
 def named_functions(spike: Callable[[Bound, Any, Any], Any], prepare: Prepare | None = None,
-                    lean: bool = False) -> dict[str, Callable[..., Any]]:
+                    lean: Callable[[], bool] | None = None) -> dict[str, Callable[..., Any]]:
     """``{name: fn}`` for every built-in canonical surrogate, ``fn(x, *, key=None,
-    **params)``; ``prepare`` (a front end's) maps the parameters first; with ``lean``,
-    ``spike`` also takes a :data:`NumberCall` (:meth:`BoundCache.get`)."""
+    **params)``; ``prepare`` (a front end's) maps the parameters first; where ``lean()``
+    holds at a call, ``spike`` also takes a :data:`NumberCall` (:meth:`BoundCache.get`)."""
 
     def make(name: str) -> Callable[..., Any]:
         cache = BoundCache(_registry.entry(name))
         cache.get({})  # the default parameters, bound before any compiled call
 
         def fn(x: Any, /, *, key: Any = None, **params: Any) -> Any:
-            return spike(cache.get(params if prepare is None else prepare(e, params), lean),
-                         x, key)
+            return spike(cache.get(params if prepare is None else prepare(e, params),
+                                   lean is not None and lean()), x, key)
 
         e = cache.entry
         defaults = ", ".join(f"{p.name}={p.default!r}" for p in e.params)

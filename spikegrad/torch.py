@@ -106,6 +106,14 @@ def set_huge_pages(enabled: bool) -> None:
     _pages.set_enabled(enabled)
 
 
+def _eager() -> bool:
+    """Whether a call may take a new number unbound
+    (:meth:`~spikegrad._frontend.BoundCache.get` with ``lean``):
+    outside ``torch.compile``, which would guard on the cache's record of first sights and
+    recompile for a value's second call."""
+    return not torch.compiler.is_compiling()
+
+
 def _compiled_numbers_as_tensors(entry: Entry, params: dict[str, Any]) -> dict[str, Any]:
     """Under ``torch.compile``, the real number parameters of a call become 0-d tensor
     parameters.
@@ -167,7 +175,7 @@ def spike(x: torch.Tensor, name_or_bound: str | Bound | Entry, /, *,
         For a multi-step surrogate (``"dsr_if"``), which acts on a whole ``[T, ...]``
         sequence: the message names ``spikegrad.torch.multistep``.
     """
-    bound = resolve(name_or_bound, params, _compiled_numbers_as_tensors, _FRONT, lean=True)
+    bound = resolve(name_or_bound, params, _compiled_numbers_as_tensors, _FRONT, _eager())
     return _adapter.spike(bound, x, key)
 
 
@@ -346,7 +354,7 @@ def _nothing_to_learn(entry: Entry, wanted: bool | set[str]) -> str:
 # One function per canonical surrogate, ``fn(x, /, *, key=None, **params)``, written out
 # so that type checkers see them (tests/test_frontends.py checks them against the
 # catalogue).
-_named = named_functions(_adapter.spike, _compiled_numbers_as_tensors, lean=True)
+_named = named_functions(_adapter.spike, _compiled_numbers_as_tensors, _eager)
 sigmoid = _named["sigmoid"]
 tanh = _named["tanh"]
 atan = _named["atan"]

@@ -87,3 +87,26 @@ def test_eager_number_parameters_are_still_checked_and_stay_numbers() -> None:
         sgt.atan(torch.zeros(3), alpha=-1.0)
     assert sgt._compiled_numbers_as_tensors(spikegrad.entry("atan"),
                                             {"alpha": 2.0}) == {"alpha": 2.0}
+
+
+def test_a_repeated_integer_given_as_a_float_compiles_no_more_than_before() -> None:
+    """Finding (review): with new numbers taken unbound at their first sight, a compiled
+    function guarded on that record and compiled once more at a value's third call
+    (``n_terms=4.0`` three times: three graphs instead of two).  Inside ``torch.compile``
+    numbers are bound at once, as before."""
+    calls: list[int] = []
+
+    def backend(gm, example):  # type: ignore[no-untyped-def]
+        calls.append(1)
+        return gm.forward
+
+    x = torch.randn(16)
+    sgt.spike(x, "squarewave_fourier_series", n_terms=2.0)  # the call shape is known
+    f = torch.compile(lambda v, n: sgt.spike(v, "squarewave_fourier_series", n_terms=n),
+                      fullgraph=True, backend=backend)
+    torch._dynamo.reset()
+    counts = []
+    for _ in range(3):
+        f(x, 4.0)
+        counts.append(len(calls))
+    assert counts[2] == counts[1], counts

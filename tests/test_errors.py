@@ -153,18 +153,21 @@ def test_backward_rejects_unknown_surrogate_object() -> None:
         reference.forward(3.0, np.zeros(2))  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("kind", ["tensor", "number"])
 @pytest.mark.parametrize("x", [[0.5, -0.5], np.array([0.5, -0.5], np.float32)])
-def test_a_non_tensor_input_after_a_learnable_call_names_the_fix(x: object) -> None:
+def test_a_non_tensor_input_after_a_learnable_call_names_the_fix(x: object, kind: str) -> None:
     """Finding: once a tensor-parameter call had found the C++ node, a later call went
-    straight to it and read ``x.dtype`` first: a list raised ``AttributeError``."""
+    straight to it and read ``x.dtype`` first: a list raised ``AttributeError``; the same
+    held for a number parameter whose bound had found the node."""
     torch = pytest.importorskip("torch", reason="needs PyTorch (pip install torch)")
     import spikegrad.torch as sgt
     from spikegrad.adapters import _torch_native
 
     if not _torch_native.ensure(600):
         pytest.skip(f"C++ node unavailable: {_torch_native.status()}")
-    alpha = torch.tensor(2.0, requires_grad=True)
-    sgt.atan(torch.randn(2), alpha=alpha).sum().backward()
+    alpha = torch.tensor(2.0, requires_grad=True) if kind == "tensor" else 2.25
+    for _ in range(2):  # (a number is bound at its second sight)
+        sgt.atan(torch.randn(2, requires_grad=True), alpha=alpha).sum().backward()
     with pytest.raises(TypeError, match=r"takes torch tensors.*torch.as_tensor"):
         sgt.atan(x, alpha=alpha)
 

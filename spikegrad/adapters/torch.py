@@ -627,7 +627,7 @@ def spike(bound: Bound | NumberCall, x: torch.Tensor, key: Any = None) -> torch.
     double = getattr(x, "dtype", None) is torch.float64  # x is checked below
     ready = (bound.__dict__.get(NATIVE_SLOTS[double]) if key is None and not compiling
              and not names else None)
-    if ready is not None and x.dtype in _FLOATS and fast_path_ok(x):
+    if ready is not None and fast_path_ok(x) and x.dtype in _FLOATS:  # (x checked first)
         native, strict, kernel, constants = ready
         return native.spike(x, strict, kernel, bound, constants)
     if names and key is None and not compiling:
