@@ -172,6 +172,7 @@ class NumberShape:
         return Bound._assemble_numbers(self.entry, items)
 
     def bind(self, params: dict[str, Any]) -> Bound:
+        """The bound of a call of this shape (:meth:`items`, then :meth:`bound`)."""
         return self.bound(self.items(params))
 
 

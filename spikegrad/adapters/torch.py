@@ -426,11 +426,16 @@ def _replayed(bound: Bound, dtype: str) -> tuple[int, list[float]] | None:
     if bound.entry.user:
         return None
     d = bound.__dict__
-    found = replay.leaves(d["_fparams"], d["_scale"])
-    if found is None:
+    return _replayed_leaves(bound.formula, dtype, replay.leaves(d["_fparams"], d["_scale"]))
+
+
+def _replayed_leaves(formula: Any, dtype: str, leaves: tuple[Any, tuple[float, ...]] | None
+                     ) -> tuple[int, list[float]] | None:
+    """``(kernel address, constants)`` of ``formula`` for :func:`replay.leaves`'s ``(key,
+    values)`` from the formula shape's recorded branches, or ``None``."""
+    if not leaves:
         return None
-    key, values = found
-    hit = replay.branch(_NATIVE_SHAPES.get((bound.formula, dtype, key), ()), values)
+    hit = replay.branch(_NATIVE_SHAPES.get((formula, dtype, leaves[0]), ()), leaves[1])
     return None if hit is None else (hit[1], hit[2])
 
 
@@ -464,14 +469,12 @@ def _number_spike(call: NumberCall, x: Any) -> torch.Tensor | None:
         if key is None:
             key = shape.memo[_LEAVES_KEY] = replay.leaves(dict(shape.items_), 1.0) or False
         leaves = key and (key[0], tuple([items[i][1] for i in slots]))
-    if not leaves:
-        return None
-    dtype = "float64" if x.dtype is torch.float64 else "float32"
-    hit = replay.branch(_NATIVE_SHAPES.get((entry.formula, dtype, leaves[0]), ()), leaves[1])
-    native = _torch_native.module() if hit is not None else None
+    found = _replayed_leaves(entry.formula,
+                             "float64" if x.dtype is torch.float64 else "float32", leaves)
+    native = _torch_native.module() if found is not None else None
     if native is None:
         return None
-    return native.spike(x, entry.forward == "gt", hit[1], call, hit[2])
+    return native.spike(x, entry.forward == "gt", found[0], call, found[1])
 
 
 def _native_entry(bound: Bound, double: bool) -> tuple[Any, bool, int, tuple[float, ...]] | None:
